@@ -1,0 +1,415 @@
+"""The Channel interface every channel implements, official or external.
+
+A channel turns one platform's webhook into :class:`InboundEvent` objects and universal messages into
+:class:`Outbound` payloads, then sends those through the platform's API. Everything between (dedup,
+durable queues, ordering, retries, bots, locale) is the gateway's job, so a channel stays small:
+
+* ``handshake``, ``authenticate`` and ``parse`` are synchronous and do no I/O: they run on the webhook's hot
+  path, before the platform gets its answer.
+* ``render`` is pure: the same messages and context always give the same payloads. Most channel tests live
+  there, table-driven over the universal types.
+* ``send`` does the I/O, through the shared, pooled ``httpx.AsyncClient`` in the :class:`ChannelContext`,
+  and reports failures as typed :class:`SendError` subclasses so the delivery worker knows what to do.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from channelgate.messages import MessageOptions, UniversalMessage
+from channelgate.turns import Input, User
+
+# --- webhook requests and answers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A platform's HTTP request, independent of the web framework.
+
+    ``headers`` have lower-case names; ``query`` holds the first value of each parameter; ``body`` is the
+    raw bytes, which is what signatures are computed over.
+    """
+
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body as JSON, or :class:`BadRequest` with the parser's reason."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"body is not valid JSON: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResponse:
+    status: int = 200
+    body: bytes | str = b""
+    media_type: str = "text/plain"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class WebhookError(Exception):
+    """A webhook the gateway refuses; the web layer answers ``status`` with ``{"error": reason}``."""
+
+    status = 400
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BadRequest(WebhookError):
+    status = 400
+
+
+class Unauthorized(WebhookError):
+    """Credentials (a signature) are missing."""
+
+    status = 401
+
+
+class Forbidden(WebhookError):
+    """Credentials are present but wrong."""
+
+    status = 403
+
+
+# --- inbound events --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One thing a user said or did, which becomes one bot turn.
+
+    ``dedup_key`` is unique per integration for this event (the platform's message id, or what the platform
+    documents as the dedup key); a redelivery with the same key is answered once. ``platform_message_id``
+    is what a reply may quote or mark as read. ``locale_hint`` is the user's language when the platform
+    tells it (BCP 47 or the platform's form, e.g. ``en_US``).
+    """
+
+    dedup_key: str
+    user: User
+    input: Input
+    raw: Any = None
+    platform_message_id: str | None = None
+    locale_hint: str | None = None
+    timestamp: float | None = None
+
+
+StatusName = Literal["sent", "delivered", "read", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A delivery status for messages the gateway sent.
+
+    Either ``platform_message_id`` names one message, or ``watermark`` (epoch seconds) covers every message
+    sent to ``user_id`` up to that time (Messenger receipts).
+    """
+
+    dedup_key: str
+    user_id: str
+    status: StatusName
+    platform_message_id: str | None = None
+    watermark: float | None = None
+    reason: str | None = None
+    raw: Any = None
+
+
+InboundEvent = InboundMessage | StatusUpdate
+
+
+# --- outbound ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One call to the platform's send API.
+
+    ``body`` is the JSON the channel's ``send`` posts (it is stored in the durable outbox, so it must be
+    JSON-serialisable). ``kind`` is ``"message"`` for what the user sees and ``"action"`` for typing
+    indicators and read marks; ``best_effort`` payloads are tried once and never hold up the conversation.
+    ``fallback`` is sent instead when the platform says its messaging window has closed (a WhatsApp
+    template). ``summary`` is a short text for transcripts and logs (never a secret).
+    """
+
+    body: dict[str, Any]
+    kind: Literal["message", "action"] = "message"
+    best_effort: bool = False
+    fallback: dict[str, Any] | None = None
+    summary: str = ""
+
+
+@dataclass(slots=True)
+class RenderContext:
+    """What ``render`` may know about the conversation. No I/O hangs off it.
+
+    ``reply_to``: the platform id of the inbound message being answered (None for proactive sends).
+    ``last_inbound_at``: epoch seconds of the user's last message, for 24-hour/48-hour window rules.
+    ``options``: send-call options (tag, template fallback) that apply to every message without their own.
+    ``gettext``: translates the gateway's own texts into the conversation's locale.
+    ``notes``: what rendering had to degrade or truncate; the pipeline logs them with the conversation.
+    """
+
+    user_id: str
+    locale: str
+    now: float
+    reply_to: str | None = None
+    last_inbound_at: float | None = None
+    options: MessageOptions | None = None
+    gettext: Callable[[str], str] = str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def proactive(self) -> bool:
+        return self.reply_to is None
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def option(self, message: UniversalMessage, name: str) -> Any:
+        """A message's own option, else the send call's, else None."""
+        for source in (message.options, self.options):
+            value = getattr(source, name, None) if source is not None else None
+            if value not in (None, False):
+                return value
+        return None
+
+    def within(self, window_seconds: float) -> bool:
+        return self.last_inbound_at is not None and self.now - self.last_inbound_at <= window_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    platform_message_id: str | None = None
+
+
+class SendRefused(Exception):
+    """Raised by ``render`` for a send the gateway knows the platform would refuse (a closed window
+    without a tag or template). The message is marked failed with ``reason`` and never sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SendError(Exception):
+    """A failed send. ``retryable`` tells the delivery worker whether to try again, ``retry_after`` (seconds)
+    is the platform's hint. ``code`` is the platform's error code, kept for the transcript."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, reason: str, *, code: str | int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.retry_after = retry_after
+
+
+class Throttled(SendError):
+    """Rate limited (HTTP 429, Graph codes 4/17/32/613/80007/130429/131056, WeChat 45009)."""
+
+    retryable = True
+
+
+class Unavailable(SendError):
+    """The platform is failing (5xx) or unreachable: try again later."""
+
+    retryable = True
+
+
+class InvalidCredentials(SendError):
+    """The platform rejected our token. The integration turns red; the message waits for a fix."""
+
+    retryable = True
+
+
+class WindowClosed(SendError):
+    """The platform's customer-service window has closed (Messenger 10/2018278, WhatsApp 131047,
+    WeChat 45015). The outbound's ``fallback`` is sent instead when there is one."""
+
+
+class Rejected(SendError):
+    """The platform refused the message itself (other 4xx): retrying cannot help."""
+
+
+# --- what the gateway gives a channel --------------------------------------------------------------------
+
+
+class KeyValue(Protocol):
+    """Shared state in the store, e.g. a platform access token that every replica must use."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
+
+    def lock(self, key: str, ttl: float = 30.0) -> AbstractAsyncContextManager[None]:
+        """Held by one process at a time across replicas (waits for it)."""
+        ...
+
+
+HealthStatus = Literal["ok", "failing"]
+
+
+@dataclass(slots=True)
+class Health:
+    """An integration's health, shown by ``/readyz``, ``channels list`` and the admin API."""
+
+    status: HealthStatus = "ok"
+    message: str = ""
+
+    def ok(self) -> None:
+        self.status, self.message = "ok", ""
+
+    def fail(self, message: str) -> None:
+        self.status, self.message = "failing", message
+
+
+@dataclass(slots=True)
+class ChannelContext:
+    channel: str
+    label: str
+    locale: str
+    public_url: str
+    http: httpx.AsyncClient
+    kv: KeyValue
+    health: Health = field(default_factory=Health)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("channelgate.channels"))
+
+    @property
+    def callback_url(self) -> str:
+        return f"{self.public_url.rstrip('/')}/webhooks/{self.channel}/{self.label}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    name: str | None = None
+    locale: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaContent:
+    content: bytes
+    mime_type: str
+
+
+# --- config and limits -----------------------------------------------------------------------------------
+
+
+class ChannelConfig(BaseModel):
+    """Base of each channel's ``Config``. Secrets are ``SecretStr`` fields: masked in logs, reprs, the CLI
+    and the admin API. Unknown keys are an error, so a typo in the config file names itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        return [name for name, f in cls.model_fields.items() if f.annotation in (SecretStr, SecretStr | None)]
+
+    @classmethod
+    def required_fields(cls) -> list[str]:
+        return [name for name, f in cls.model_fields.items() if f.is_required()]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    """What the platform accepts; renderers truncate or degrade to fit and note what they changed.
+
+    ``send_rate`` is the default ceiling of send calls per second per integration (configurable per
+    integration as ``rate_limit``); ``send_concurrency`` bounds calls in flight per integration.
+    """
+
+    text_max: int = 4096
+    quick_replies_max: int = 13
+    buttons_max: int = 3
+    send_rate: float = 80.0
+    send_concurrency: int = 32
+
+
+ConfigT = TypeVar("ConfigT", bound=ChannelConfig)
+
+
+class Channel(abc.ABC, Generic[ConfigT]):
+    """A messaging platform. Subclasses set the class attributes and implement the abstract methods."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    Config: ClassVar[type[ChannelConfig]]
+    limits: ClassVar[ChannelLimits] = ChannelLimits()
+    #: config fields the user pastes into the platform's webhook settings, shown next to the callback URL
+    setup_fields: ClassVar[tuple[str, ...]] = ()
+    #: seconds the HTTP answer may wait for the bot's reply (WeChat passive replies); None: never waits
+    passive_reply_budget: float | None = None
+
+    def __init__(self, config: ConfigT, ctx: ChannelContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @classmethod
+    def check_config(cls, config: ConfigT) -> list[str]:
+        """Warnings to log at every start (e.g. signature checks disabled). Raise ValueError to refuse."""
+        return []
+
+    async def start(self) -> None:
+        """Called once when the gateway starts serving this integration."""
+
+    async def stop(self) -> None:
+        """Called once at shutdown."""
+
+    # --- inbound: runs on the webhook's hot path, no I/O ---
+
+    def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
+        """Answer the platform's verification request, or return None if this is not one."""
+        return None
+
+    @abc.abstractmethod
+    def authenticate(self, request: WebhookRequest) -> None:
+        """Raise Unauthorized (missing credentials) or Forbidden (wrong ones). Runs before parsing."""
+
+    @abc.abstractmethod
+    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+        """The events in an authenticated request, in order. Raise BadRequest when it is malformed."""
+
+    def ack(self, request: WebhookRequest, events: list[InboundEvent]) -> WebhookResponse:
+        """The answer once the events are durably accepted."""
+        return WebhookResponse(200, b"ok")
+
+    def passive_reply(
+        self, request: WebhookRequest, outbounds: list[Outbound]
+    ) -> tuple[WebhookResponse, int]:
+        """Answer the webhook with the first of the reply's payloads (WeChat). Returns the HTTP answer and
+        how many payloads it carried; the rest are sent through ``send``."""
+        return self.ack(request, []), 0
+
+    # --- outbound ---
+
+    @abc.abstractmethod
+    def render(self, messages: list[UniversalMessage], ctx: RenderContext) -> list[Outbound]:
+        """Platform payloads for a bot's messages, in order. Pure. May raise SendRefused."""
+
+    @abc.abstractmethod
+    async def send(self, outbound: Outbound) -> SendResult:
+        """Send one payload. Raise a SendError subclass on failure."""
+
+    async def user_profile(self, user_id: str) -> UserProfile | None:
+        """The user's name and locale, when the platform offers them. Cached by the gateway."""
+        return None
+
+    async def download_media(self, media_id: str) -> MediaContent:
+        """Fetch media the user sent, with the channel's credentials (which never reach the bot)."""
+        raise NotImplementedError(f"{self.name} does not serve media by id")
