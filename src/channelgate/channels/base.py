@@ -296,6 +296,24 @@ class ChannelContext:
         return f"{self.public_url.rstrip('/')}/webhooks/{self.channel}/{self.label}"
 
 
+class GatewayAPI(Protocol):
+    """What the gateway offers channels that own extra routes (the web chat's page and WebSocket)."""
+
+    public_url: str
+
+    def channel(self, channel: str, label: str) -> Channel[Any] | None:
+        """The running instance of an integration, or None."""
+        ...
+
+    async def accept(self, channel: Channel[Any], events: list[InboundEvent]) -> None:
+        """Dedup and durably accept events, exactly as the webhook route does; returns once persisted."""
+        ...
+
+    async def nudge(self, channel: Channel[Any], user_id: str) -> None:
+        """Make this user's waiting outbound messages due now (e.g. a web chat user reconnected)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class UserProfile:
     name: str | None = None
@@ -363,6 +381,12 @@ class Channel(abc.ABC, Generic[ConfigT]):
     @classmethod
     def check_config(cls, config: ConfigT) -> list[str]:
         """Warnings to log at every start (e.g. signature checks disabled). Raise ValueError to refuse."""
+        return []
+
+    @classmethod
+    def routes(cls, gateway: GatewayAPI) -> list[Any]:
+        """Extra Starlette routes this channel serves beside its webhook (the web chat's page and socket).
+        Called once per channel class; the routes find integrations through ``gateway.channel``."""
         return []
 
     async def start(self) -> None:
