@@ -1,0 +1,397 @@
+"""The ``channelgate`` command: set up integrations, serve, inspect.
+
+Output is for people by default and for scripts with ``--json``. Errors are one line that says what is
+wrong and what to do, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from channelgate import __version__
+from channelgate.channels.registry import load_registry
+from channelgate.config import DEFAULT_CONFIG, ConfigError, GatewayConfig, build_integration, load_config
+
+app = typer.Typer(
+    name="channelgate",
+    help="A gateway between your bot and the messaging channels your customers use.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+channels_app = typer.Typer(help="List, add and remove integrations (channel + label + locale + credentials).",
+                           no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help=f"Config file (default: $CHANNELGATE_CONFIG or ./{DEFAULT_CONFIG}).",
+                 show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _config_path(path: Path | None) -> Path:
+    return Path(path or os.environ.get("CHANNELGATE_CONFIG") or DEFAULT_CONFIG)
+
+
+def _load(path: Path | None) -> GatewayConfig:
+    try:
+        return load_config(path, load_registry())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    from channelgate.logs import configure
+
+    configure(level, fmt)
+
+
+# --- init -------------------------------------------------------------------------------------------------
+
+STARTER = """\
+# channelgate configuration. Docs: docs/configuration.md
+# Secrets can come from the environment: page_access_token: ${{MESSENGER_TOKEN}}
+
+# The address platforms use to reach this gateway (behind your HTTPS proxy in production).
+public_url: http://127.0.0.1:8080
+host: 127.0.0.1
+port: 8080
+
+# sqlite:///file.db for one process; postgresql://user:pass@host/db for several replicas.
+store: sqlite:///channelgate.db
+
+# Your bot: demo | {{python: "package.module:respond"}} | {{http: "http://host/path"}} | {{rasa: "http://host:5005"}}
+bot: demo
+
+integrations:
+  # The web chat served at {public}/webchat/site
+  - channel: webchat
+    label: site
+    locale: en-US
+
+  # Add platform channels with `channelgate channels add messenger --label shop --locale en-US`
+"""
+
+
+@app.command()
+def init(
+    config: ConfigOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter config with the demo bot and a web chat."""
+    path = _config_path(config)
+    if path.exists() and not force:
+        raise fail(f"{path} exists already (use --force to overwrite it)")
+    path.write_text(STARTER.format(public="http://127.0.0.1:8080"), encoding="utf-8")
+    typer.echo(f"wrote {path}; start the gateway with: channelgate serve --config {path}")
+
+
+# --- serve ------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (overrides the config).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (overrides the config).")] = None,
+) -> None:
+    """Start the gateway: webhooks, web chat, health and metrics."""
+    import uvicorn
+
+    from channelgate.gateway import Gateway
+    from channelgate.web.app import create_app
+
+    cfg = _load(config)
+    setup_logging(cfg.settings.log_level, cfg.settings.log_format)
+    registry = load_registry()
+    gateway = Gateway(cfg, registry)
+    app_ = create_app(gateway)
+    listen_host = host or cfg.settings.host
+    listen_port = port or cfg.settings.port
+    typer.echo(f"channelgate {__version__} listening on http://{listen_host}:{listen_port}")
+    for integration in cfg.integrations:
+        typer.echo(f"  {integration.channel}/{integration.label}: {integration.callback_url(cfg.settings.public_url)}")
+    uvicorn.run(app_, host=listen_host, port=listen_port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=15, lifespan="on")
+
+
+# --- channels ---------------------------------------------------------------------------------------------
+
+
+def _integration_rows(cfg: GatewayConfig) -> list[dict[str, Any]]:
+    rows = []
+    for integration in cfg.integrations:
+        setup = {}
+        cls = load_registry().get(integration.channel)
+        for name in getattr(cls, "setup_fields", ()):
+            value = getattr(integration.config, name, None)
+            if value is not None:
+                setup[name] = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+        rows.append({
+            "channel": integration.channel,
+            "label": integration.label,
+            "locale": integration.locale,
+            "callback_url": integration.callback_url(cfg.settings.public_url),
+            **setup,
+        })
+    return rows
+
+
+@channels_app.command("list")
+def channels_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Each integration with the callback URL (and verify token) to paste into the platform."""
+    cfg = _load(config)
+    rows = _integration_rows(cfg)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no integrations yet: add one with `channelgate channels add CHANNEL --label L --locale X`")
+    for row in rows:
+        typer.echo(f"{row['channel']}/{row['label']}  ({row['locale']})")
+        typer.echo(f"  callback URL: {row['callback_url']}")
+        for key, value in row.items():
+            if key not in ("channel", "label", "locale", "callback_url"):
+                typer.echo(f"  {key}: {value}")
+
+
+@channels_app.command("available")
+def channels_available(as_json: JsonOption = False) -> None:
+    """The installed channels (official and external) and the settings each needs."""
+    registry = load_registry()
+    rows = []
+    for name in registry.names():
+        cls = registry.channels[name]
+        rows.append({"channel": name, "title": cls.title, "required": cls.Config.required_fields(),
+                     "secrets": cls.Config.secret_fields()})
+    if as_json:
+        typer.echo(json.dumps({"channels": rows, "broken": registry.broken}, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['channel']:<10} {row['title']}  (needs: {', '.join(row['required']) or 'nothing'})")
+    for name, reason in registry.broken.items():
+        typer.secho(f"{name:<10} failed to load: {reason}", fg=typer.colors.YELLOW)
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+@channels_app.command("add")
+def channels_add(
+    channel: Annotated[str, typer.Argument(help="Channel name: webchat, messenger, whatsapp, wechat, gbm, rbm, ...")],
+    label: Annotated[str, typer.Option(help="A name for this integration, unique within the channel (in the URL).")],
+    locale: Annotated[str, typer.Option(help="Default locale of the conversation (BCP 47, e.g. en-US).")] = "en-US",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A channel setting as key=value (repeatable).")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add an integration to the config file, asking for the channel's required settings."""
+    path = _config_path(config)
+    if not path.exists():
+        raise fail(f"{path}: no such file (create one with `channelgate init`)")
+    registry = load_registry()
+    cls = registry.get(channel)
+    if cls is None:
+        raise fail(f"unknown channel {channel!r}; installed: {', '.join(registry.names())}")
+    values: dict[str, Any] = {"channel": channel, "label": label, "locale": locale}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise fail(f"--set {item!r}: write it as key=value")
+        values[key.strip()] = value
+    secrets_ = set(cls.Config.secret_fields())
+    for name in cls.Config.required_fields():
+        if name in values:
+            continue
+        if name == "verify_token":
+            values[name] = secrets.token_urlsafe(24)
+            continue
+        if not sys.stdin.isatty():
+            raise fail(f"{channel}: setting {name!r} is required (pass --set {name}=...)")
+        values[name] = typer.prompt(name, hide_input=name in secrets_)
+    try:
+        integration, warnings = build_integration(values, registry, f"{path}: new integration")
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    yaml = _yaml()
+    data = yaml.load(path.read_text(encoding="utf-8")) or {}
+    items = data.setdefault("integrations", [])
+    if any(i.get("channel") == channel and i.get("label") == label for i in items):
+        raise fail(f"{channel}/{label} exists already in {path}")
+    items.append(values)
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(data, fh)
+    cfg = _load(path)
+    row = next(r for r in _integration_rows(cfg) if r["channel"] == channel and r["label"] == label)
+    if as_json:
+        typer.echo(json.dumps(row, indent=2))
+        return
+    for warning in warnings:
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW)
+    typer.echo(f"added {channel}/{label} to {path}")
+    typer.echo(f"  callback URL: {row['callback_url']}  (set it as the webhook on the platform)")
+    for key, value in row.items():
+        if key not in ("channel", "label", "locale", "callback_url"):
+            typer.echo(f"  {key}: {value}")
+    _ = integration
+
+
+@channels_app.command("remove")
+def channels_remove(
+    channel: Annotated[str, typer.Argument(help="Channel name.")],
+    label: Annotated[str, typer.Option(help="The integration's label.")],
+    config: ConfigOption = None,
+) -> None:
+    """Remove an integration from the config file (its conversations stay in the store)."""
+    path = _config_path(config)
+    if not path.exists():
+        raise fail(f"{path}: no such file")
+    yaml = _yaml()
+    data = yaml.load(path.read_text(encoding="utf-8")) or {}
+    items = data.get("integrations") or []
+    keep = [i for i in items if not (i.get("channel") == channel and i.get("label") == label)]
+    if len(keep) == len(items):
+        raise fail(f"no integration {channel}/{label} in {path}")
+    items[:] = keep
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(data, fh)
+    typer.echo(f"removed {channel}/{label} from {path}")
+
+
+# --- schema, doctor, simulate -----------------------------------------------------------------------------
+
+
+@app.command()
+def schema(
+    which: Annotated[str, typer.Argument(help="universal (what bots send), brief (the brief's format), or both")]
+    = "universal",
+) -> None:
+    """Print the JSON Schema of bot messages."""
+    from channelgate.messages import brief_schema, universal_schema
+
+    if which == "universal":
+        out: Any = universal_schema()
+    elif which == "brief":
+        out = brief_schema()
+    elif which == "both":
+        out = {"universal": universal_schema(), "brief": brief_schema()}
+    else:
+        raise fail(f"unknown schema {which!r}: use universal, brief or both")
+    typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Check the config, the store and the bot, and say what to fix."""
+    checks: list[dict[str, Any]] = []
+    registry = load_registry()
+    for name, reason in registry.broken.items():
+        checks.append({"check": f"channel package {name}", "ok": False, "detail": reason})
+    try:
+        cfg = load_config(config, registry)
+        checks.append({"check": "config", "ok": True,
+                       "detail": f"{cfg.path}: {len(cfg.integrations)} integration(s)"})
+        for warning in cfg.warnings:
+            checks.append({"check": "config warning", "ok": True, "detail": warning})
+    except ConfigError as exc:
+        checks.append({"check": "config", "ok": False, "detail": str(exc)})
+        cfg = None
+    if cfg is not None:
+        checks.extend(asyncio.run(_doctor_runtime(cfg)))
+    ok = all(c["ok"] for c in checks)
+    if as_json:
+        typer.echo(json.dumps({"ok": ok, "checks": checks}, indent=2))
+    else:
+        for c in checks:
+            mark = typer.style("ok  ", fg=typer.colors.GREEN) if c["ok"] else typer.style("FAIL", fg=typer.colors.RED)
+            typer.echo(f"{mark} {c['check']}: {c['detail']}")
+    raise typer.Exit(0 if ok else 1)
+
+
+async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
+    from channelgate.bots.spec import build_bot
+    from channelgate.store import Store
+    from channelgate.turns import TextInput, Turn, User
+
+    checks: list[dict[str, Any]] = []
+    store = Store(cfg.settings.store)
+    try:
+        await store.create_schema()
+        depths = await store.depths()
+        checks.append({"check": "store", "ok": True,
+                       "detail": f"{store.engine.url.render_as_string(hide_password=True)} {depths}"})
+    except Exception as exc:
+        checks.append({"check": "store", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
+    finally:
+        await store.close()
+    try:
+        bot = build_bot(cfg.settings.bot)
+        await bot.start()
+        try:
+            turn = Turn(id="doctor", conversation_id="doctor", channel="doctor", label="doctor",
+                        user=User(id="doctor"), locale=cfg.integrations[0].locale if cfg.integrations else "en-US",
+                        input=TextInput(text="hello"))
+            reply = await asyncio.wait_for(bot.respond(turn), 15)
+            checks.append({"check": "bot", "ok": True,
+                           "detail": f"{bot.describe()} answered with {len(reply.messages)} message(s)"})
+        finally:
+            await bot.stop()
+    except Exception as exc:
+        checks.append({"check": "bot", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
+    return checks
+
+
+@app.command()
+def simulate(
+    platform: Annotated[str, typer.Argument(help="messenger, whatsapp, wechat or google")],
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Listen port.")] = 9090,
+) -> None:
+    """Run a platform simulator: point an integration's api_base_url at it to try a bot with no account."""
+    if platform in ("messenger", "whatsapp"):
+        from channelgate.testing import graph
+
+        graph.main(platform, host, port)
+    elif platform == "wechat":
+        from channelgate.testing import wechat
+
+        wechat.main(host, port)
+    elif platform in ("google", "gbm", "rbm"):
+        from channelgate.testing import google
+
+        google.main(host, port)
+    else:
+        raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, wechat or google")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

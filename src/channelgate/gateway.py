@@ -1,0 +1,222 @@
+"""The running gateway: integrations, the store, the bot, and the workers between them.
+
+The web layer (web/) only translates HTTP to calls on :class:`Gateway`; everything that must survive a
+crash happens in the store first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from channelgate.bots.base import Bot
+from channelgate.bots.spec import build_bot
+from channelgate.channels.base import (
+    Channel,
+    ChannelContext,
+    Health,
+    InboundEvent,
+    InboundMessage,
+    StatusUpdate,
+    WebhookRequest,
+    WebhookResponse,
+)
+from channelgate.channels.registry import ChannelRegistry, load_registry
+from channelgate.config import GatewayConfig, Integration, channel_class
+from channelgate.delivery import Deliverer
+from channelgate.metrics import Metrics
+from channelgate.pipeline import TurnRunner
+from channelgate.store import Accepted, Store, StoreKeyValue
+
+log = logging.getLogger("channelgate.gateway")
+
+
+class Busy(Exception):
+    """Too much accepted work is waiting; the platform should redeliver later (503 + Retry-After)."""
+
+    retry_after = 5
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        registry: ChannelRegistry | None = None,
+        *,
+        bot: Bot | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.registry = registry or load_registry()
+        self.public_url = self.settings.public_url
+        self.store = store or Store(self.settings.store)
+        self.bot = bot or build_bot(self.settings.bot)
+        self.metrics = Metrics()
+        self.owner = uuid.uuid4().hex[:16]
+        self.integrations: dict[tuple[str, str], Integration] = {}
+        self.channels: dict[tuple[str, str], Channel[Any]] = {}
+        self.http: httpx.AsyncClient | None = None
+        self.turns = TurnRunner(self, owner=self.owner)
+        self.delivery = Deliverer(self, owner=self.owner)
+        self._background: list[asyncio.Task[None]] = []
+        self.accepting = False
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        for warning in self.config.warnings:
+            log.warning(warning)
+        await self.store.create_schema()
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+            follow_redirects=False,
+        )
+        for integration in self.config.integrations:
+            await self.add_integration(integration)
+        await self.bot.start()
+        self.turns.pending = (await self.store.depths())["inbox_pending"]
+        self._background = [
+            asyncio.create_task(self.delivery.run(), name="delivery"),
+            asyncio.create_task(self._poll_loop(), name="poller"),
+        ]
+        self.accepting = True
+        log.info(
+            "gateway started: %d integration(s), bot %s, store %s",
+            len(self.channels), self.bot.describe(), self.store.engine.url.render_as_string(hide_password=True),
+        )
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, let in-flight turns and sends finish (up to ``timeout``), then close."""
+        self.accepting = False
+        await self.turns.stop(timeout)
+        await self.delivery.stop(timeout)
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for channel in self.channels.values():
+            with contextlib.suppress(Exception):
+                await channel.stop()
+        with contextlib.suppress(Exception):
+            await self.bot.stop()
+        if self.http is not None:
+            await self.http.aclose()
+        await self.store.close()
+        log.info("gateway stopped")
+
+    async def _poll_loop(self) -> None:
+        interval = self.settings.pipeline.poll_interval
+        rounds = 0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if rounds % 10 == 0 and await self.store.recover(time.time()):
+                    self.wake_delivery()
+                await self.turns.poll()
+            except Exception:
+                log.exception("poller: store unavailable; trying again")
+            rounds += 1
+
+    # --- integrations ---
+
+    async def add_integration(self, integration: Integration) -> Channel[Any]:
+        assert self.http is not None, "start() the gateway first"
+        cls = channel_class(self.registry, integration)
+        ctx = ChannelContext(
+            channel=integration.channel,
+            label=integration.label,
+            locale=integration.locale,
+            public_url=self.public_url,
+            http=self.http,
+            kv=StoreKeyValue(self.store, self.owner, f"{integration.channel}:{integration.label}:"),
+            health=Health(),
+            log=logging.getLogger(f"channelgate.channels.{integration.channel}"),
+        )
+        channel = cls(integration.config, ctx)
+        await channel.start()
+        self.integrations[integration.key] = integration
+        self.channels[integration.key] = channel
+        return channel
+
+    async def remove_integration(self, channel_name: str, label: str) -> None:
+        channel = self.channels.pop((channel_name, label), None)
+        self.integrations.pop((channel_name, label), None)
+        if channel is not None:
+            await channel.stop()
+
+    def channel(self, channel: str, label: str) -> Channel[Any] | None:
+        return self.channels.get((channel, label))
+
+    def locales_for(self, channel: Channel[Any]) -> list[str]:
+        """The locales a conversation on this integration may use: the bot's, else the integration's."""
+        declared = getattr(self.settings.bot, "locales", None) or self.bot.locales
+        integration = self.integrations.get((channel.name, channel.ctx.label))
+        default = integration.locale if integration else channel.ctx.locale
+        locales = list(declared or [])
+        if default not in locales:
+            locales.insert(0, default)
+        return locales
+
+    # --- accepting ---
+
+    async def accept(
+        self, channel: Channel[Any], events: list[InboundEvent], *, wait_passive: bool = False
+    ) -> Accepted:
+        """Dedup and durably record events, then start their turns. Raises Busy under overload."""
+        messages = [e for e in events if isinstance(e, InboundMessage)]
+        statuses = [e for e in events if isinstance(e, StatusUpdate)]
+        if messages and self.turns.pending >= self.settings.pipeline.max_pending:
+            raise Busy()
+        accepted = await self.store.accept(channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses)
+        self.turns.pending += len(accepted.new_turns)
+        if wait_passive and len(accepted.new_turns) == 1:
+            self.turns.wait_for_reply(accepted.new_turns[0][0])
+        for _, conversation_id in accepted.new_turns:
+            self.turns.kick(conversation_id)
+        return accepted
+
+    async def answer_webhook(
+        self, channel: Channel[Any], request: WebhookRequest, events: list[InboundEvent]
+    ) -> tuple[WebhookResponse, Accepted]:
+        """Accept, then answer: at once, or with the reply itself when the channel has a passive budget."""
+        budget = channel.passive_reply_budget
+        accepted = await self.accept(channel, events, wait_passive=bool(budget))
+        if not budget or len(accepted.new_turns) != 1:
+            return channel.ack(request, events), accepted
+        turn_id = accepted.new_turns[0][0]
+        waiter = self.turns._waiters.get(turn_id)
+        if waiter is None:
+            return channel.ack(request, events), accepted
+        try:
+            ids, outbounds = await asyncio.wait_for(asyncio.shield(waiter.future), budget)
+        except (TimeoutError, asyncio.CancelledError):
+            self.turns.forget_waiter(turn_id)
+            if not waiter.future.done() or waiter.future.cancelled():
+                return channel.ack(request, events), accepted
+            ids, outbounds = waiter.future.result()
+        used = 0
+        try:
+            response, used = channel.passive_reply(request, outbounds)
+        except Exception:
+            log.exception("%s/%s: passive reply failed; sending through the API", channel.name, channel.ctx.label)
+            response = channel.ack(request, events)
+        finally:
+            await self.store.release_held(ids, used)
+            self.wake_delivery()
+        return response, accepted
+
+    async def nudge(self, channel: Channel[Any], user_id: str) -> None:
+        if await self.store.nudge(channel.name, channel.ctx.label, user_id):
+            self.wake_delivery()
+
+    def wake_delivery(self) -> None:
+        self.delivery.wake()

@@ -1,0 +1,41 @@
+"""Prometheus metrics, one registry per gateway (so tests can run several gateways in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.webhooks = Counter(
+            "channelgate_webhooks_total",
+            "Webhook requests by channel and outcome (accepted, duplicate, handshake, rejected, invalid, busy)",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.turns = Counter(
+            "channelgate_turns_total", "Bot turns by channel and outcome", ["channel", "outcome"], registry=self.registry
+        )
+        self.bot_latency = Histogram(
+            "channelgate_bot_latency_seconds",
+            "Time the bot took to answer a turn",
+            ["channel"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "channelgate_deliveries_total",
+            "Send attempts by channel and outcome (sent, retry, failed, dead, fallback)",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.invalid_messages = Counter(
+            "channelgate_invalid_bot_messages_total",
+            "Bot messages that were not valid universal messages",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "channelgate_queue_depth", "Work waiting in the durable queues", ["queue"], registry=self.registry
+        )

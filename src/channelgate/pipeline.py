@@ -1,0 +1,341 @@
+"""Turns: from an accepted inbound event to durable outbound payloads, one at a time per conversation.
+
+A conversation is claimed with a lease in the store, so exactly one worker in one replica runs its turns,
+strictly in the order they were accepted. The accepting process starts the turn at once (the fast path);
+a poller picks up what other replicas accepted, what waits for a retry, and what a crashed process left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import RowMapping
+
+from channelgate.bots.base import BotError
+from channelgate.channels.base import Channel, Outbound, RenderContext, SendRefused
+from channelgate.i18n import APOLOGY, gettext_for
+from channelgate.locale import negotiate, normalize_locale
+from channelgate.messages import ChannelSpecific, Text, UniversalMessage, parse_messages
+from channelgate.store import NewOutbound
+from channelgate.turns import Reply, Turn, User, input_adapter
+
+if TYPE_CHECKING:
+    from channelgate.gateway import Gateway
+
+log = logging.getLogger("channelgate.pipeline")
+
+
+def backoff(attempt: int, maximum: float, hint: float | None = None, base: float = 0.5) -> float:
+    """Seconds before try ``attempt + 1``: exponential with full jitter, never below the platform's hint."""
+    delay = min(maximum, base * (2 ** max(attempt - 1, 0)))
+    delay = delay / 2 + random.uniform(0, delay / 2)
+    if hint is not None:
+        delay = max(delay, min(hint, maximum))
+    return delay
+
+
+@dataclass
+class PassiveWaiter:
+    """An HTTP request waiting for its turn's reply (WeChat passive replies)."""
+
+    future: asyncio.Future[tuple[list[int], list[Outbound]]]
+    expired: bool = False
+
+
+def resolve_channel_specific(
+    messages: list[UniversalMessage], channel: str, notes: list[str]
+) -> list[UniversalMessage]:
+    """Keep channel-specific messages that have an entry for this channel, replace the others by their
+    fallback, or skip them with a note: channels then only render their own raw payloads."""
+    out: list[UniversalMessage] = []
+    for message in messages:
+        while isinstance(message, ChannelSpecific) and channel not in message.payloads:
+            if message.fallback is None:
+                notes.append(f"channel-specific message has no {channel!r} entry and no fallback: skipped")
+                break
+            message = message.fallback
+        else:
+            out.append(message)
+    return out
+
+
+@dataclass
+class TurnRunner:
+    gateway: Gateway
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    _active: set[str] = field(default_factory=set)
+    _dirty: set[str] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _waiters: dict[int, PassiveWaiter] = field(default_factory=dict)
+    _slots: asyncio.Semaphore | None = None
+    _stopping: bool = False
+    pending: int = 0
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.gateway.settings.pipeline.turn_concurrency)
+
+    # --- scheduling ---
+
+    def kick(self, conversation_id: str) -> None:
+        """Run this conversation's pending turns soon (no-op if they are already running here)."""
+        if self._stopping:
+            return
+        if conversation_id in self._active:
+            self._dirty.add(conversation_id)
+            return
+        self._active.add(conversation_id)
+        task = asyncio.create_task(self._run_conversation(conversation_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_conversation(self, conversation_id: str) -> None:
+        store = self.gateway.store
+        lease = self.gateway.settings.pipeline.lease_seconds
+        assert self._slots is not None
+        try:
+            async with self._slots:
+                if not await store.claim_conversation(conversation_id, self.owner, lease):
+                    return
+                try:
+                    while not self._stopping:
+                        self._dirty.discard(conversation_id)
+                        row = await store.next_turn(conversation_id)
+                        if row is None or row["next_attempt_at"] > time.time():
+                            if conversation_id in self._dirty:
+                                continue
+                            break
+                        await store.claim_conversation(conversation_id, self.owner, lease)  # renew
+                        await self._run_turn(row)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await store.release_conversation(conversation_id, self.owner)
+        except Exception:
+            log.exception("conversation %s: turn processing failed; it will be retried", conversation_id)
+        finally:
+            self._active.discard(conversation_id)
+
+    async def poll(self) -> None:
+        """Find due work nobody is running: retries, other replicas' accepts, crash leftovers."""
+        pipeline = self.gateway.settings.pipeline
+        ids = await self.gateway.store.claimable_conversations(time.time(), pipeline.turn_concurrency * 4)
+        for conversation_id in ids:
+            self.kick(conversation_id)
+
+    async def stop(self, timeout: float) -> None:
+        """Let running turns finish (graceful shutdown), then cancel what is left; leases expire."""
+        self._stopping = True
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+        for waiter in self._waiters.values():
+            if not waiter.future.done():
+                waiter.future.cancel()
+
+    # --- passive replies ---
+
+    def wait_for_reply(self, turn_id: int) -> PassiveWaiter:
+        waiter = PassiveWaiter(asyncio.get_running_loop().create_future())
+        self._waiters[turn_id] = waiter
+        return waiter
+
+    def forget_waiter(self, turn_id: int) -> None:
+        waiter = self._waiters.pop(turn_id, None)
+        if waiter is not None:
+            waiter.expired = True
+
+    # --- one turn ---
+
+    async def _run_turn(self, row: RowMapping) -> None:
+        gw = self.gateway
+        store = gw.store
+        turn_id = int(row["id"])
+        channel = gw.channel(row["channel"], row["label"])
+        conversation = await store.conversation(row["conversation_id"])
+        if channel is None or conversation is None:
+            reason = f"integration {row['channel']}/{row['label']} is no longer configured"
+            log.warning("turn %s dropped: %s", turn_id, reason)
+            await store.complete_turn(turn_id, row["conversation_id"], row["channel"], row["label"], [],
+                                      failed_reason=reason)
+            self._finished(turn_id)
+            return
+        values: dict[str, Any] = {}
+        locale, user_name = await self._conversation_locale(channel, conversation, row, values)
+        turn = Turn(
+            id=str(turn_id),
+            conversation_id=conversation["id"],
+            channel=channel.name,
+            label=channel.ctx.label,
+            user=User(id=conversation["user_id"], name=user_name),
+            locale=locale,
+            input=input_adapter.validate_python(row["input"]),
+            raw=row["raw"],
+        )
+        started = time.perf_counter()
+        try:
+            reply = await gw.bot.respond(turn)
+        except BotError as exc:
+            await self._bot_failed(channel, conversation, row, locale, exc, values)
+            return
+        except Exception as exc:  # a bot adapter bug must not wedge the conversation
+            log.exception("conversation %s: bot raised", conversation["id"])
+            await self._bot_failed(channel, conversation, row, locale, BotError(repr(exc), retryable=False), values)
+            return
+        gw.metrics.bot_latency.labels(channel.name).observe(time.perf_counter() - started)
+        gw.metrics.turns.labels(channel.name, "answered").inc()
+        await self._deliver_reply(channel, conversation, row, locale, Reply.coerce(reply), values)
+
+    async def _conversation_locale(
+        self, channel: Channel[Any], conversation: RowMapping, row: RowMapping, values: dict[str, Any]
+    ) -> tuple[str, str | None]:
+        """The conversation's locale and user name; on first contact, from the profile and platform hints."""
+        locale = str(conversation["locale"])
+        name = conversation["user_name"]
+        if conversation["profile_fetched"]:
+            return locale, name
+        values["profile_fetched"] = True
+        hints = [row["locale_hint"]] if row["locale_hint"] else []
+        try:
+            profile = await channel.user_profile(conversation["user_id"])
+        except Exception as exc:
+            log.warning("conversation %s: user profile unavailable: %s", conversation["id"], exc)
+            profile = None
+        if profile is not None:
+            if profile.name and not name:
+                name = values["user_name"] = profile.name
+            if profile.locale:
+                hints.append(profile.locale)
+        if hints:
+            chosen = negotiate(hints, self.gateway.locales_for(channel))
+            if chosen and chosen != locale:
+                locale = values["locale"] = chosen
+        return locale, name
+
+    async def _deliver_reply(
+        self,
+        channel: Channel[Any],
+        conversation: RowMapping,
+        row: RowMapping,
+        locale: str,
+        reply: Reply,
+        values: dict[str, Any],
+    ) -> None:
+        gw = self.gateway
+        if reply.locale:
+            try:
+                new_locale = normalize_locale(reply.locale)
+            except ValueError as exc:
+                log.warning("conversation %s: bot asked for locale %r: %s", conversation["id"], reply.locale, exc)
+            else:
+                locale = values["locale"] = new_locale
+        messages, invalid = parse_messages(reply.messages)
+        for bad in invalid:
+            gw.metrics.invalid_messages.labels(channel.name).inc()
+            log.warning(
+                "conversation %s: bot message %d is not a valid universal message and was skipped: %s",
+                conversation["id"], bad.index, bad.error,
+            )
+        items = self.render(channel, conversation, messages, locale, reply_to=row["platform_message_id"])
+        await self._commit(channel, conversation, row, items, values)
+
+    def render(
+        self,
+        channel: Channel[Any],
+        conversation: RowMapping,
+        messages: list[UniversalMessage],
+        locale: str,
+        *,
+        reply_to: str | None,
+        options: Any = None,
+    ) -> list[NewOutbound]:
+        """Render messages for a conversation; a refused or failed render is recorded, never dropped."""
+        ctx = RenderContext(
+            user_id=conversation["user_id"],
+            locale=locale,
+            now=time.time(),
+            reply_to=reply_to,
+            last_inbound_at=conversation["last_inbound_at"],
+            options=options,
+            gettext=gettext_for(locale),
+        )
+        messages = resolve_channel_specific(messages, channel.name, ctx.notes)
+        try:
+            outbounds = channel.render(messages, ctx) if messages else []
+            items = [NewOutbound(o) for o in outbounds]
+        except SendRefused as exc:
+            items = [NewOutbound(Outbound(body={}, summary="refused"), status="failed", reason=exc.reason)]
+            log.warning("conversation %s: send refused: %s", conversation["id"], exc.reason)
+        except Exception as exc:
+            log.exception("conversation %s: %s could not render the reply", conversation["id"], channel.name)
+            items = [NewOutbound(Outbound(body={}, summary="render error"), status="failed",
+                                 reason=f"render error: {type(exc).__name__}: {exc}")]
+        for note in ctx.notes:
+            log.info("conversation %s: %s: %s", conversation["id"], channel.name, note)
+        return items
+
+    async def _commit(
+        self,
+        channel: Channel[Any],
+        conversation: RowMapping,
+        row: RowMapping,
+        items: list[NewOutbound],
+        values: dict[str, Any],
+        failed_reason: str | None = None,
+    ) -> None:
+        turn_id = int(row["id"])
+        waiter = self._waiters.pop(turn_id, None)
+        hold = waiter is not None and not waiter.expired and not waiter.future.done()
+        if hold:
+            items = [NewOutbound(i.outbound, "held", i.reason) if i.status == "queued" else i for i in items]
+        ids = await self.gateway.store.complete_turn(
+            turn_id, conversation["id"], channel.name, channel.ctx.label, items,
+            failed_reason=failed_reason, conversation_values=values or None,
+        )
+        self._finished(turn_id)
+        if hold and waiter is not None:
+            held = [(i, item.outbound) for i, item in zip(ids, items, strict=True) if item.status == "held"]
+            waiter.future.set_result(([i for i, _ in held], [o for _, o in held]))
+        self.gateway.wake_delivery()
+
+    def _finished(self, turn_id: int) -> None:
+        self.pending = max(self.pending - 1, 0)
+
+    async def _bot_failed(
+        self,
+        channel: Channel[Any],
+        conversation: RowMapping,
+        row: RowMapping,
+        locale: str,
+        exc: BotError,
+        values: dict[str, Any],
+    ) -> None:
+        gw = self.gateway
+        attempts = int(row["attempts"]) + 1
+        settings = gw.settings.pipeline
+        if exc.retryable and attempts < settings.bot_attempts:
+            delay = backoff(attempts, settings.max_backoff)
+            log.warning(
+                "conversation %s: bot failed (%s); try %d of %d in %.1fs",
+                conversation["id"], exc.reason, attempts, settings.bot_attempts, delay,
+            )
+            gw.metrics.turns.labels(channel.name, "retry").inc()
+            await gw.store.retry_turn(int(row["id"]), attempts, time.time() + delay, exc.reason)
+            if values:
+                await gw.store.update_conversation(conversation["id"], **values)
+            return
+        log.error("conversation %s: bot failed for good: %s; the user is told", conversation["id"], exc.reason)
+        gw.metrics.turns.labels(channel.name, "failed").inc()
+        apology: list[UniversalMessage] = [Text(text=gettext_for(locale)(APOLOGY))]
+        items = self.render(channel, conversation, apology, locale, reply_to=row["platform_message_id"])
+        await self._commit(channel, conversation, row, items, values, failed_reason=f"bot: {exc.reason}")
+
+
+Clock = Callable[[], float]

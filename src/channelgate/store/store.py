@@ -1,0 +1,744 @@
+"""The durable store: conversations, inbox, outbox, shared key-values and locks.
+
+SQLAlchemy Core with async drivers: SQLite (aiosqlite, WAL) embedded by default, PostgreSQL (asyncpg) when
+several replicas share the work. The same queries run on both; the only dialect-specific piece is the
+``INSERT ... ON CONFLICT DO NOTHING`` that makes dedup atomic under concurrent redelivery.
+
+SQLite allows one writer at a time, so on SQLite every transaction goes through one connection under an
+asyncio lock: contention becomes a short queue in memory instead of "database is locked" errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from channelgate.channels.base import InboundMessage, Outbound, StatusUpdate
+from channelgate.store.tables import conversations, inbox, kv, locks, metadata, outbox
+
+#: Outbox statuses in the order a message moves through them; a status update never moves one back.
+STATUS_RANK = {"held": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
+FINAL = ("failed", "dead")
+
+
+def async_url(url: str) -> str:
+    """``sqlite:///x.db`` → ``sqlite+aiosqlite:///x.db``; ``postgresql://`` → ``postgresql+asyncpg://``."""
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url[len("sqlite:") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What accepting one webhook's events did."""
+
+    new_turns: list[tuple[int, str]] = field(default_factory=list)  # (inbox id, conversation id)
+    duplicates: int = 0
+    statuses: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutbound:
+    outbound: Outbound
+    status: str = "queued"
+    reason: str | None = None
+
+
+class Store:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _dumps, "json_deserializer": orjson.loads}
+        if self.is_sqlite:
+            kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    # --- lifecycle ---
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; on SQLite also the single-writer turn."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    def _insert(self, table: Any) -> Any:
+        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
+
+    # --- conversations ---
+
+    async def _conversation_ids(
+        self, conn: AsyncConnection, channel: str, label: str, users: dict[str, tuple[str | None, str]], now: float
+    ) -> dict[str, str]:
+        """Conversation ids for these users, creating the missing ones (atomic under concurrency)."""
+        rows = [
+            {
+                "id": uuid.uuid4().hex,
+                "channel": channel,
+                "label": label,
+                "user_id": user_id,
+                "user_name": name,
+                "locale": locale,
+                "profile_fetched": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for user_id, (name, locale) in users.items()
+        ]
+        await conn.execute(
+            self._insert(conversations).on_conflict_do_nothing(index_elements=["channel", "label", "user_id"]),
+            rows,
+        )
+        result = await conn.execute(
+            select(conversations.c.user_id, conversations.c.id).where(
+                conversations.c.channel == channel,
+                conversations.c.label == label,
+                conversations.c.user_id.in_(list(users)),
+            )
+        )
+        return {r.user_id: r.id for r in result}
+
+    async def conversation_for_user(
+        self, channel: str, label: str, user_id: str, locale: str, name: str | None = None
+    ) -> str:
+        async with self.tx() as conn:
+            ids = await self._conversation_ids(conn, channel, label, {user_id: (name, locale)}, time.time())
+        return ids[user_id]
+
+    async def conversation(self, conversation_id: str) -> RowMapping | None:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(conversations).where(conversations.c.id == conversation_id))
+            return result.mappings().first()
+
+    async def find_conversation(self, channel: str, label: str, user_id: str) -> RowMapping | None:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(conversations).where(
+                    conversations.c.channel == channel,
+                    conversations.c.label == label,
+                    conversations.c.user_id == user_id,
+                )
+            )
+            return result.mappings().first()
+
+    async def update_conversation(self, conversation_id: str, **values: Any) -> None:
+        values["updated_at"] = time.time()
+        async with self.tx() as conn:
+            await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
+
+    # --- accepting webhooks ---
+
+    async def accept(
+        self,
+        channel: str,
+        label: str,
+        default_locale: str,
+        messages: Sequence[InboundMessage],
+        statuses: Sequence[StatusUpdate] = (),
+        now: float | None = None,
+    ) -> Accepted:
+        """Durably record a webhook's events, skipping those seen before. One transaction."""
+        now = time.time() if now is None else now
+        async with self.tx() as conn:
+            new_turns: list[tuple[int, str]] = []
+            duplicates = 0
+            if messages:
+                users = {m.user.id: (m.user.name, default_locale) for m in messages}
+                ids = await self._conversation_ids(conn, channel, label, users, now)
+                rows = [
+                    {
+                        "channel": channel,
+                        "label": label,
+                        "dedup_key": m.dedup_key,
+                        "conversation_id": ids[m.user.id],
+                        "kind": "message",
+                        "input": m.input.model_dump(mode="json", exclude_none=True),
+                        "raw": m.raw,
+                        "platform_message_id": m.platform_message_id,
+                        "locale_hint": m.locale_hint,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for m in messages
+                ]
+                new_turns, duplicates = await self._insert_inbox(conn, rows)
+                if new_turns:
+                    await self._touch_inbound(conn, messages, ids, {c for _, c in new_turns}, now)
+            status_count = await self._apply_statuses(conn, channel, label, statuses, now) if statuses else 0
+        return Accepted(new_turns=new_turns, duplicates=duplicates, statuses=status_count)
+
+    async def _insert_inbox(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]]
+    ) -> tuple[list[tuple[int, str]], int]:
+        stmt = (
+            self._insert(inbox)
+            .on_conflict_do_nothing(index_elements=["channel", "label", "dedup_key"])
+            .returning(inbox.c.id, inbox.c.conversation_id)
+        )
+        new: list[tuple[int, str]] = []
+        # One statement per row keeps RETURNING exact on both engines; rows per webhook are few.
+        for row in rows:
+            result = await conn.execute(stmt, row)
+            hit = result.first()
+            if hit is not None:
+                new.append((int(hit.id), str(hit.conversation_id)))
+        return new, len(rows) - len(new)
+
+    async def _touch_inbound(
+        self,
+        conn: AsyncConnection,
+        messages: Sequence[InboundMessage],
+        ids: dict[str, str],
+        fresh: set[str],
+        now: float,
+    ) -> None:
+        """Remember the user's last message: it opens the platforms' customer-service windows."""
+        latest: dict[str, InboundMessage] = {}
+        for m in messages:
+            if ids[m.user.id] in fresh:
+                latest[ids[m.user.id]] = m
+        for conversation_id, m in latest.items():
+            values: dict[str, Any] = {"last_inbound_at": now, "updated_at": now}
+            if m.platform_message_id:
+                values["last_platform_message_id"] = m.platform_message_id
+            if m.user.name:
+                values["user_name"] = m.user.name
+            await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
+
+    async def _apply_statuses(
+        self, conn: AsyncConnection, channel: str, label: str, statuses: Sequence[StatusUpdate], now: float
+    ) -> int:
+        applied = 0
+        for s in statuses:
+            seen = await conn.execute(
+                self._insert(inbox)
+                .on_conflict_do_nothing(index_elements=["channel", "label", "dedup_key"])
+                .returning(inbox.c.id),
+                {
+                    "channel": channel,
+                    "label": label,
+                    "dedup_key": s.dedup_key,
+                    "conversation_id": "",
+                    "kind": "status",
+                    "input": {"status": s.status, "platform_message_id": s.platform_message_id},
+                    "raw": None,
+                    "status": "done",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "done_at": now,
+                },
+            )
+            if seen.first() is None:
+                continue
+            applied += 1
+            await self._apply_status(conn, channel, label, s, now)
+        return applied
+
+    async def _apply_status(
+        self, conn: AsyncConnection, channel: str, label: str, s: StatusUpdate, now: float
+    ) -> None:
+        target = and_(outbox.c.channel == channel, outbox.c.label == label)
+        if s.platform_message_id:
+            where = and_(target, outbox.c.platform_message_id == s.platform_message_id)
+        elif s.watermark is not None:
+            conv = await conn.execute(
+                select(conversations.c.id).where(
+                    conversations.c.channel == channel,
+                    conversations.c.label == label,
+                    conversations.c.user_id == s.user_id,
+                )
+            )
+            conversation_id = conv.scalar()
+            if conversation_id is None:
+                return
+            where = and_(
+                outbox.c.conversation_id == conversation_id,
+                outbox.c.sent_at <= s.watermark,
+                outbox.c.kind == "message",
+            )
+        else:
+            return
+        if s.status == "failed":
+            await conn.execute(
+                update(outbox)
+                .where(where, outbox.c.status.in_(["sent", "delivered"]))
+                .values(status="failed", reason=s.reason or "the platform reported the message failed", updated_at=now)
+            )
+            return
+        rank = STATUS_RANK[s.status]
+        lower = [name for name, r in STATUS_RANK.items() if 3 <= r < rank]
+        await conn.execute(
+            update(outbox).where(where, outbox.c.status.in_(lower)).values(status=s.status, updated_at=now)
+        )
+
+    async def add_event_turn(
+        self, conversation_id: str, channel: str, label: str, input_json: dict[str, Any], dedup_key: str
+    ) -> int | None:
+        """A turn that no user message started (a proactive event from the API, a locale change)."""
+        now = time.time()
+        async with self.tx() as conn:
+            new, _ = await self._insert_inbox(
+                conn,
+                [
+                    {
+                        "channel": channel,
+                        "label": label,
+                        "dedup_key": dedup_key,
+                        "conversation_id": conversation_id,
+                        "kind": "event",
+                        "input": input_json,
+                        "raw": None,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                ],
+            )
+        return new[0][0] if new else None
+
+    # --- turns ---
+
+    async def claimable_conversations(self, now: float, limit: int) -> list[str]:
+        """Conversations with a turn due and no live lease (other replicas' work, retries, recovery)."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(inbox.c.conversation_id)
+                .join(conversations, conversations.c.id == inbox.c.conversation_id)
+                .where(
+                    inbox.c.status == "pending",
+                    inbox.c.next_attempt_at <= now,
+                    or_(conversations.c.lease_until.is_(None), conversations.c.lease_until < now),
+                )
+                .group_by(inbox.c.conversation_id)
+                .order_by(func.min(inbox.c.id))
+                .limit(limit)
+            )
+            return [r[0] for r in result]
+
+    async def claim_conversation(self, conversation_id: str, owner: str, lease: float) -> bool:
+        now = time.time()
+        async with self.tx() as conn:
+            result = await conn.execute(
+                update(conversations)
+                .where(
+                    conversations.c.id == conversation_id,
+                    or_(
+                        conversations.c.lease_until.is_(None),
+                        conversations.c.lease_until < now,
+                        conversations.c.lease_owner == owner,
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            return bool(result.rowcount)
+
+    async def release_conversation(self, conversation_id: str, owner: str) -> None:
+        async with self.tx() as conn:
+            await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id, conversations.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    async def next_turn(self, conversation_id: str) -> RowMapping | None:
+        """The oldest pending turn of a conversation: turns run strictly in order."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(inbox)
+                .where(inbox.c.conversation_id == conversation_id, inbox.c.status == "pending")
+                .order_by(inbox.c.id)
+                .limit(1)
+            )
+            return result.mappings().first()
+
+    async def complete_turn(
+        self,
+        turn_id: int,
+        conversation_id: str,
+        channel: str,
+        label: str,
+        outbounds: Iterable[NewOutbound],
+        *,
+        failed_reason: str | None = None,
+        conversation_values: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> list[int]:
+        """Record a turn's outcome and its outbound messages in one transaction: the reply is durable
+        exactly when the turn is done, so a crash either redoes the whole turn or nothing."""
+        now = time.time()
+        ids: list[int] = []
+        async with self.tx() as conn:
+            for item in outbounds:
+                result = await conn.execute(
+                    outbox.insert().returning(outbox.c.id),
+                    self._outbox_row(conversation_id, channel, label, item, now, turn_id, request_id),
+                )
+                ids.append(int(result.scalar_one()))
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.id == turn_id)
+                .values(
+                    status="failed" if failed_reason else "done",
+                    error=failed_reason,
+                    done_at=now,
+                )
+            )
+            if conversation_values:
+                await conn.execute(
+                    update(conversations)
+                    .where(conversations.c.id == conversation_id)
+                    .values(**conversation_values, updated_at=now)
+                )
+        return ids
+
+    @staticmethod
+    def _outbox_row(
+        conversation_id: str,
+        channel: str,
+        label: str,
+        item: NewOutbound,
+        now: float,
+        turn_id: int | None,
+        request_id: str | None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        o = item.outbound
+        return {
+            "conversation_id": conversation_id,
+            "channel": channel,
+            "label": label,
+            "inbox_id": turn_id,
+            "request_id": request_id,
+            "idempotency_key": idempotency_key,
+            "kind": o.kind,
+            "best_effort": o.best_effort,
+            "body": o.body,
+            "fallback": o.fallback,
+            "summary": o.summary,
+            "status": item.status,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "reason": item.reason,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    async def enqueue(
+        self,
+        conversation_id: str,
+        channel: str,
+        label: str,
+        outbounds: Iterable[NewOutbound],
+        request_id: str,
+        idempotency_key: str | None = None,
+    ) -> list[int]:
+        """Queue outbound messages outside a turn (the proactive API)."""
+        now = time.time()
+        ids = []
+        async with self.tx() as conn:
+            for item in outbounds:
+                result = await conn.execute(
+                    outbox.insert().returning(outbox.c.id),
+                    self._outbox_row(conversation_id, channel, label, item, now, None, request_id, idempotency_key),
+                )
+                ids.append(int(result.scalar_one()))
+        return ids
+
+    async def retry_turn(self, turn_id: int, attempts: int, at: float, error: str) -> None:
+        async with self.tx() as conn:
+            await conn.execute(
+                update(inbox).where(inbox.c.id == turn_id).values(attempts=attempts, next_attempt_at=at, error=error)
+            )
+
+    async def release_held(self, ids: Sequence[int], passive: int) -> None:
+        """After a passive reply: the first ``passive`` rows went out in the HTTP answer, the rest queue."""
+        now = time.time()
+        async with self.tx() as conn:
+            if passive:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(list(ids[:passive])))
+                    .values(status="sent", sent_at=now, updated_at=now, reason="passive reply", attempts=1)
+                )
+            rest = list(ids[passive:])
+            if rest:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(rest), outbox.c.status == "held")
+                    .values(status="queued", next_attempt_at=now, updated_at=now)
+                )
+
+    # --- delivery ---
+
+    async def claim_deliveries(self, owner: str, now: float, limit: int, lease: float) -> list[RowMapping]:
+        """Due outbound rows at the head of their conversation's line, claimed for ``lease`` seconds."""
+        earlier = outbox.alias("earlier")
+        blocked = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.conversation_id == outbox.c.conversation_id,
+                earlier.c.id < outbox.c.id,
+                earlier.c.status.in_(["held", "queued", "sending"]),
+            )
+            .exists()
+        )
+        async with self.tx() as conn:
+            result = await conn.execute(
+                select(outbox.c.id)
+                .where(outbox.c.status == "queued", outbox.c.next_attempt_at <= now, ~blocked)
+                .order_by(outbox.c.next_attempt_at, outbox.c.id)
+                .limit(limit)
+            )
+            ids = [r[0] for r in result]
+            if not ids:
+                return []
+            claimed = await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids), outbox.c.status == "queued")
+                .values(status="sending", lease_owner=owner, lease_until=now + lease, updated_at=now)
+                .returning(*outbox.c)
+            )
+            return sorted(claimed.mappings().all(), key=lambda r: r["id"])
+
+    async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
+        now = time.time()
+        async with self.tx() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(
+                    status="sent",
+                    platform_message_id=platform_message_id,
+                    sent_at=now,
+                    updated_at=now,
+                    attempts=attempts,
+                    lease_owner=None,
+                    lease_until=None,
+                    reason=None,
+                )
+            )
+
+    async def mark_retry(self, outbox_id: int, attempts: int, at: float, reason: str) -> None:
+        async with self.tx() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(
+                    status="queued",
+                    attempts=attempts,
+                    next_attempt_at=at,
+                    reason=reason,
+                    updated_at=time.time(),
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    async def mark_failed(self, outbox_id: int, reason: str, attempts: int, *, dead: bool = False) -> None:
+        async with self.tx() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(
+                    status="dead" if dead else "failed",
+                    attempts=attempts,
+                    reason=reason,
+                    updated_at=time.time(),
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    async def use_fallback(self, outbox_id: int, body: dict[str, Any], reason: str) -> None:
+        """Replace a message the platform refused (closed window) with its fallback, queued at once."""
+        now = time.time()
+        async with self.tx() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(
+                    status="queued",
+                    body=body,
+                    fallback=None,
+                    reason=reason,
+                    next_attempt_at=now,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    async def nudge(self, channel: str, label: str, user_id: str) -> int:
+        now = time.time()
+        async with self.tx() as conn:
+            conv = await conn.execute(
+                select(conversations.c.id).where(
+                    conversations.c.channel == channel,
+                    conversations.c.label == label,
+                    conversations.c.user_id == user_id,
+                )
+            )
+            conversation_id = conv.scalar()
+            if conversation_id is None:
+                return 0
+            result = await conn.execute(
+                update(outbox)
+                .where(outbox.c.conversation_id == conversation_id, outbox.c.status == "queued")
+                .values(next_attempt_at=now)
+            )
+            return int(result.rowcount)
+
+    async def recover(self, now: float, held_grace: float = 30.0) -> int:
+        """Put back work whose worker died: expired sends, and replies held for a passive answer that
+        never came. Turns need nothing: their conversation lease simply expires."""
+        async with self.tx() as conn:
+            sending = await conn.execute(
+                update(outbox)
+                .where(outbox.c.status == "sending", outbox.c.lease_until < now)
+                .values(status="queued", lease_owner=None, lease_until=None, next_attempt_at=now)
+            )
+            held = await conn.execute(
+                update(outbox)
+                .where(outbox.c.status == "held", outbox.c.created_at < now - held_grace)
+                .values(status="queued", next_attempt_at=now)
+            )
+            return int(sending.rowcount) + int(held.rowcount)
+
+    # --- reading ---
+
+    async def outbox_rows(self, conversation_id: str) -> list[RowMapping]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(outbox).where(outbox.c.conversation_id == conversation_id).order_by(outbox.c.id)
+            )
+            return list(result.mappings().all())
+
+    async def inbox_rows(self, conversation_id: str) -> list[RowMapping]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(inbox).where(inbox.c.conversation_id == conversation_id).order_by(inbox.c.id)
+            )
+            return list(result.mappings().all())
+
+    async def depths(self) -> dict[str, int]:
+        """Queue depths for metrics and backpressure."""
+        async with self.engine.connect() as conn:
+            pending = await conn.execute(select(func.count()).select_from(inbox).where(inbox.c.status == "pending"))
+            queued = await conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.status.in_(["queued", "sending", "held"]))
+            )
+            dead = await conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "dead"))
+            return {"inbox_pending": int(pending.scalar_one()), "outbox_pending": int(queued.scalar_one()),
+                    "outbox_dead": int(dead.scalar_one())}
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
+    # --- shared key-values and locks (channels.base.KeyValue) ---
+
+    async def kv_get(self, key: str) -> str | None:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(kv.c.value, kv.c.expires_at).where(kv.c.key == key))
+            row = result.first()
+        if row is None or (row.expires_at is not None and row.expires_at <= time.time()):
+            return None
+        return str(row.value)
+
+    async def kv_set(self, key: str, value: str, ttl: float | None = None) -> None:
+        expires = time.time() + ttl if ttl else None
+        stmt = self._insert(kv).values(key=key, value=value, expires_at=expires)
+        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "expires_at": expires})
+        async with self.tx() as conn:
+            await conn.execute(stmt)
+
+    async def try_lock(self, name: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        async with self.tx() as conn:
+            await conn.execute(delete(locks).where(locks.c.name == name, locks.c.expires_at < now))
+            result = await conn.execute(
+                self._insert(locks)
+                .values(name=name, owner=owner, expires_at=now + ttl)
+                .on_conflict_do_nothing(index_elements=["name"])
+                .returning(locks.c.name)
+            )
+            return result.first() is not None
+
+    async def unlock(self, name: str, owner: str) -> None:
+        async with self.tx() as conn:
+            await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class StoreKeyValue:
+    """The KeyValue protocol of channels.base over the store, with namespaced keys."""
+
+    def __init__(self, store: Store, owner: str, namespace: str = "") -> None:
+        self.store = store
+        self.owner = owner
+        self.namespace = namespace
+
+    async def get(self, key: str) -> str | None:
+        return await self.store.kv_get(self.namespace + key)
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self.store.kv_set(self.namespace + key, value, ttl)
+
+    @asynccontextmanager
+    async def lock(self, key: str, ttl: float = 30.0) -> AsyncIterator[None]:
+        name = self.namespace + key
+        delay = 0.02
+        while not await self.store.try_lock(name, self.owner, ttl):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        try:
+            yield
+        finally:
+            await self.store.unlock(name, self.owner)
+

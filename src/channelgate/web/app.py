@@ -1,0 +1,93 @@
+"""The Starlette application: webhooks, health, metrics and the routes channels contribute."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from channelgate.gateway import Gateway
+from channelgate.web.webhooks import webhook
+
+log = logging.getLogger("channelgate.web")
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the store answers and every integration is healthy (a red one is named)."""
+    gateway: Gateway = request.app.state.gateway
+    problems: dict[str, str] = {}
+    try:
+        await gateway.store.ping()
+    except Exception as exc:
+        problems["store"] = f"{type(exc).__name__}: {exc}"
+    integrations = {}
+    for (name, label), channel in gateway.channels.items():
+        health = channel.ctx.health
+        integrations[f"{name}/{label}"] = {"status": health.status, "message": health.message}
+        if health.status != "ok":
+            problems[f"{name}/{label}"] = health.message
+    ready = gateway.accepting and "store" not in problems
+    body = {"status": "ready" if ready and not problems else ("degraded" if ready else "not ready"),
+            "integrations": integrations, "problems": problems}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    with contextlib.suppress(Exception):
+        for queue, depth in (await gateway.store.depths()).items():
+            gateway.metrics.queue_depth.labels(queue).set(depth)
+    return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def index(request: Request) -> Response:
+    """Send a visitor to the first web chat, which is what ``make run`` promises."""
+    gateway: Gateway = request.app.state.gateway
+    for name, label in gateway.channels:
+        if name == "webchat":
+            return RedirectResponse(f"/webchat/{label}")
+    items = "".join(
+        f"<li>{name}/{label}: <code>{gateway.public_url}/webhooks/{name}/{label}</code></li>"
+        for name, label in gateway.channels
+    )
+    return HTMLResponse(f"<h1>channelgate</h1><p>Integrations and their callback URLs:</p><ul>{items}</ul>")
+
+
+def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
+    """The ASGI app. With ``manage_lifecycle`` the app's lifespan starts and stops the gateway."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await gateway.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await gateway.stop()
+
+    routes: list[BaseRoute] = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/webhooks/{channel}/{label}", webhook, methods=["GET", "POST"]),
+    ]
+    for cls in gateway.registry.channels.values():
+        extra: list[Any] = cls.routes(gateway)
+        routes.extend(extra)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

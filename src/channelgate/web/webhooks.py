@@ -1,0 +1,96 @@
+"""``/webhooks/{channel}/{label}``: where every platform calls the gateway.
+
+The order is the security model: find the integration, answer a handshake, check the signature over the
+raw bytes (fail closed, before any parsing), parse, durably accept, answer. Nothing a platform sends can
+reach the parser unauthenticated, and nothing is acknowledged before it is in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from channelgate.channels.base import WebhookError, WebhookRequest, WebhookResponse
+from channelgate.gateway import Busy, Gateway
+
+log = logging.getLogger("channelgate.webhooks")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes without reading them all into memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def to_response(answer: WebhookResponse) -> Response:
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=dict(answer.headers))
+
+
+async def webhook(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    name = request.path_params["channel"]
+    label = request.path_params["label"]
+    channel = gateway.channel(name, label)
+    metrics = gateway.metrics.webhooks
+    if channel is None:
+        known = name in gateway.registry.channels
+        reason = f"no integration {name}/{label}" if known else f"unknown channel {name!r}"
+        return error(404, reason)
+    if not gateway.accepting:
+        return error(503, "the gateway is shutting down", {"Retry-After": "5"})
+    try:
+        body = await read_body(request, gateway.settings.max_body_bytes)
+    except BodyTooLarge:
+        metrics.labels(name, "too_large").inc()
+        return error(413, f"body over {gateway.settings.max_body_bytes} bytes")
+    hook = WebhookRequest(
+        method=request.method,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=body,
+    )
+    try:
+        answer = channel.handshake(hook)
+        if answer is not None:
+            metrics.labels(name, "handshake").inc()
+            return to_response(answer)
+        if request.method != "POST":
+            return error(405, "webhooks deliver events with POST")
+        channel.authenticate(hook)
+    except WebhookError as exc:
+        metrics.labels(name, "rejected").inc()
+        log.warning("%s/%s: webhook refused (%d): %s", name, label, exc.status, exc.reason)
+        return error(exc.status, exc.reason)
+    try:
+        events = channel.parse(hook)
+    except WebhookError as exc:
+        metrics.labels(name, "invalid").inc()
+        log.warning("%s/%s: webhook not understood: %s", name, label, exc.reason)
+        return error(exc.status, exc.reason)
+    try:
+        answer, accepted = await gateway.answer_webhook(channel, hook, events)
+    except Busy as exc:
+        metrics.labels(name, "busy").inc()
+        return error(503, "too much work waiting; redeliver later", {"Retry-After": str(exc.retry_after)})
+    outcome = "accepted" if accepted.new_turns or accepted.statuses else ("duplicate" if accepted.duplicates else "empty")
+    metrics.labels(name, outcome).inc()
+    return to_response(answer)
