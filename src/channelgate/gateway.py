@@ -30,6 +30,7 @@ from channelgate.channels.base import (
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import GatewayConfig, Integration, channel_class
 from channelgate.delivery import Deliverer
+from channelgate.languages import Languages
 from channelgate.metrics import Metrics
 from channelgate.pipeline import TurnRunner
 from channelgate.store import Accepted, Store, StoreKeyValue
@@ -59,6 +60,7 @@ class Gateway:
         self.store = store or Store(self.settings.store)
         self.bot = bot or build_bot(self.settings.bot)
         self.metrics = Metrics()
+        self.languages = Languages()
         self.owner = uuid.uuid4().hex[:16]
         self.integrations: dict[tuple[str, str], Integration] = {}
         self.channels: dict[tuple[str, str], Channel[Any]] = {}

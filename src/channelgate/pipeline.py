@@ -13,7 +13,6 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -179,6 +178,19 @@ class TurnRunner:
             input=input_adapter.validate_python(row["input"]),
             raw=row["raw"],
         )
+        decision = gw.languages.decide(
+            gw.integrations.get((channel.name, channel.ctx.label)), turn.input, locale, gw.locales_for(channel)
+        )
+        before: list[UniversalMessage] = []
+        if decision is not None:
+            before = decision.messages
+            if decision.locale and decision.locale != locale:
+                locale = values["locale"] = decision.locale
+            if decision.bot_input is None:
+                items = self.render(channel, conversation, before, locale, reply_to=row["platform_message_id"])
+                await self._commit(channel, conversation, row, items, values)
+                return
+            turn = turn.model_copy(update={"input": decision.bot_input, "locale": locale})
         started = time.perf_counter()
         try:
             reply = await gw.bot.respond(turn)
@@ -191,7 +203,7 @@ class TurnRunner:
             return
         gw.metrics.bot_latency.labels(channel.name).observe(time.perf_counter() - started)
         gw.metrics.turns.labels(channel.name, "answered").inc()
-        await self._deliver_reply(channel, conversation, row, locale, Reply.coerce(reply), values)
+        await self._deliver_reply(channel, conversation, row, locale, Reply.coerce(reply), values, before)
 
     async def _conversation_locale(
         self, channel: Channel[Any], conversation: RowMapping, row: RowMapping, values: dict[str, Any]
@@ -227,6 +239,7 @@ class TurnRunner:
         locale: str,
         reply: Reply,
         values: dict[str, Any],
+        before: list[UniversalMessage],
     ) -> None:
         gw = self.gateway
         if reply.locale:
@@ -243,7 +256,7 @@ class TurnRunner:
                 "conversation %s: bot message %d is not a valid universal message and was skipped: %s",
                 conversation["id"], bad.index, bad.error,
             )
-        items = self.render(channel, conversation, messages, locale, reply_to=row["platform_message_id"])
+        items = self.render(channel, conversation, before + messages, locale, reply_to=row["platform_message_id"])
         await self._commit(channel, conversation, row, items, values)
 
     def render(
@@ -337,5 +350,3 @@ class TurnRunner:
         items = self.render(channel, conversation, apology, locale, reply_to=row["platform_message_id"])
         await self._commit(channel, conversation, row, items, values, failed_reason=f"bot: {exc.reason}")
 
-
-Clock = Callable[[], float]
