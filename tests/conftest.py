@@ -1,4 +1,9 @@
-"""Shared fixtures: store URLs for both engines."""
+"""Shared fixtures: a fresh store on each engine.
+
+PostgreSQL tests use the server on 127.0.0.1:5432 (trust auth, as `.ci/run` sets it up), each in a
+throwaway database so that test runs never see each other's rows. When no server answers, they are
+skipped with a printed warning, as the README promises.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +11,49 @@ import os
 import uuid
 import warnings
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
-PG_URL = os.environ.get("CHANNELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("CHANNELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-async def _pg_available() -> str | None:
+def _dsn(url: str) -> str:
+    return url.replace("postgresql://", "postgres://", 1)
+
+
+@asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards; skips the test when no server answers."""
     import asyncpg
 
     try:
-        conn = await asyncpg.connect(PG_URL.replace("postgresql://", "postgres://"), timeout=3)
+        admin = await asyncpg.connect(_dsn(PG_ADMIN_URL), timeout=3)
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    await conn.close()
-    return None
+        warnings.warn(f"PostgreSQL tests skipped: no server at {PG_ADMIN_URL} ({exc})", stacklevel=1)
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    name = f"cg_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[str]:
-    """A fresh store on each engine. PostgreSQL gets its own schema-less database namespace by using a
-    unique table prefix-free approach: a new database per test would be slow, so tables are dropped."""
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh store on each engine."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/store-{uuid.uuid4().hex[:8]}.db"
+        yield f"sqlite:///{tmp_path}/store.db"
         return
-    problem = await _pg_available()
-    if problem:
-        warnings.warn(f"PostgreSQL tests skipped: no server at {PG_URL} ({problem})", stacklevel=1)
-        pytest.skip(f"PostgreSQL not available: {problem}")
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from channelgate.store import async_url
-    from channelgate.store.tables import metadata
-
-    engine = create_async_engine(async_url(PG_URL))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
-    await engine.dispose()
-    yield PG_URL
+    async with fresh_pg_database() as url:
+        yield url

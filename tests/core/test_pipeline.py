@@ -58,9 +58,10 @@ def config(peer: RelayPeer, store: str = "sqlite:///:memory:", **pipeline: Any) 
 
 
 @pytest.fixture
-async def gw(peer: RelayPeer, tmp_path: Any) -> Any:
+async def gw(peer: RelayPeer, store_url: str) -> Any:
+    """A gateway on each store engine, with the relay channel and a recording bot."""
     bot = RecordingBot()
-    async with run_gateway(config(peer, f"sqlite:///{tmp_path}/gw.db"), bot=bot) as running:
+    async with run_gateway(config(peer, store_url), bot=bot) as running:
         running.bot = bot  # type: ignore[attr-defined]
         yield running
 

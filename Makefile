@@ -1,0 +1,56 @@
+# channelgate: `make run` starts the gateway with the demo bot and the web chat; `make test` runs every test.
+# Both create .venv and install what they need.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml examples/channelgate-relay/pyproject.toml | cksum | cut -d' ' -f1)
+CONFIG ?= channelgate.yaml
+
+.PHONY: run test lint typecheck format bench chromium clean help
+
+help:
+	@echo "make run    start the gateway (demo bot + web chat at http://127.0.0.1:8080/)"
+	@echo "make test   lint, type-check and run every test"
+	@echo "make bench  run the benchmark harness"
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]" -e examples/channelgate-relay
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+$(CONFIG): | $(STAMP)
+	$(BIN)/channelgate init --config $(CONFIG)
+
+run: $(STAMP) $(CONFIG)
+	$(BIN)/channelgate serve --config $(CONFIG)
+
+# The browser test needs Debian's Chromium (Playwright cannot download its own browser here).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ]; then echo "warning: cannot install chromium (not root, no sudo): browser tests will be skipped"; \
+	  else $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; fi; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests examples bench
+	$(BIN)/ruff check --fix src tests examples bench
+
+test: $(STAMP) chromium lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

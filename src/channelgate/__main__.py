@@ -1,0 +1,5 @@
+"""`python -m channelgate` is the `channelgate` command."""
+
+from channelgate.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""The store on both engines: atomic dedup, ordered claims, leases, recovery, shared state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from channelgate.channels.base import InboundMessage, Outbound, StatusUpdate
+from channelgate.store import NewOutbound, Store, StoreKeyValue
+from channelgate.turns import TextInput, User
+
+
+def message(key: str, user: str = "u1", text: str = "hi") -> InboundMessage:
+    return InboundMessage(dedup_key=key, user=User(id=user), input=TextInput(text=text), platform_message_id=key)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = Store(store_url)
+    await s.create_schema()
+    yield s
+    await s.close()
+
+
+async def test_the_same_event_accepted_concurrently_is_stored_once(store: Store) -> None:
+    results = await asyncio.gather(*[store.accept("relay", "main", "en-US", [message("e1")]) for _ in range(20)])
+    assert sum(len(r.new_turns) for r in results) == 1
+    assert sum(r.duplicates for r in results) == 19
+
+
+async def test_a_batch_keeps_new_events_and_skips_seen_ones(store: Store) -> None:
+    await store.accept("relay", "main", "en-US", [message("a")])
+    result = await store.accept("relay", "main", "en-US", [message("a"), message("b"), message("c", user="u2")])
+    assert len(result.new_turns) == 2 and result.duplicates == 1
+    conversations = {c for _, c in result.new_turns}
+    assert len(conversations) == 2
+
+
+async def test_dedup_is_per_integration(store: Store) -> None:
+    first = await store.accept("relay", "main", "en-US", [message("same")])
+    second = await store.accept("relay", "other", "en-US", [message("same")])
+    assert len(first.new_turns) == len(second.new_turns) == 1
+
+
+async def test_a_conversation_is_claimed_by_one_worker_at_a_time(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message("x")])
+    conversation = accepted.new_turns[0][1]
+    claims = await asyncio.gather(*[store.claim_conversation(conversation, f"w{i}", 30) for i in range(10)])
+    assert claims.count(True) == 1
+    winner = f"w{claims.index(True)}"
+    await store.release_conversation(conversation, winner)
+    assert await store.claim_conversation(conversation, "late", 30)
+
+
+async def test_turns_come_in_order_and_claimable_skips_leased(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message(f"m{i}", text=str(i)) for i in range(3)])
+    conversation = accepted.new_turns[0][1]
+    assert await store.claimable_conversations(time.time(), 10) == [conversation]
+    assert await store.claim_conversation(conversation, "me", 30)
+    assert await store.claimable_conversations(time.time(), 10) == []
+    row = await store.next_turn(conversation)
+    assert row is not None and row["input"] == {"type": "text", "text": "0"}
+    await store.complete_turn(row["id"], conversation, "relay", "main", [])
+    row = await store.next_turn(conversation)
+    assert row is not None and row["input"]["text"] == "1"
+
+
+async def test_deliveries_are_handed_out_head_of_line_per_conversation(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message("k"), message("l", user="u2")])
+    (t1, c1), (t2, c2) = accepted.new_turns
+    await store.complete_turn(t1, c1, "relay", "main", [NewOutbound(Outbound({"n": 1})), NewOutbound(Outbound({"n": 2}))])
+    await store.complete_turn(t2, c2, "relay", "main", [NewOutbound(Outbound({"n": 3}))])
+    first = await store.claim_deliveries("w", time.time(), 10, 30)
+    assert sorted(r["body"]["n"] for r in first) == [1, 3]
+    assert await store.claim_deliveries("w", time.time(), 10, 30) == []
+    head = next(r for r in first if r["body"]["n"] == 1)
+    await store.mark_sent(head["id"], "pm-1", 1)
+    second = await store.claim_deliveries("w", time.time(), 10, 30)
+    assert [r["body"]["n"] for r in second] == [2]
+
+
+async def test_a_crashed_sender_s_rows_come_back_after_the_lease(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message("z")])
+    turn, conversation = accepted.new_turns[0]
+    await store.complete_turn(turn, conversation, "relay", "main", [NewOutbound(Outbound({"n": 1}))])
+    claimed = await store.claim_deliveries("dead-worker", time.time(), 10, lease=0.05)
+    assert len(claimed) == 1
+    await asyncio.sleep(0.1)
+    assert await store.recover(time.time()) == 1
+    again = await store.claim_deliveries("new-worker", time.time(), 10, 30)
+    assert [r["id"] for r in again] == [claimed[0]["id"]]
+
+
+async def test_status_updates_apply_once_and_only_forward(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message("s")])
+    turn, conversation = accepted.new_turns[0]
+    [out_id] = await store.complete_turn(turn, conversation, "relay", "main", [NewOutbound(Outbound({"n": 1}))])
+    await store.claim_deliveries("w", time.time(), 10, 30)
+    await store.mark_sent(out_id, "pm-9", 1)
+    read = StatusUpdate(dedup_key="r", user_id="u1", status="read", platform_message_id="pm-9")
+    delivered = StatusUpdate(dedup_key="d", user_id="u1", status="delivered", platform_message_id="pm-9")
+    assert (await store.accept("relay", "main", "en-US", [], [read])).statuses == 1
+    assert (await store.accept("relay", "main", "en-US", [], [read])).statuses == 0
+    await store.accept("relay", "main", "en-US", [], [delivered])
+    rows = await store.outbox_rows(conversation)
+    assert rows[0]["status"] == "read"
+
+
+async def test_watermark_receipts_cover_earlier_messages(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message("w1")])
+    turn, conversation = accepted.new_turns[0]
+    ids = await store.complete_turn(turn, conversation, "relay", "main",
+                                    [NewOutbound(Outbound({"n": i})) for i in range(2)])
+    for out_id in ids:
+        await store.claim_deliveries("w", time.time(), 10, 30)
+        await store.mark_sent(out_id, None, 1)
+    mark = time.time() + 1
+    await store.accept("relay", "main", "en-US", [], [StatusUpdate("wm", "u1", "delivered", watermark=mark)])
+    assert [r["status"] for r in await store.outbox_rows(conversation)] == ["delivered", "delivered"]
+
+
+async def test_key_values_expire_and_locks_exclude(store: Store) -> None:
+    kv = StoreKeyValue(store, "owner-a", "wechat:main:")
+    await kv.set("token", "abc", ttl=0.1)
+    assert await kv.get("token") == "abc"
+    await asyncio.sleep(0.15)
+    assert await kv.get("token") is None
+    other = StoreKeyValue(store, "owner-b", "wechat:main:")
+    order: list[str] = []
+
+    async def hold(kv_: StoreKeyValue, name: str) -> None:
+        async with kv_.lock("refresh"):
+            order.append(f"{name}-in")
+            await asyncio.sleep(0.05)
+            order.append(f"{name}-out")
+
+    await asyncio.gather(hold(kv, "a"), hold(other, "b"))
+    assert order in (["a-in", "a-out", "b-in", "b-out"], ["b-in", "b-out", "a-in", "a-out"])
