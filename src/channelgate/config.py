@@ -45,7 +45,7 @@ class PipelineSettings(BaseModel):
         default=20000, ge=1, description="accepted turns waiting for the bot before webhooks get 503"
     )
     poll_interval: float = Field(default=1.0, gt=0, description="how often workers look for work from others")
-    lease_seconds: float = Field(default=60.0, gt=0, description="how long a crashed worker's claim blocks others")
+    lease_seconds: float = Field(default=30.0, gt=0, description="how long a crashed worker's claim blocks others")
 
 
 class Settings(BaseModel):

@@ -20,6 +20,8 @@ SECRET = "relay-secret"
 class RelayPeer:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.repeats = 0  # sends whose id was seen before (a retry after a crash), answered but not kept
+        self._seen: dict[str, str] = {}
         self.failures: list[tuple[int, dict[str, str]]] = []
         self.delay = 0.0
         self._ids = itertools.count(1)
@@ -38,9 +40,15 @@ class RelayPeer:
         if self.failures:
             status, headers = self.failures.pop(0)
             return JSONResponse({"error": "injected"}, status_code=status, headers=headers)
-        self.received.append(orjson.loads(body))
+        data = orjson.loads(body)
+        if data["id"] in self._seen:
+            self.repeats += 1
+            return JSONResponse({"message_id": self._seen[data["id"]]})
+        self._seen[data["id"]] = message_id = f"m-{next(self._ids)}"
+        data.pop("id")
+        self.received.append(data)
         self._arrived.set()
-        return JSONResponse({"message_id": f"m-{next(self._ids)}"})
+        return JSONResponse({"message_id": message_id})
 
     def texts(self, user: str | None = None) -> list[str]:
         return [

@@ -8,14 +8,16 @@ app. Inbound, it POSTs to ``/webhooks/relay/{label}``::
     {"id": "evt-3", "status": {"message_id": "m-9", "status": "delivered"}, "user": {"id": "u1"}}
 
 with ``X-Relay-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``. Outbound, the channel POSTs
-``{"to": user_id, "message": <universal message>}`` to ``send_url`` signed the same way, and reads
-``{"message_id": ...}`` back.
+``{"id": <uuid>, "to": user_id, "message": <universal message>}`` to ``send_url`` signed the same way,
+and reads ``{"message_id": ...}`` back. ``id`` is fixed when the reply is rendered and stored, so a send
+retried after a crash carries the same id and the receiver can drop the repeat.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from typing import Any
 
 import httpx
@@ -99,10 +101,8 @@ class RelayChannel(Channel[RelayConfig]):
     def render(self, messages: list[UniversalMessage], ctx: RenderContext) -> list[Outbound]:
         out = []
         for message in messages:
-            if isinstance(message, ChannelSpecific):
-                body = {"to": ctx.user_id, "message": message.payloads[self.name]}
-            else:
-                body = {"to": ctx.user_id, "message": dump_message(message)}
+            payload = message.payloads[self.name] if isinstance(message, ChannelSpecific) else dump_message(message)
+            body = {"id": uuid.uuid4().hex, "to": ctx.user_id, "message": payload}
             out.append(Outbound(body=body, summary=message.type))
         return out
 
