@@ -60,7 +60,6 @@ class Settings(BaseModel):
     log_level: str = "info"
     log_format: str = Field(default="text", pattern="^(text|json)$")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
-    integrations: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("bot", mode="before")
     @classmethod
@@ -188,6 +187,12 @@ def parse_config(data: Any, registry: ChannelRegistry, where: str = DEFAULT_CONF
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the file must hold a mapping (public_url, store, bot, integrations)")
+    data = dict(data)
+    # integrations are validated one by one below, by their channel's model; the raw mappings (which
+    # hold secrets in clear) are not kept
+    raw_integrations = data.pop("integrations", None) or []
+    if not isinstance(raw_integrations, list):
+        raise ConfigError(f"{where}.integrations: must be a list of integrations")
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -197,7 +202,7 @@ def parse_config(data: Any, registry: ChannelRegistry, where: str = DEFAULT_CONF
     integrations: list[Integration] = []
     warnings: list[str] = []
     seen: set[tuple[str, str]] = set()
-    for i, raw in enumerate(settings.integrations):
+    for i, raw in enumerate(raw_integrations):
         integration, notes = build_integration(raw, registry, f"{where}: integrations[{i}]")
         if integration.key in seen:
             raise ConfigError(
