@@ -119,6 +119,9 @@ def serve(
 
     cfg = _load(config)
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
+    # like `uvicorn --app-dir .`: `bot: {python: "mybot:respond"}` finds mybot.py in the current directory
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     registry = load_registry()
     gateway = Gateway(cfg, registry)
     app_ = create_app(gateway)

@@ -132,6 +132,11 @@ def _format_validation(exc: ValidationError, prefix: str) -> str:
             msg = "is required"
         elif err["type"] == "extra_forbidden":
             msg = "is not a known setting (check its spelling)"
+        elif err["type"] == "value_error" and err.get("ctx", {}).get("error") is not None:
+            msg = str(err["ctx"]["error"])
+            if loc == "bot" and msg.startswith("bot"):  # parse_bot_spec already names the field
+                lines.append(f"{prefix}: {msg}")
+                continue
         lines.append(f"{where}: {msg}")
     return "; ".join(lines)
 

@@ -42,7 +42,12 @@ def test_http_spec_has_defaults_for_timeout_retries_and_headers() -> None:
 
 def test_http_header_values_are_secrets_and_reach_the_adapter() -> None:
     spec = parse_bot_spec(
-        {"http": "https://bot.example.com/turn", "timeout": 3, "retries": 0, "headers": {"Authorization": "Bearer s3cr3t"}}
+        {
+            "http": "https://bot.example.com/turn",
+            "timeout": 3,
+            "retries": 0,
+            "headers": {"Authorization": "Bearer s3cr3t"},
+        }
     )
     assert isinstance(spec, HttpBotSpec)
     assert "s3cr3t" not in repr(spec)
@@ -79,12 +84,21 @@ def test_a_parsed_spec_is_accepted_again_as_it_is() -> None:
         ({"http": "http://x/turn", "timeout": "soon"}, "bot.timeout: "),
         ({"http": "http://x/turn", "retries": -1}, "bot.retries: "),
         ({"http": "http://x/turn", "retry": 3}, "bot.retry: is not a setting of a http bot"),
-        ({"http": "http://x/turn", "headers": {"Bad Name": "x"}}, "bot.headers: 'Bad Name' is not a valid header name"),
-        ({"http": "http://x/turn", "headers": {"X-A": "a\r\nX-B: b"}}, "bot.headers: the value of X-A holds a line break"),
+        (
+            {"http": "http://x/turn", "headers": {"Bad Name": "x"}},
+            "bot.headers: 'Bad Name' is not a valid header name",
+        ),
+        (
+            {"http": "http://x/turn", "headers": {"X-A": "a\r\nX-B: b"}},
+            "bot.headers: the value of X-A holds a line break",
+        ),
         ({"python": "mybot.respond"}, "bot.python: 'mybot.respond' is not 'package.module:attribute'"),
         ({"python": "mybot:respond", "locales": ["xx-??"]}, "bot.locales"),
         ({"python": "mybot:respond", "locales": []}, "bot.locales: must list at least one locale"),
-        ({"python": "a:b", "http": "http://x/turn"}, "bot: name exactly one kind of bot: python, http or rasa (found python, http)"),
+        (
+            {"python": "a:b", "http": "http://x/turn"},
+            "bot: name exactly one kind of bot: python, http or rasa (found python, http)",
+        ),
         ({"url": "http://x/turn"}, "bot: name exactly one kind of bot"),
         ("echo", "bot: unknown bot 'echo'"),
         (42, "bot: expected demo"),

@@ -8,8 +8,17 @@ from typing import Any
 import pytest
 
 from channelgate.bots.demo import SAMPLES, DemoBot
-from channelgate.messages import Card, Carousel, ChannelSpecific, ListMessage, Location, Media, Template, Text
-from channelgate.messages import parse_messages
+from channelgate.messages import (
+    Card,
+    Carousel,
+    ChannelSpecific,
+    ListMessage,
+    Location,
+    Media,
+    Template,
+    Text,
+    parse_messages,
+)
 from channelgate.turns import Reply, Turn
 
 MakeTurn = Callable[..., Turn]
@@ -57,7 +66,9 @@ async def test_each_command_shows_its_universal_type(make_turn: MakeTurn, comman
 
 
 @pytest.mark.parametrize("command", list(EXPECTED_TYPES))
-async def test_a_command_tapped_as_a_quick_reply_shows_the_same_thing(make_turn: MakeTurn, command: str) -> None:
+async def test_a_command_tapped_as_a_quick_reply_shows_the_same_thing(
+    make_turn: MakeTurn, command: str
+) -> None:
     bot = await seen_bot(make_turn)
     typed = await answer(bot, make_turn(command))
     tapped = await answer(bot, make_turn({"type": "postback", "payload": command, "title": command}))
@@ -148,10 +159,13 @@ async def test_postbacks_answer_what_was_picked(
 
 async def test_media_and_location_inputs_are_acknowledged(make_turn: MakeTurn) -> None:
     bot = await seen_bot(make_turn)
-    media = await answer(bot, make_turn({"type": "media", "kind": "image", "media_id": "m1", "caption": "cat"}))
+    media = await answer(
+        bot, make_turn({"type": "media", "kind": "image", "media_id": "m1", "caption": "cat"})
+    )
     assert media.messages == [{"type": "text", "text": "You sent: image (cat)"}]
     place = await answer(
-        bot, make_turn({"type": "location", "latitude": 35.6586, "longitude": 139.7454, "name": "Tokyo Tower"})
+        bot,
+        make_turn({"type": "location", "latitude": 35.6586, "longitude": 139.7454, "name": "Tokyo Tower"}),
     )
     assert place.messages == [{"type": "text", "text": "You are at 35.65860, 139.74540 (Tokyo Tower)"}]
 

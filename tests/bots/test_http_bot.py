@@ -198,7 +198,10 @@ async def test_json_of_the_wrong_shape_is_refused_with_a_reason(make_turn: MakeT
             await bot.respond(make_turn("hi"))
         await bot.stop()
     assert caught.value.retryable is False
-    assert 'expected {"messages": [...]} or a list of messages, got an object with keys message' in caught.value.reason
+    assert (
+        'expected {"messages": [...]} or a list of messages, got an object with keys message'
+        in caught.value.reason
+    )
 
 
 async def test_a_slow_bot_times_out_without_being_asked_again(make_turn: MakeTurn) -> None:

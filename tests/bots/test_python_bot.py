@@ -40,7 +40,9 @@ def write_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
             del sys.modules[name]
 
 
-async def test_sync_callable_runs_in_a_worker_thread(make_turn: MakeTurn, write_module: Callable[[str], str]) -> None:
+async def test_sync_callable_runs_in_a_worker_thread(
+    make_turn: MakeTurn, write_module: Callable[[str], str]
+) -> None:
     module = write_module(
         """
         import threading
@@ -109,11 +111,15 @@ async def test_missing_module_fails_at_start_naming_the_spec() -> None:
 
 async def test_missing_attribute_fails_at_start_naming_the_spec(write_module: Callable[[str], str]) -> None:
     module = write_module("def answer(turn):\n    return None\n")
-    with pytest.raises(BotError, match=rf"bot.python '{module}:respond': module {module} has no attribute 'respond'"):
+    with pytest.raises(
+        BotError, match=rf"bot.python '{module}:respond': module {module} has no attribute 'respond'"
+    ):
         await PythonBot(f"{module}:respond").start()
 
 
-async def test_a_broken_dependency_of_the_module_is_reported_as_such(write_module: Callable[[str], str]) -> None:
+async def test_a_broken_dependency_of_the_module_is_reported_as_such(
+    write_module: Callable[[str], str],
+) -> None:
     module = write_module("import not_installed_dependency_xyz\n\ndef respond(turn):\n    return None\n")
     with pytest.raises(BotError) as caught:
         await PythonBot(f"{module}:respond").start()
@@ -138,7 +144,10 @@ async def test_an_exception_becomes_a_non_retryable_bot_error_without_traceback(
     )
     bot = PythonBot(f"{module}:respond")
     await bot.start()
-    with caplog.at_level(logging.WARNING, logger="channelgate.bots.python"), pytest.raises(BotError) as caught:
+    with (
+        caplog.at_level(logging.WARNING, logger="channelgate.bots.python"),
+        pytest.raises(BotError) as caught,
+    ):
         await bot.respond(make_turn("hi"))
     assert caught.value.retryable is False
     assert caught.value.reason == f"{module}:respond raised KeyError: 'order_id'"
@@ -170,11 +179,13 @@ async def test_an_unusable_return_value_is_a_clear_error(
     module = write_module("def respond(turn):\n    return 42\n")
     bot = PythonBot(f"{module}:respond")
     await bot.start()
-    with pytest.raises(BotError, match="returned an answer channelgate cannot use: .* not int") as caught:
+    with pytest.raises(BotError, match=r"returned an answer channelgate cannot use: .* not int") as caught:
         await bot.respond(make_turn("hi"))
     assert caught.value.retryable is False
 
 
-async def test_respond_without_start_loads_the_callable(make_turn: MakeTurn, write_module: Callable[[str], str]) -> None:
+async def test_respond_without_start_loads_the_callable(
+    make_turn: MakeTurn, write_module: Callable[[str], str]
+) -> None:
     module = write_module("def respond(turn):\n    return 'late'\n")
     assert (await PythonBot(f"{module}:respond").respond(make_turn("hi"))).messages == ["late"]

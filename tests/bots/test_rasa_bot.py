@@ -27,8 +27,15 @@ from channelgate.turns import Turn, input_adapter
 
 MakeTurn = Callable[..., Turn]
 
-CARD = {"type": "card", "title": "Order 1234", "description": "Shipped", "buttons": [{"type": "url", "title": "Track", "url": "https://example.com/t/1234"}]}
-MESSENGER_TEMPLATE = {"attachment": {"type": "template", "payload": {"template_type": "button", "text": "Hi", "buttons": []}}}
+CARD = {
+    "type": "card",
+    "title": "Order 1234",
+    "description": "Shipped",
+    "buttons": [{"type": "url", "title": "Track", "url": "https://example.com/t/1234"}],
+}
+MESSENGER_TEMPLATE = {
+    "attachment": {"type": "template", "payload": {"template_type": "button", "text": "Hi", "buttons": []}}
+}
 
 
 def collected(sender: str, message: str) -> list[dict[str, Any]]:
@@ -60,7 +67,10 @@ def collected(sender: str, message: str) -> list[dict[str, Any]]:
         return [
             {"recipient_id": sender, "attachment": "https://example.com/files/Price%20list.pdf"},
             {"recipient_id": sender, "attachment": "https://example.com/media/clip.mp4"},
-            {"recipient_id": sender, "attachment": {"type": "video", "payload": {"src": "https://example.com/v"}}},
+            {
+                "recipient_id": sender,
+                "attachment": {"type": "video", "payload": {"src": "https://example.com/v"}},
+            },
         ]
     return []
 
@@ -96,7 +106,7 @@ async def ask(base: str, turn: Turn) -> list[Any]:
         reply = await bot.respond(turn)
     finally:
         await bot.stop()
-    good, bad = parse_messages(reply.messages)
+    _, bad = parse_messages(reply.messages)
     assert bad == [], [str(b) for b in bad]
     return reply.messages
 
@@ -140,7 +150,11 @@ async def test_a_tapped_button_sends_its_payload_as_the_message(make_turn: MakeT
     async with fake_rasa() as (base, received):
         messages = await ask(base, turn)
     assert received[0]["message"] == "/mood_unhappy"
-    assert received[0]["metadata"]["input"] == {"type": "postback", "payload": "/mood_unhappy", "title": "sad"}
+    assert received[0]["metadata"]["input"] == {
+        "type": "postback",
+        "payload": "/mood_unhappy",
+        "title": "sad",
+    }
     assert messages == [
         {"type": "text", "text": "Here is something to cheer you up:"},
         {"type": "media", "kind": "image", "url": "https://i.imgur.com/nGF1K8f.jpg"},
@@ -163,7 +177,12 @@ async def test_attachments_become_media_of_the_kind_their_url_says(make_turn: Ma
     async with fake_rasa() as (base, _):
         messages = await ask(base, make_turn("/files"))
     assert messages == [
-        {"type": "media", "kind": "file", "url": "https://example.com/files/Price%20list.pdf", "filename": "Price list.pdf"},
+        {
+            "type": "media",
+            "kind": "file",
+            "url": "https://example.com/files/Price%20list.pdf",
+            "filename": "Price list.pdf",
+        },
         {"type": "media", "kind": "video", "url": "https://example.com/media/clip.mp4"},
         {"type": "media", "kind": "video", "url": "https://example.com/v"},
     ]
@@ -207,10 +226,16 @@ async def test_a_failing_or_unreachable_rasa_is_retryable(make_turn: MakeTurn) -
     [
         ({"type": "text", "text": "hello there"}, "hello there"),
         ({"type": "postback", "payload": '/inform{"size": "L"}'}, '/inform{"size": "L"}'),
-        ({"type": "media", "kind": "image", "url": "https://cdn.example/cat.jpg"}, "https://cdn.example/cat.jpg"),
+        (
+            {"type": "media", "kind": "image", "url": "https://cdn.example/cat.jpg"},
+            "https://cdn.example/cat.jpg",
+        ),
         ({"type": "media", "kind": "audio", "media_id": "m1", "caption": "voice"}, "voice"),
         ({"type": "media", "kind": "audio", "media_id": "m1"}, "/media"),
-        ({"type": "location", "latitude": 48.8584, "longitude": 2.2945}, '/location{"latitude": 48.8584, "longitude": 2.2945}'),
+        (
+            {"type": "location", "latitude": 48.8584, "longitude": 2.2945},
+            '/location{"latitude": 48.8584, "longitude": 2.2945}',
+        ),
         ({"type": "event", "name": "subscribed", "data": {"ref": "ad"}}, "/subscribed"),
     ],
 )
@@ -234,13 +259,18 @@ def test_buttons_of_other_kinds_and_elements_are_mapped() -> None:
             {
                 "recipient_id": "c1",
                 "elements": [
-                    {"title": "A", "subtitle": "first", "image_url": "https://example.com/a.png", "buttons": [{"title": "Go", "payload": "/a"}]},
+                    {
+                        "title": "A",
+                        "subtitle": "first",
+                        "image_url": "https://example.com/a.png",
+                        "buttons": [{"title": "Go", "payload": "/a"}],
+                    },
                     {"title": "B"},
                 ],
             },
         ]
     )
-    good, bad = parse_messages(messages)
+    _, bad = parse_messages(messages)
     assert bad == []
     assert messages[0]["quick_replies"] == [
         {"type": "url", "title": "Site", "url": "https://example.com"},
@@ -264,7 +294,9 @@ def test_buttons_of_other_kinds_and_elements_are_mapped() -> None:
 
 def test_a_custom_with_channel_keys_and_a_fallback_keeps_the_fallback() -> None:
     fallback = {"type": "text", "text": "plain version"}
-    (message,) = messages_from_rasa([{"recipient_id": "c1", "custom": {"whatsapp": {"type": "text"}, "fallback": fallback}}])
+    (message,) = messages_from_rasa(
+        [{"recipient_id": "c1", "custom": {"whatsapp": {"type": "text"}, "fallback": fallback}}]
+    )
     assert message == {"type": "channel", "payloads": {"whatsapp": {"type": "text"}}, "fallback": fallback}
 
 

@@ -22,10 +22,10 @@ class Bot(abc.ABC):
     #: the locales the bot speaks (BCP 47); None when the bot does not say (then the config's bot.locales)
     locales: list[str] | None = None
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections; called once before the first turn."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - optional hook
         """Close connections; called once at shutdown."""
 
     @abc.abstractmethod

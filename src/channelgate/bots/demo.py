@@ -28,14 +28,18 @@ PHONE = "+15555550100"
 
 _TEXTS: dict[str, dict[str, str]] = {
     "en": {
-        "greeting": "Hello! I am the channelgate demo bot. Type help to see what each message type looks like here.",
-        "help": "Type or tap a command to see how this channel shows it (or locale fr-FR to switch language):",
+        "greeting": (
+            "Hello! I am the channelgate demo bot. Type help to see what each message type looks like here."
+        ),
+        "help": (
+            "Type or tap a command to see how this channel shows it (or locale fr-FR to switch language):"
+        ),
         "you_said": "You said: {text}",
         "you_picked": "You picked {choice}.",
         "you_sent": "You sent: {kind}",
         "location": "You are at {lat}, {lon}",
-        "switched": "OK, I switched the language to {locale}.",
-        "bad_locale": "I do not know the locale {locale!r}. Try locale en-US.",
+        "switched": "OK, I switched the language to {tag}.",
+        "bad_locale": "I do not know the locale {tag!r}. Try locale en-US.",
     },
     "zh": {
         "greeting": "你好!我是 channelgate 演示机器人。输入 help 查看各种消息类型在这里的显示效果。",
@@ -44,60 +48,96 @@ _TEXTS: dict[str, dict[str, str]] = {
         "you_picked": "你选择了 {choice}。",
         "you_sent": "你发送了:{kind}",
         "location": "你的位置:{lat}, {lon}",
-        "switched": "好的,语言已切换为 {locale}。",
-        "bad_locale": "我不认识语言代码 {locale!r}。试试 locale zh-CN。",
+        "switched": "好的,语言已切换为 {tag}。",
+        "bad_locale": "我不认识语言代码 {tag!r}。试试 locale zh-CN。",
     },
     "es": {
-        "greeting": "¡Hola! Soy el bot de demostración de channelgate. Escribe help para ver cada tipo de mensaje.",
-        "help": "Escribe o toca un comando para ver cómo lo muestra este canal (o locale en-US para cambiar de idioma):",
+        "greeting": (
+            "¡Hola! Soy el bot de demostración de channelgate. Escribe help para ver cada tipo de mensaje."
+        ),
+        "help": (
+            "Escribe o toca un comando para ver cómo lo muestra este "
+            "canal (o locale en-US para cambiar de idioma):"
+        ),
         "you_said": "Dijiste: {text}",
         "you_picked": "Elegiste {choice}.",
         "you_sent": "Enviaste: {kind}",
         "location": "Estás en {lat}, {lon}",
-        "switched": "De acuerdo, cambié el idioma a {locale}.",
-        "bad_locale": "No conozco el idioma {locale!r}. Prueba locale es-ES.",
+        "switched": "De acuerdo, cambié el idioma a {tag}.",
+        "bad_locale": "No conozco el idioma {tag!r}. Prueba locale es-ES.",
     },
     "fr": {
-        "greeting": "Bonjour ! Je suis le bot de démonstration de channelgate. Tapez help pour voir chaque type de message.",
-        "help": "Tapez ou touchez une commande pour voir comment ce canal l'affiche (ou locale en-US pour changer de langue) :",
+        "greeting": (
+            "Bonjour ! Je suis le bot de démonstration de channelgate. "
+            "Tapez help pour voir chaque type de message."
+        ),
+        "help": (
+            "Tapez ou touchez une commande pour voir comment ce canal "
+            "l'affiche (ou locale en-US pour changer de langue) :"
+        ),
         "you_said": "Vous avez dit : {text}",
         "you_picked": "Vous avez choisi {choice}.",
         "you_sent": "Vous avez envoyé : {kind}",
         "location": "Vous êtes à {lat}, {lon}",
-        "switched": "D'accord, la langue est maintenant {locale}.",
-        "bad_locale": "Je ne connais pas la langue {locale!r}. Essayez locale fr-FR.",
+        "switched": "D'accord, la langue est maintenant {tag}.",
+        "bad_locale": "Je ne connais pas la langue {tag!r}. Essayez locale fr-FR.",
     },
     "de": {
-        "greeting": "Hallo! Ich bin der Demo-Bot von channelgate. Schreib help, um jeden Nachrichtentyp zu sehen.",
-        "help": "Schreib oder tippe einen Befehl, um zu sehen, wie dieser Kanal ihn zeigt (oder locale en-US für eine andere Sprache):",
+        "greeting": (
+            "Hallo! Ich bin der Demo-Bot von channelgate. Schreib help, um jeden Nachrichtentyp zu sehen."
+        ),
+        "help": (
+            "Schreib oder tippe einen Befehl, um zu sehen, wie dieser Kanal ihn "
+            "zeigt (oder locale en-US für eine andere Sprache):"
+        ),
         "you_said": "Du hast gesagt: {text}",
         "you_picked": "Du hast {choice} gewählt.",
         "you_sent": "Du hast gesendet: {kind}",
         "location": "Du bist bei {lat}, {lon}",
-        "switched": "Alles klar, die Sprache ist jetzt {locale}.",
-        "bad_locale": "Die Sprache {locale!r} kenne ich nicht. Versuch locale de-DE.",
+        "switched": "Alles klar, die Sprache ist jetzt {tag}.",
+        "bad_locale": "Die Sprache {tag!r} kenne ich nicht. Versuch locale de-DE.",
     },
     "ja": {
-        "greeting": "こんにちは!channelgate のデモボットです。help と入力すると各メッセージの表示を確認できます。",
-        "help": "コマンドを入力またはタップすると、このチャネルでの表示を確認できます(locale en-US で言語を切り替え):",
+        "greeting": (
+            "こんにちは!channelgate のデモボットです。help と入力すると各メッセージの表示を確認できます。"
+        ),
+        "help": (
+            "コマンドを入力またはタップすると、このチャネルでの表示を確認できます"
+            "(locale en-US で言語を切り替え):"
+        ),
         "you_said": "あなたの発言:{text}",
         "you_picked": "{choice} を選びました。",
         "you_sent": "送信されたもの:{kind}",
         "location": "現在地:{lat}, {lon}",
-        "switched": "言語を {locale} に切り替えました。",
-        "bad_locale": "言語 {locale!r} はわかりません。locale ja-JP を試してください。",
+        "switched": "言語を {tag} に切り替えました。",
+        "bad_locale": "言語 {tag!r} はわかりません。locale ja-JP を試してください。",
     },
 }
 
 #: words that get a greeting instead of an echo, in the bot's languages
 _GREETINGS = frozenset(
-    {"hi", "hello", "hey", "start", "get started", "你好", "您好", "hola", "bonjour", "salut", "hallo", "こんにちは"}
+    {
+        "hi",
+        "hello",
+        "hey",
+        "start",
+        "get started",
+        "你好",
+        "您好",
+        "hola",
+        "bonjour",
+        "salut",
+        "hallo",
+        "こんにちは",
+    }
 )
 #: events that open a conversation (Messenger's Get Started arrives as a postback, see _GREETING_PAYLOADS)
 _GREETING_EVENTS = frozenset({"subscribed", "conversation_started", "started", "referral", "welcome"})
 _GREETING_PAYLOADS = frozenset({"GET_STARTED", "get_started"})
 _LOCALE_COMMAND = re.compile(r"^(?:locale|language|lang)\s+(\S+)$", re.IGNORECASE)
 _REMEMBERED = 10_000
+#: what "Hello!" and "¿help?" carry around the word that matters
+_PUNCTUATION = re.compile(r"^[\s¡¿]+|[\s!?.。!?]+$")
 
 
 def text_for(locale: str, key: str, **values: Any) -> str:
@@ -118,7 +158,10 @@ def sample_text() -> list[dict[str, Any]]:
     return [
         {
             "type": "text",
-            "text": "This is a text message. 👋\nIt can span several lines, carry emoji and links like https://example.com.",
+            "text": (
+                "This is a text message. 👋\nIt can span several lines, carry "
+                "emoji and links like https://example.com."
+            ),
         }
     ]
 
@@ -191,7 +234,11 @@ def sample_quick() -> list[dict[str, Any]]:
         {
             "type": "text",
             "text": "Pick a colour:",
-            "quick_replies": [_reply("Red", "COLOUR_RED"), _reply("Green", "COLOUR_GREEN"), _reply("Blue", "COLOUR_BLUE")],
+            "quick_replies": [
+                _reply("Red", "COLOUR_RED"),
+                _reply("Green", "COLOUR_GREEN"),
+                _reply("Blue", "COLOUR_BLUE"),
+            ],
         }
     ]
 
@@ -223,7 +270,10 @@ def sample_channel() -> list[dict[str, Any]]:
                 # WeChat customer-service message without touser
                 "wechat": {"msgtype": "text", "text": {"content": f"WeChat: {note}."}},
             },
-            "fallback": {"type": "text", "text": "This channel has no special version of this message, so it shows this fallback."},
+            "fallback": {
+                "type": "text",
+                "text": "This channel has no special version of this message, so it shows this fallback.",
+            },
         }
     ]
 
@@ -278,7 +328,9 @@ class DemoBot(Bot):
         first_contact = self._first_contact(turn.conversation_id)
         reply = self._answer(turn)
         if first_contact and not self._is_greeting(turn) and not isinstance(turn.input, EventInput):
-            reply.messages.insert(0, {"type": "text", "text": text_for(reply.locale or turn.locale, "greeting")})
+            reply.messages.insert(
+                0, {"type": "text", "text": text_for(reply.locale or turn.locale, "greeting")}
+            )
         return reply
 
     def _first_contact(self, conversation_id: str) -> bool:
@@ -333,7 +385,7 @@ class DemoBot(Bot):
 
 
 def _normalize(text: str) -> str:
-    return text.strip().strip("!?.。!?¡¿").strip().lower()
+    return _PUNCTUATION.sub("", text).lower()
 
 
 def _text(text: str) -> dict[str, Any]:
@@ -359,5 +411,5 @@ def _switch_locale(requested: str, current: str) -> Reply:
     try:
         locale = normalize_locale(requested)
     except ValueError:
-        return Reply(messages=[_text(text_for(current, "bad_locale", locale=requested))])
-    return Reply(messages=[_text(text_for(locale, "switched", locale=locale))], locale=locale)
+        return Reply(messages=[_text(text_for(current, "bad_locale", tag=requested))])
+    return Reply(messages=[_text(text_for(locale, "switched", tag=locale))], locale=locale)

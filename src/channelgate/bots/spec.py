@@ -4,7 +4,7 @@ Four shapes are accepted, because each kind of bot needs different things and no
 
     bot: demo
     bot: {python: "package.module:respond"}
-    bot: {http: "https://bot.example.com/turn", timeout: 10, retries: 2, headers: {Authorization: "Bearer ..."}}
+    bot: {http: "https://bot.example.com/turn", timeout: 10, retries: 2, headers: {Authorization: "..."}}
     bot: {rasa: "http://localhost:5005", timeout: 10}
 
 Each mapping may also carry ``locales: [en-US, fr-FR]`` (BCP 47): the languages the bot speaks, which the
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 #: languages of the built-in demo bot
 DEMO_LOCALES = ("en-US", "zh-CN", "es-ES", "fr-FR", "de-DE", "ja-JP")
 
-_TARGET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_TARGET = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+)
 #: RFC 9110 token characters, the only ones allowed in a header name
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -45,7 +47,7 @@ def check_url(value: str, example: str) -> str:
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: the key that names the kind in the config mapping (``python``, ``http``, ``rasa``) or the string ``demo``
+    #: the config key naming the kind (``python``, ``http``, ``rasa``), or the string ``demo``
     kind: ClassVar[str]
 
     locales: list[str] | None = Field(default=None, description="languages the bot speaks (BCP 47)")
