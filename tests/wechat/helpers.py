@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -32,7 +31,8 @@ VECTOR_ENCRYPT = (
 VECTOR_MSG_SIGNATURE = "dd48888ad4068d3e039ab12086137320f35328ca"
 VECTOR_SIGNATURE = "563e9d580a3858c0b4412b1cefa4879256828d46"
 
-ChannelFactory = Callable[..., WeChatChannel]
+#: for channels that only render and parse: never used for a request
+_IDLE_CLIENT = httpx.AsyncClient()
 
 
 def make_config(mode: str = "safe", **overrides: Any) -> WeChatConfig:
@@ -50,7 +50,7 @@ def make_context(http: httpx.AsyncClient | None = None, kv: MemoryKeyValue | Non
         label="shop",
         locale="zh-CN",
         public_url="https://gw.example.com",
-        http=http or httpx.AsyncClient(),
+        http=http or _IDLE_CLIENT,
         kv=kv or MemoryKeyValue(),
     )
 

@@ -119,7 +119,9 @@ def test_wecom_published_message_vector_has_its_random_prefix() -> None:
 
 def test_wecom_published_reply_vector_encrypts_byte_for_byte() -> None:
     crypto = MessageCrypto(WECOM_TOKEN, WECOM_KEY, WECOM_ID)
-    encrypted, signature = crypto.seal(WECOM_REPLY, "1411525903", "461056294", random_prefix=b"1234567890123456")
+    encrypted, signature = crypto.seal(
+        WECOM_REPLY, "1411525903", "461056294", random_prefix=b"1234567890123456"
+    )
     assert encrypted == WECOM_REPLY_ENCRYPT
     assert signature == "407518b7649e86ef23978113f92d27afa9296533"
 
@@ -136,8 +138,12 @@ def test_wecom_published_echostr_vector_decrypts() -> None:
 
 def test_wechatpy_decrypts_what_we_encrypt() -> None:
     ours = MessageCrypto(TOKEN, AES_KEY, APP_ID)
-    encrypted, signature = ours.seal("<xml><Content><![CDATA[你好 ]]]]><![CDATA[>]]></Content></xml>", "1", "2")
-    envelope = f"<xml><ToUserName><![CDATA[gh_x]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    encrypted, signature = ours.seal(
+        "<xml><Content><![CDATA[你好 ]]]]><![CDATA[>]]></Content></xml>", "1", "2"
+    )
+    envelope = (
+        f"<xml><ToUserName><![CDATA[gh_x]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    )
     plain = WeChatCrypto(TOKEN, AES_KEY, APP_ID).decrypt_message(envelope, signature, "1", "2")
     assert "你好" in plain
 

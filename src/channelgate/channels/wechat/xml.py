@@ -41,7 +41,9 @@ def parse_xml(body: bytes | str, max_bytes: int = MAX_XML_BYTES) -> dict[str, st
     try:
         root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
-        raise XmlError(f"XML with a DTD, entities or external references is refused ({type(exc).__name__})") from None
+        raise XmlError(
+            f"XML with a DTD, entities or external references is refused ({type(exc).__name__})"
+        ) from None
     except ParseError as exc:
         raise XmlError(f"malformed XML: {exc}") from None
     if root.tag != "xml":
