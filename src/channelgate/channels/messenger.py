@@ -5,21 +5,21 @@ postbacks, attachments (media by CDN URL, location), referrals, opt-ins, reactio
 (watermarks) become events; the page's own echoes are ignored. Dedup keys are the ``mid`` for messages and
 postbacks; receipts have no id, so their key is built from the user and the watermark.
 
-Outbound: ``POST {api_base_url}/me/messages`` with the Page access token in the ``Authorization`` header (not in
-``?access_token=`` as Meta's samples do, so the token never appears in a URL or an access log). Rendering
+Outbound: ``POST {api_base_url}/me/messages`` with the Page access token in the ``Authorization`` header (not
+in ``?access_token=`` as Meta's samples do, so the token never appears in a URL or an access log). Rendering
 follows the platform's documented limits and says, in the render context's notes, what it had to change:
 
-==============  ===============================================================================================
+==============  ============================================================================================
 text            split over 2000 characters at paragraph, sentence or word boundaries
 quick replies   up to 13, titles cut to 20 characters; url/call actions become lines of text
-card            button template (text ≤ 640, ≤ 3 buttons) without an image, else a one-element generic template
+card            button template (text ≤ 640, ≤ 3 buttons) without an image, else a generic template
 carousel        generic template, ≤ 10 elements of ≤ 3 buttons; title-only cards are listed as text
 list            quick replies when ≤ 13 short items without descriptions, else generic templates of 10 items
 media           attachment by URL (``is_reusable``); a caption follows as text
 location        text with the place and a map link
 template        refused: Messenger has no pre-approved templates; send a text with a message tag instead
 channel         ``payloads["messenger"]`` is the Send API ``message`` object, wrapped with recipient and type
-==============  ===============================================================================================
+==============  ============================================================================================
 
 The 24-hour standard messaging window is counted from the user's last message: inside it replies are
 ``RESPONSE`` and proactive sends ``UPDATE``; outside it a send needs a message tag (``options.tag``) or it is
@@ -29,6 +29,7 @@ refused before it is sent, with the reason.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
@@ -60,6 +61,7 @@ from channelgate.channels.meta import (
     handshake,
     maps_link,
     normalise_base_url,
+    obj,
     split_tail,
 )
 from channelgate.channels.rendering import split_text, truncate
@@ -135,7 +137,9 @@ class MessengerChannel(Channel[MessengerConfig]):
 
     def __init__(self, config: MessengerConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
-        self.graph = GraphAPI(ctx, config.api_base_url, config.page_access_token, "Messenger", "page_access_token")
+        self.graph = GraphAPI(
+            ctx, config.api_base_url, config.page_access_token, "Messenger", "page_access_token"
+        )
 
     @classmethod
     def check_config(cls, config: MessengerConfig) -> list[str]:
@@ -156,7 +160,9 @@ class MessengerChannel(Channel[MessengerConfig]):
         if data.get("object") != "page":
             # Another product's webhook (e.g. Instagram) on the same app: acknowledge and ignore it, so Meta
             # does not retry it for days.
-            self.ctx.log.info("messenger %s: ignored a webhook for object %r", self.ctx.label, data.get("object"))
+            self.ctx.log.info(
+                "messenger %s: ignored a webhook for object %r", self.ctx.label, data.get("object")
+            )
             return []
         entries = data.get("entry")
         if not isinstance(entries, list):
@@ -203,7 +209,9 @@ class MessengerChannel(Channel[MessengerConfig]):
             try:
                 data = await self.graph.call("GET", f"/{user_id}", params={"fields": fields})
             except Rejected as exc:
-                self.ctx.log.info("messenger %s: profile of %s not available: %s", self.ctx.label, user_id, exc.reason)
+                self.ctx.log.info(
+                    "messenger %s: profile of %s not available: %s", self.ctx.label, user_id, exc.reason
+                )
                 continue
             if not isinstance(data, dict):
                 return None
@@ -213,11 +221,11 @@ class MessengerChannel(Channel[MessengerConfig]):
         return None
 
 
-# --- inbound parsing -----------------------------------------------------------------------------------------
+# --- inbound parsing ----------------------------------------------------------------------------------------
 
 
 def epoch(value: Any) -> float | None:
-    """Seconds since the epoch from Meta's timestamps, which are milliseconds (or, in some samples, seconds)."""
+    """Epoch seconds from Meta's timestamps, which are milliseconds (or, in some samples, seconds)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -227,7 +235,7 @@ def epoch(value: Any) -> float | None:
 
 def parse_event(event: dict[str, Any]) -> list[InboundEvent]:
     """The events in one ``messaging`` item (a message with several attachments gives several)."""
-    sender = event.get("sender") if isinstance(event.get("sender"), dict) else {}
+    sender = obj(event.get("sender"))
     user_id = str(sender.get("id") or sender.get("user_ref") or "")
     if not user_id:
         return []
@@ -246,7 +254,9 @@ def parse_event(event: dict[str, Any]) -> list[InboundEvent]:
     return []
 
 
-def _inbound(key: str, user_id: str, input: Input, event: dict[str, Any], mid: str | None, ts: float | None) -> InboundMessage:
+def _inbound(
+    key: str, user_id: str, input: Input, event: dict[str, Any], mid: str | None, ts: float | None
+) -> InboundMessage:
     return InboundMessage(
         dedup_key=key, user=User(id=user_id), input=input, raw=event, platform_message_id=mid, timestamp=ts
     )
@@ -274,15 +284,16 @@ def _message(event: dict[str, Any], user_id: str, ts: float | None) -> list[Inbo
         if parsed is not None:
             inputs.append(parsed)
     return [
-        _inbound(mid if i == 0 else f"{mid}#{i}", user_id, item, event, mid, ts) for i, item in enumerate(inputs)
+        _inbound(mid if i == 0 else f"{mid}#{i}", user_id, item, event, mid, ts)
+        for i, item in enumerate(inputs)
     ]
 
 
 def attachment_input(attachment: dict[str, Any]) -> Input | None:
     kind = str(attachment.get("type") or "")
-    payload = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
+    payload = obj(attachment.get("payload"))
     if kind == "location":
-        coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), dict) else {}
+        coordinates = obj(payload.get("coordinates"))
         lat, lon = coordinates.get("lat"), coordinates.get("long")
         if lat is None or lon is None:
             return None
@@ -292,7 +303,7 @@ def attachment_input(attachment: dict[str, Any]) -> Input | None:
         if kind == "image" and payload.get("sticker_id"):
             kind = "sticker"
         url = payload.get("url")
-        return MediaInput(kind=kind, url=str(url) if url else None)  # type: ignore[arg-type]
+        return MediaInput(kind=kind, url=str(url) if url else None)
     if kind == "fallback":  # a shared link
         text = payload.get("url") or attachment.get("url") or attachment.get("title")
         return TextInput(text=str(text)) if text else None
@@ -349,7 +360,7 @@ def _receipts(event: dict[str, Any], status: str, user_id: str) -> list[InboundE
     return out
 
 
-# --- outbound rendering --------------------------------------------------------------------------------------
+# --- outbound rendering -------------------------------------------------------------------------------------
 
 
 def sender_action(user_id: str, action: str) -> Outbound:
@@ -374,7 +385,9 @@ def messaging_type(message: UniversalMessage, ctx: RenderContext, index: int) ->
         )
     tag = str(tag).upper()
     if tag not in MESSAGE_TAGS:
-        raise SendRefused(f"message {index + 1}: unknown Messenger message tag {tag!r} (allowed: {', '.join(MESSAGE_TAGS)})")
+        raise SendRefused(
+            f"message {index + 1}: unknown Messenger message tag {tag!r} (allowed: {', '.join(MESSAGE_TAGS)})"
+        )
     limit = MESSAGE_TAGS[tag]
     if limit is not None and not ctx.within(limit):
         raise SendRefused(
@@ -388,7 +401,11 @@ def _since(ctx: RenderContext) -> str:
     if ctx.last_inbound_at is None:
         return "the user has not written yet"
     hours = (ctx.now - ctx.last_inbound_at) / 3600
-    return f"the user last wrote {hours:.0f} hours ago" if hours < 72 else f"the user last wrote {hours / 24:.0f} days ago"
+    return (
+        f"the user last wrote {hours:.0f} hours ago"
+        if hours < 72
+        else f"the user last wrote {hours / 24:.0f} days ago"
+    )
 
 
 def summarise(message: dict[str, Any]) -> str:
@@ -397,7 +414,7 @@ def summarise(message: dict[str, Any]) -> str:
         return text if len(text) <= 60 else text[:59] + "…"
     attachment = message.get("attachment")
     if isinstance(attachment, dict):
-        payload = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
+        payload = obj(attachment.get("payload"))
         if attachment.get("type") == "template":
             kind = payload.get("template_type")
             count = len(payload.get("elements") or payload.get("buttons") or [])
@@ -429,7 +446,7 @@ class MessengerRenderer:
         elif isinstance(message, Carousel):
             bodies = self.carousel(message)
         elif isinstance(message, ListMessage):
-            return self.list(message)
+            return self.list_message(message)
         elif isinstance(message, Location):
             bodies = self.texts(self.location_text(message))
         else:  # pragma: no cover - the union is exhaustive
@@ -444,21 +461,36 @@ class MessengerRenderer:
             self.ctx.note(f"text of {len(text)} characters sent as {len(parts)} messages")
         return [{"text": part} for part in parts]
 
-    def with_quick_replies(self, bodies: list[dict[str, Any]], actions: list[Action] | None) -> list[dict[str, Any]]:
+    def with_quick_replies(
+        self, bodies: list[dict[str, Any]], actions: Sequence[Action] | None
+    ) -> list[dict[str, Any]]:
         if not actions:
             return bodies
         replies = [a for a in actions if isinstance(a, ReplyAction)]
         others = [a for a in actions if not isinstance(a, ReplyAction)]
         if others:
-            self.ctx.note("Messenger quick replies only send replies: link and call actions were added as text")
-            bodies = [*bodies, *self.texts("\n".join(_action_line(a) for a in others))]
+            self.ctx.note(
+                "Messenger quick replies only send replies: link and call actions were added as text"
+            )
+            lines = "\n".join(_action_line(a) for a in others)
+            last = bodies[-1] if bodies else {}
+            if set(last) == {"text"} and len(last["text"]) + 2 + len(lines) <= TEXT_MAX:
+                bodies = [*bodies[:-1], {"text": f"{last['text']}\n\n{lines}"}]
+            else:
+                bodies = [*bodies, *self.texts(lines)]
         if replies:
-            bodies[-1] = {**bodies[-1], "quick_replies": self.quick_replies([(a.title, a.payload) for a in replies])}
+            bodies[-1] = {
+                **bodies[-1],
+                "quick_replies": self.quick_replies([(a.title, a.payload) for a in replies]),
+            }
         return bodies
 
     def quick_replies(self, choices: list[tuple[str, str]]) -> list[dict[str, Any]]:
         if len(choices) > QUICK_REPLIES_MAX:
-            self.ctx.note(f"{len(choices) - QUICK_REPLIES_MAX} quick replies dropped (Messenger shows {QUICK_REPLIES_MAX})")
+            self.ctx.note(
+                f"{len(choices) - QUICK_REPLIES_MAX} quick replies dropped "
+                f"(Messenger shows {QUICK_REPLIES_MAX})"
+            )
             choices = choices[:QUICK_REPLIES_MAX]
         return [
             {
@@ -475,16 +507,24 @@ class MessengerRenderer:
             return {"type": "web_url", "url": action.url, "title": title}
         if isinstance(action, CallAction):
             return {"type": "phone_number", "title": title, "payload": phone_number(action.phone)}
-        return {"type": "postback", "title": title, "payload": truncate(action.payload, PAYLOAD_MAX, self.ctx, "payload")}
+        return {
+            "type": "postback",
+            "title": title,
+            "payload": truncate(action.payload, PAYLOAD_MAX, self.ctx, "payload"),
+        }
 
     def buttons(self, actions: list[Action] | None) -> list[dict[str, Any]]:
         actions = list(actions or [])
         if len(actions) > BUTTONS_MAX:
-            self.ctx.note(f"{len(actions) - BUTTONS_MAX} buttons dropped (Messenger shows {BUTTONS_MAX} per card)")
+            self.ctx.note(
+                f"{len(actions) - BUTTONS_MAX} buttons dropped (Messenger shows {BUTTONS_MAX} per card)"
+            )
             actions = actions[:BUTTONS_MAX]
         return [self.button(a) for a in actions]
 
-    def element(self, title: str, subtitle: str | None, image_url: str | None, buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    def element(
+        self, title: str, subtitle: str | None, image_url: str | None, buttons: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         element: dict[str, Any] = {"title": truncate(title, ELEMENT_TEXT_MAX, self.ctx, "card title")}
         if subtitle:
             element["subtitle"] = truncate(subtitle, ELEMENT_TEXT_MAX, self.ctx, "card description")
@@ -496,7 +536,9 @@ class MessengerRenderer:
 
     @staticmethod
     def generic(elements: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": elements}}}
+        return {
+            "attachment": {"type": "template", "payload": {"template_type": "generic", "elements": elements}}
+        }
 
     # --- message types ---
 
@@ -526,7 +568,9 @@ class MessengerRenderer:
     def carousel(self, carousel: Carousel) -> list[dict[str, Any]]:
         cards = carousel.cards
         if len(cards) > ELEMENTS_MAX:
-            self.ctx.note(f"{len(cards) - ELEMENTS_MAX} carousel cards dropped (Messenger shows {ELEMENTS_MAX})")
+            self.ctx.note(
+                f"{len(cards) - ELEMENTS_MAX} carousel cards dropped (Messenger shows {ELEMENTS_MAX})"
+            )
             cards = cards[:ELEMENTS_MAX]
         elements: list[dict[str, Any]] = []
         bare: list[str] = []
@@ -535,14 +579,16 @@ class MessengerRenderer:
             if not (card.description or card.media or buttons):
                 bare.append(card.title)  # a generic element needs more than a title
                 continue
-            elements.append(self.element(card.title, card.description, card.media.url if card.media else None, buttons))
+            elements.append(
+                self.element(card.title, card.description, card.media.url if card.media else None, buttons)
+            )
         bodies = [self.generic(elements)] if elements else []
         if bare:
             self.ctx.note("carousel cards with only a title were sent as text")
             bodies += self.texts("\n".join(bare))
         return bodies
 
-    def list(self, message: ListMessage) -> list[dict[str, Any]]:
+    def list_message(self, message: ListMessage) -> list[dict[str, Any]]:
         text = "\n".join(part for part in (message.header, message.text, message.footer) if part)
         items = message.items
         extra = [(a.title, a.payload) for a in message.quick_replies or [] if isinstance(a, ReplyAction)]
@@ -552,7 +598,10 @@ class MessengerRenderer:
             bodies = self.texts(text)
             if others:
                 bodies = self.with_quick_replies(bodies, others)
-            bodies[-1] = {**bodies[-1], "quick_replies": self.quick_replies([(i.title, i.payload) for i in items] + extra)}
+            bodies[-1] = {
+                **bodies[-1],
+                "quick_replies": self.quick_replies([(i.title, i.payload) for i in items] + extra),
+            }
             return bodies
         bodies = self.texts(text)
         choose = truncate(self.ctx.gettext("Choose"), BUTTON_TITLE_MAX, self.ctx, "button title")
@@ -560,11 +609,18 @@ class MessengerRenderer:
             chunk = items[start : start + ELEMENTS_MAX]
             bodies.append(self.generic([self.list_element(item, choose) for item in chunk]))
         if len(items) > ELEMENTS_MAX:
-            self.ctx.note(f"list of {len(items)} items sent as {len(bodies) - 1} generic templates of up to {ELEMENTS_MAX}")
+            self.ctx.note(
+                f"list of {len(items)} items sent as {len(bodies) - 1} generic templates "
+                f"of up to {ELEMENTS_MAX}"
+            )
         return self.with_quick_replies(bodies, message.quick_replies)
 
     def list_element(self, item: ListItem, choose: str) -> dict[str, Any]:
-        button = {"type": "postback", "title": choose, "payload": truncate(item.payload, PAYLOAD_MAX, self.ctx, "payload")}
+        button = {
+            "type": "postback",
+            "title": choose,
+            "payload": truncate(item.payload, PAYLOAD_MAX, self.ctx, "payload"),
+        }
         return self.element(item.title, item.description, None, [button])
 
     @staticmethod

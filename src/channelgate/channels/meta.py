@@ -1,11 +1,12 @@
 """What Messenger and WhatsApp share, because Meta built both on the same webhook and Graph API machinery.
 
-* The ``hub.*`` verification handshake: Meta sends ``GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``
-  when the webhook is configured, and expects the bare challenge back (``200 text/plain``) or a ``403``.
-* ``X-Hub-Signature-256``: ``sha256=`` + hex HMAC-SHA256 of the **raw** body with the app secret. It is checked
-  before anything is parsed, in constant time; a missing header is ``401``, a wrong one ``403``. An integration
-  without an app secret only starts when its config says ``insecure_no_signature: true`` (for local trials),
-  and that is warned about at every start.
+* The ``hub.*`` verification handshake: Meta sends
+  ``GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`` when the webhook is configured, and expects
+  the bare challenge back (``200 text/plain``) or a ``403``.
+* ``X-Hub-Signature-256``: ``sha256=`` + hex HMAC-SHA256 of the **raw** body with the app secret. It is
+  checked before anything is parsed, in constant time; a missing header is ``401``, a wrong one ``403``. An
+  integration without an app secret only starts when its config says ``insecure_no_signature: true`` (for
+  local trials), and that is warned about at every start.
 * Graph API errors, classified into the typed :class:`SendError` subclasses the delivery worker acts on:
   throttling (codes 4, 17, 32, 613, 80007, 130429, 131056 and HTTP 429) is retried after the platform's hint,
   a closed 24-hour window (Messenger 10/2018278, WhatsApp 131047) fails visibly (or falls back to a template),
@@ -111,7 +112,7 @@ def normalise_base_url(value: str) -> str:
     return value
 
 
-# --- inbound: handshake and signature ------------------------------------------------------------------------
+# --- inbound: handshake and signature -----------------------------------------------------------------------
 
 
 def handshake(request: WebhookRequest, verify_token: SecretStr) -> WebhookResponse | None:
@@ -152,7 +153,7 @@ def check_signature(request: WebhookRequest, config: MetaSettings) -> None:
         raise Forbidden(f"{SIGNATURE_HEADER} does not match the body")
 
 
-# --- outbound: Graph API errors ------------------------------------------------------------------------------
+# --- outbound: Graph API errors -----------------------------------------------------------------------------
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -242,6 +243,11 @@ class GraphError:
         return text
 
 
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: webhook payloads are read defensively."""
+    return value if isinstance(value, dict) else {}
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -270,7 +276,7 @@ def classify(response: httpx.Response, secrets: Iterable[str] = ()) -> SendError
     return Unavailable(reason, code=code, retry_after=hint)
 
 
-# --- the Graph API client a channel uses ----------------------------------------------------------------------
+# --- the Graph API client a channel uses --------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -299,7 +305,9 @@ class GraphAPI:
     ) -> httpx.Response:
         """One call; a successful answer marks the integration healthy, a failure raises a SendError."""
         try:
-            response = await self.ctx.http.request(method, url, json=json, params=params, headers=self._headers())
+            response = await self.ctx.http.request(
+                method, url, json=json, params=params, headers=self._headers()
+            )
         except httpx.HTTPError as exc:
             detail = scrub(str(exc) or type(exc).__name__, self._secrets)
             raise Unavailable(f"{self.product} API unreachable: {type(exc).__name__}: {detail}") from None
@@ -315,7 +323,9 @@ class GraphAPI:
             )
         raise error
 
-    async def call(self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None) -> Any:
+    async def call(
+        self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None
+    ) -> Any:
         """``request`` on ``{api_base_url}{path}``, answering the JSON body (or None when it is not JSON)."""
         response = await self.request(method, f"{self.base_url}{path}", json=json, params=params)
         try:
@@ -324,7 +334,7 @@ class GraphAPI:
             return None
 
 
-# --- rendering helpers both channels use -----------------------------------------------------------------------
+# --- rendering helpers both channels use --------------------------------------------------------------------
 
 
 def split_tail(text: str, tail_limit: int, part_limit: int) -> tuple[list[str], str]:
