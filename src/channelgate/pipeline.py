@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import RowMapping
 
 from channelgate.bots.base import BotError
-from channelgate.channels.base import Channel, Outbound, RenderContext, SendRefused
+from channelgate.channels.base import Channel, Outbound, RenderContext, SendError, SendRefused
 from channelgate.i18n import APOLOGY, gettext_for
 from channelgate.locale import negotiate, normalize_locale
 from channelgate.messages import ChannelSpecific, Text, UniversalMessage, parse_messages
@@ -213,11 +213,17 @@ class TurnRunner:
         name = conversation["user_name"]
         if conversation["profile_fetched"]:
             return locale, name
-        values["profile_fetched"] = True
         hints = [row["locale_hint"]] if row["locale_hint"] else []
         try:
             profile = await channel.user_profile(conversation["user_id"])
+            values["profile_fetched"] = True
+        except SendError as exc:
+            # a transient failure (throttled, platform down) is tried again on the next turn
+            values["profile_fetched"] = not exc.retryable
+            log.warning("conversation %s: user profile unavailable: %s", conversation["id"], exc.reason)
+            profile = None
         except Exception as exc:
+            values["profile_fetched"] = True
             log.warning("conversation %s: user profile unavailable: %s", conversation["id"], exc)
             profile = None
         if profile is not None:

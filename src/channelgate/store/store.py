@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, event, func, or_, select, update
+from sqlalchemy import and_, case, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -552,7 +552,8 @@ class Store:
                     attempts=attempts,
                     lease_owner=None,
                     lease_until=None,
-                    reason=None,
+                    # keep the note that a fallback template replaced the message; clear retry reasons
+                    reason=case((outbox.c.reason.like("window closed%"), outbox.c.reason), else_=None),
                 )
             )
 
