@@ -66,6 +66,10 @@ class Deliverer:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
+    _loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self.run(), name="delivery")
 
     def wake(self) -> None:
         self._wake.set()
@@ -96,6 +100,10 @@ class Deliverer:
                     log.exception("could not read the outbox; trying again")
                     await asyncio.sleep(settings.poll_interval)
                     continue
+            if self._stopping and rows:
+                # claimed while shutdown began: hand them back rather than send on a closing client
+                await self.gateway.store.unclaim([r["id"] for r in rows])
+                break
             for row in rows:
                 task = asyncio.create_task(self._deliver(row))
                 self._tasks.add(task)
@@ -112,8 +120,14 @@ class Deliverer:
         self._wake.set()
 
     async def stop(self, timeout: float) -> None:
+        """Stop claiming, then let sends in flight finish (up to ``timeout``)."""
         self._stopping = True
         self._wake.set()
+        if self._loop_task is not None:
+            try:
+                await asyncio.wait_for(self._loop_task, timeout)
+            except (TimeoutError, asyncio.CancelledError):
+                self._loop_task.cancel()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:

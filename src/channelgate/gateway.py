@@ -34,6 +34,7 @@ from channelgate.languages import Languages
 from channelgate.metrics import Metrics
 from channelgate.pipeline import TurnRunner
 from channelgate.store import Accepted, Store, StoreKeyValue
+from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
 
 log = logging.getLogger("channelgate.gateway")
 
@@ -83,12 +84,12 @@ class Gateway:
         )
         for integration in self.config.integrations:
             await self.add_integration(integration)
+        for integration in await load_stored_integrations(self.store, self.registry, skip=self.integrations):
+            await self.add_integration(integration)
         await self.bot.start()
         self.turns.pending = (await self.store.depths())["inbox_pending"]
-        self._background = [
-            asyncio.create_task(self.delivery.run(), name="delivery"),
-            asyncio.create_task(self._poll_loop(), name="poller"),
-        ]
+        self.delivery.start()
+        self._background = [asyncio.create_task(self._poll_loop(), name="poller")]
         self.accepting = True
         log.info(
             "gateway started: %d integration(s), bot %s, store %s",
@@ -98,6 +99,8 @@ class Gateway:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop accepting, let in-flight turns and sends finish (up to ``timeout``), then close."""
         self.accepting = False
+        for task in self._background:  # the poller first: it would start new turns
+            task.cancel()
         await self.turns.stop(timeout)
         await self.delivery.stop(timeout)
         for task in self._background:

@@ -96,29 +96,34 @@ class TurnRunner:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_conversation(self, conversation_id: str) -> None:
+        """Run a conversation's pending turns in order while this worker holds its lease."""
         store = self.gateway.store
         lease = self.gateway.settings.pipeline.lease_seconds
         assert self._slots is not None
+        row: RowMapping | None = None
         try:
             async with self._slots:
-                if not await store.claim_conversation(conversation_id, self.owner, lease):
-                    return
-                try:
-                    while not self._stopping:
-                        self._dirty.discard(conversation_id)
-                        row = await store.next_turn(conversation_id)
-                        if row is None or row["next_attempt_at"] > time.time():
-                            if conversation_id in self._dirty:
-                                continue
+                while not self._stopping:
+                    self._dirty.discard(conversation_id)
+                    row = await store.claim_conversation(conversation_id, self.owner, lease)
+                    renewed = time.monotonic()
+                    while row is not None and not self._stopping:
+                        if row["next_attempt_at"] > time.time():  # waiting for a retry: later turns wait too
+                            await store.release_conversation(conversation_id, self.owner)
+                            row = None
                             break
-                        await store.claim_conversation(conversation_id, self.owner, lease)  # renew
-                        await self._run_turn(row)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await store.release_conversation(conversation_id, self.owner)
+                        if time.monotonic() - renewed > lease / 3:
+                            await store.renew_lease(conversation_id, self.owner, lease)
+                            renewed = time.monotonic()
+                        row = await self._run_turn(row)
+                    if conversation_id not in self._dirty:
+                        break
         except Exception:
             log.exception("conversation %s: turn processing failed; it will be retried", conversation_id)
         finally:
+            if row is not None:  # stopped or failed while holding the lease
+                with contextlib.suppress(Exception):
+                    await store.release_conversation(conversation_id, self.owner)
             self._active.discard(conversation_id)
 
     async def poll(self) -> None:
@@ -153,7 +158,8 @@ class TurnRunner:
 
     # --- one turn ---
 
-    async def _run_turn(self, row: RowMapping) -> None:
+    async def _run_turn(self, row: RowMapping) -> RowMapping | None:
+        """Run one turn; returns the conversation's next pending turn (None: the lease was released)."""
         gw = self.gateway
         store = gw.store
         turn_id = int(row["id"])
@@ -162,10 +168,12 @@ class TurnRunner:
         if channel is None or conversation is None:
             reason = f"integration {row['channel']}/{row['label']} is no longer configured"
             log.warning("turn %s dropped: %s", turn_id, reason)
-            await store.complete_turn(turn_id, row["conversation_id"], row["channel"], row["label"], [],
-                                      failed_reason=reason)
+            _, following = await store.complete_turn(
+                turn_id, row["conversation_id"], row["channel"], row["label"], [],
+                failed_reason=reason, owner=self.owner,
+            )
             self._finished(turn_id)
-            return
+            return following
         values: dict[str, Any] = {}
         locale, user_name = await self._conversation_locale(channel, conversation, row, values)
         turn = Turn(
@@ -188,22 +196,20 @@ class TurnRunner:
                 locale = values["locale"] = decision.locale
             if decision.bot_input is None:
                 items = self.render(channel, conversation, before, locale, reply_to=row["platform_message_id"])
-                await self._commit(channel, conversation, row, items, values)
-                return
+                return await self._commit(channel, conversation, row, items, values)
             turn = turn.model_copy(update={"input": decision.bot_input, "locale": locale})
         started = time.perf_counter()
         try:
             reply = await gw.bot.respond(turn)
         except BotError as exc:
-            await self._bot_failed(channel, conversation, row, locale, exc, values)
-            return
+            return await self._bot_failed(channel, conversation, row, locale, exc, values)
         except Exception as exc:  # a bot adapter bug must not wedge the conversation
             log.exception("conversation %s: bot raised", conversation["id"])
-            await self._bot_failed(channel, conversation, row, locale, BotError(repr(exc), retryable=False), values)
-            return
+            error = BotError(repr(exc), retryable=False)
+            return await self._bot_failed(channel, conversation, row, locale, error, values)
         gw.metrics.bot_latency.labels(channel.name).observe(time.perf_counter() - started)
         gw.metrics.turns.labels(channel.name, "answered").inc()
-        await self._deliver_reply(channel, conversation, row, locale, Reply.coerce(reply), values, before)
+        return await self._deliver_reply(channel, conversation, row, locale, Reply.coerce(reply), values, before)
 
     async def _conversation_locale(
         self, channel: Channel[Any], conversation: RowMapping, row: RowMapping, values: dict[str, Any]
@@ -246,7 +252,7 @@ class TurnRunner:
         reply: Reply,
         values: dict[str, Any],
         before: list[UniversalMessage],
-    ) -> None:
+    ) -> RowMapping | None:
         gw = self.gateway
         if reply.locale:
             try:
@@ -263,7 +269,7 @@ class TurnRunner:
                 conversation["id"], bad.index, bad.error,
             )
         items = self.render(channel, conversation, before + messages, locale, reply_to=row["platform_message_id"])
-        await self._commit(channel, conversation, row, items, values)
+        return await self._commit(channel, conversation, row, items, values)
 
     def render(
         self,
@@ -308,21 +314,22 @@ class TurnRunner:
         items: list[NewOutbound],
         values: dict[str, Any],
         failed_reason: str | None = None,
-    ) -> None:
+    ) -> RowMapping | None:
         turn_id = int(row["id"])
         waiter = self._waiters.pop(turn_id, None)
         hold = waiter is not None and not waiter.expired and not waiter.future.done()
         if hold:
             items = [NewOutbound(i.outbound, "held", i.reason) if i.status == "queued" else i for i in items]
-        ids = await self.gateway.store.complete_turn(
+        ids, following = await self.gateway.store.complete_turn(
             turn_id, conversation["id"], channel.name, channel.ctx.label, items,
-            failed_reason=failed_reason, conversation_values=values or None,
+            failed_reason=failed_reason, conversation_values=values or None, owner=self.owner,
         )
         self._finished(turn_id)
         if hold and waiter is not None:
             held = [(i, item.outbound) for i, item in zip(ids, items, strict=True) if item.status == "held"]
             waiter.future.set_result(([i for i, _ in held], [o for _, o in held]))
         self.gateway.wake_delivery()
+        return following
 
     def _finished(self, turn_id: int) -> None:
         self.pending = max(self.pending - 1, 0)
@@ -335,7 +342,7 @@ class TurnRunner:
         locale: str,
         exc: BotError,
         values: dict[str, Any],
-    ) -> None:
+    ) -> RowMapping | None:
         gw = self.gateway
         attempts = int(row["attempts"]) + 1
         settings = gw.settings.pipeline
@@ -349,10 +356,11 @@ class TurnRunner:
             await gw.store.retry_turn(int(row["id"]), attempts, time.time() + delay, exc.reason)
             if values:
                 await gw.store.update_conversation(conversation["id"], **values)
-            return
+            await gw.store.release_conversation(conversation["id"], self.owner)
+            return None
         log.error("conversation %s: bot failed for good: %s; the user is told", conversation["id"], exc.reason)
         gw.metrics.turns.labels(channel.name, "failed").inc()
         apology: list[UniversalMessage] = [Text(text=gettext_for(locale)(APOLOGY))]
         items = self.render(channel, conversation, apology, locale, reply_to=row["platform_message_id"])
-        await self._commit(channel, conversation, row, items, values, failed_reason=f"bot: {exc.reason}")
+        return await self._commit(channel, conversation, row, items, values, failed_reason=f"bot: {exc.reason}")
 

@@ -49,23 +49,25 @@ async def test_a_conversation_is_claimed_by_one_worker_at_a_time(store: Store) -
     accepted = await store.accept("relay", "main", "en-US", [message("x")])
     conversation = accepted.new_turns[0][1]
     claims = await asyncio.gather(*[store.claim_conversation(conversation, f"w{i}", 30) for i in range(10)])
-    assert claims.count(True) == 1
-    winner = f"w{claims.index(True)}"
-    await store.release_conversation(conversation, winner)
-    assert await store.claim_conversation(conversation, "late", 30)
+    winners = [i for i, row in enumerate(claims) if row is not None]
+    assert len(winners) == 1
+    await store.release_conversation(conversation, f"w{winners[0]}")
+    assert await store.claim_conversation(conversation, "late", 30) is not None
 
 
 async def test_turns_come_in_order_and_claimable_skips_leased(store: Store) -> None:
     accepted = await store.accept("relay", "main", "en-US", [message(f"m{i}", text=str(i)) for i in range(3)])
     conversation = accepted.new_turns[0][1]
     assert await store.claimable_conversations(time.time(), 10) == [conversation]
-    assert await store.claim_conversation(conversation, "me", 30)
+    row = await store.claim_conversation(conversation, "me", 30)
     assert await store.claimable_conversations(time.time(), 10) == []
-    row = await store.next_turn(conversation)
     assert row is not None and row["input"] == {"type": "text", "text": "0"}
-    await store.complete_turn(row["id"], conversation, "relay", "main", [])
-    row = await store.next_turn(conversation)
+    _, row = await store.complete_turn(row["id"], conversation, "relay", "main", [], owner="me")
     assert row is not None and row["input"]["text"] == "1"
+    _, row = await store.complete_turn(row["id"], conversation, "relay", "main", [], owner="me")
+    _, row = await store.complete_turn(row["id"], conversation, "relay", "main", [], owner="me")
+    assert row is None  # nothing left: the lease went with the last turn
+    assert await store.claim_conversation(conversation, "other", 30) is None  # nothing pending
 
 
 async def test_deliveries_are_handed_out_head_of_line_per_conversation(store: Store) -> None:
@@ -97,7 +99,7 @@ async def test_a_crashed_sender_s_rows_come_back_after_the_lease(store: Store) -
 async def test_status_updates_apply_once_and_only_forward(store: Store) -> None:
     accepted = await store.accept("relay", "main", "en-US", [message("s")])
     turn, conversation = accepted.new_turns[0]
-    [out_id] = await store.complete_turn(turn, conversation, "relay", "main", [NewOutbound(Outbound({"n": 1}))])
+    [out_id], _ = await store.complete_turn(turn, conversation, "relay", "main", [NewOutbound(Outbound({"n": 1}))])
     await store.claim_deliveries("w", time.time(), 10, 30)
     await store.mark_sent(out_id, "pm-9", 1)
     read = StatusUpdate(dedup_key="r", user_id="u1", status="read", platform_message_id="pm-9")
@@ -112,7 +114,7 @@ async def test_status_updates_apply_once_and_only_forward(store: Store) -> None:
 async def test_watermark_receipts_cover_earlier_messages(store: Store) -> None:
     accepted = await store.accept("relay", "main", "en-US", [message("w1")])
     turn, conversation = accepted.new_turns[0]
-    ids = await store.complete_turn(turn, conversation, "relay", "main",
+    ids, _ = await store.complete_turn(turn, conversation, "relay", "main",
                                     [NewOutbound(Outbound({"n": i})) for i in range(2)])
     for out_id in ids:
         await store.claim_deliveries("w", time.time(), 10, 30)

@@ -353,7 +353,9 @@ class Store:
             )
             return [r[0] for r in result]
 
-    async def claim_conversation(self, conversation_id: str, owner: str, lease: float) -> bool:
+    async def claim_conversation(self, conversation_id: str, owner: str, lease: float) -> RowMapping | None:
+        """Claim a conversation and return its oldest pending turn, in one transaction. None when another
+        worker holds it, or when nothing is pending (then the claim is released at once)."""
         now = time.time()
         async with self.tx() as conn:
             result = await conn.execute(
@@ -368,26 +370,42 @@ class Store:
                 )
                 .values(lease_owner=owner, lease_until=now + lease)
             )
-            return bool(result.rowcount)
+            if not result.rowcount:
+                return None
+            row = await self._next_turn(conn, conversation_id)
+            if row is None:
+                await self._release(conn, conversation_id, owner)
+            return row
 
-    async def release_conversation(self, conversation_id: str, owner: str) -> None:
+    async def renew_lease(self, conversation_id: str, owner: str, lease: float) -> None:
         async with self.tx() as conn:
             await conn.execute(
                 update(conversations)
                 .where(conversations.c.id == conversation_id, conversations.c.lease_owner == owner)
-                .values(lease_owner=None, lease_until=None)
+                .values(lease_until=time.time() + lease)
             )
 
-    async def next_turn(self, conversation_id: str) -> RowMapping | None:
-        """The oldest pending turn of a conversation: turns run strictly in order."""
-        async with self.engine.connect() as conn:
-            result = await conn.execute(
-                select(inbox)
-                .where(inbox.c.conversation_id == conversation_id, inbox.c.status == "pending")
-                .order_by(inbox.c.id)
-                .limit(1)
-            )
-            return result.mappings().first()
+    @staticmethod
+    async def _next_turn(conn: AsyncConnection, conversation_id: str) -> RowMapping | None:
+        result = await conn.execute(
+            select(inbox)
+            .where(inbox.c.conversation_id == conversation_id, inbox.c.status == "pending")
+            .order_by(inbox.c.id)
+            .limit(1)
+        )
+        return result.mappings().first()
+
+    @staticmethod
+    async def _release(conn: AsyncConnection, conversation_id: str, owner: str) -> None:
+        await conn.execute(
+            update(conversations)
+            .where(conversations.c.id == conversation_id, conversations.c.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )
+
+    async def release_conversation(self, conversation_id: str, owner: str) -> None:
+        async with self.tx() as conn:
+            await self._release(conn, conversation_id, owner)
 
     async def complete_turn(
         self,
@@ -400,11 +418,16 @@ class Store:
         failed_reason: str | None = None,
         conversation_values: dict[str, Any] | None = None,
         request_id: str | None = None,
-    ) -> list[int]:
+        owner: str | None = None,
+    ) -> tuple[list[int], RowMapping | None]:
         """Record a turn's outcome and its outbound messages in one transaction: the reply is durable
-        exactly when the turn is done, so a crash either redoes the whole turn or nothing."""
+        exactly when the turn is done, so a crash either redoes the whole turn or nothing.
+
+        Returns the outbox ids and, for the lease ``owner``, the conversation's next pending turn (the
+        lease is released in the same transaction when there is none)."""
         now = time.time()
         ids: list[int] = []
+        following: RowMapping | None = None
         async with self.tx() as conn:
             for item in outbounds:
                 result = await conn.execute(
@@ -427,7 +450,11 @@ class Store:
                     .where(conversations.c.id == conversation_id)
                     .values(**conversation_values, updated_at=now)
                 )
-        return ids
+            if owner is not None:
+                following = await self._next_turn(conn, conversation_id)
+                if following is None:
+                    await self._release(conn, conversation_id, owner)
+        return ids, following
 
     @staticmethod
     def _outbox_row(
@@ -555,6 +582,15 @@ class Store:
                     # keep the note that a fallback template replaced the message; clear retry reasons
                     reason=case((outbox.c.reason.like("window closed%"), outbox.c.reason), else_=None),
                 )
+            )
+
+    async def unclaim(self, ids: Sequence[int]) -> None:
+        """Give claimed rows back to the queue untouched (shutdown began before they were sent)."""
+        async with self.tx() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(list(ids)), outbox.c.status == "sending")
+                .values(status="queued", lease_owner=None, lease_until=None)
             )
 
     async def mark_retry(self, outbox_id: int, attempts: int, at: float, reason: str) -> None:
