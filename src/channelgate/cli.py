@@ -19,7 +19,14 @@ import typer
 
 from channelgate import __version__
 from channelgate.channels.registry import load_registry
-from channelgate.config import DEFAULT_CONFIG, ConfigError, GatewayConfig, build_integration, load_config
+from channelgate.config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    GatewayConfig,
+    Integration,
+    build_integration,
+    load_config,
+)
 
 app = typer.Typer(
     name="channelgate",
@@ -66,7 +73,7 @@ def setup_logging(level: str, fmt: str) -> None:
 
 STARTER = """\
 # channelgate configuration. Docs: docs/configuration.md
-# Secrets can come from the environment: page_access_token: ${{MESSENGER_TOKEN}}
+# Secrets can come from the environment: page_access_token: ${{MESSENGER_TOKEN}} (comments are left alone)
 
 # The address platforms use to reach this gateway (behind your HTTPS proxy in production).
 public_url: http://127.0.0.1:8080
@@ -129,12 +136,19 @@ def serve(
     listen_port = port or cfg.settings.port
     typer.echo(f"channelgate {__version__} listening on http://{listen_host}:{listen_port}")
     for integration in cfg.integrations:
-        typer.echo(f"  {integration.channel}/{integration.label}: {integration.callback_url(cfg.settings.public_url)}")
+        typer.echo(f"  {integration.channel}/{integration.label}: {_integration_url(integration, cfg)}")
     uvicorn.run(app_, host=listen_host, port=listen_port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=15, lifespan="on")
 
 
 # --- channels ---------------------------------------------------------------------------------------------
+
+
+def _integration_url(integration: Integration, cfg: GatewayConfig) -> str:
+    """Where the integration is reached: the web chat's page, or the callback URL for the platform."""
+    if integration.channel == "webchat":
+        return f"{cfg.settings.public_url}/webchat/{integration.label}"
+    return integration.callback_url(cfg.settings.public_url)
 
 
 def _integration_rows(cfg: GatewayConfig) -> list[dict[str, Any]]:
@@ -150,7 +164,7 @@ def _integration_rows(cfg: GatewayConfig) -> list[dict[str, Any]]:
             "channel": integration.channel,
             "label": integration.label,
             "locale": integration.locale,
-            "callback_url": integration.callback_url(cfg.settings.public_url),
+            ("page_url" if integration.channel == "webchat" else "callback_url"): _integration_url(integration, cfg),
             **setup,
         })
     return rows
@@ -168,9 +182,8 @@ def channels_list(config: ConfigOption = None, as_json: JsonOption = False) -> N
         typer.echo("no integrations yet: add one with `channelgate channels add CHANNEL --label L --locale X`")
     for row in rows:
         typer.echo(f"{row['channel']}/{row['label']}  ({row['locale']})")
-        typer.echo(f"  callback URL: {row['callback_url']}")
         for key, value in row.items():
-            if key not in ("channel", "label", "locale", "callback_url"):
+            if key not in ("channel", "label", "locale"):
                 typer.echo(f"  {key}: {value}")
 
 
@@ -254,11 +267,14 @@ def channels_add(
     for warning in warnings:
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW)
     typer.echo(f"added {channel}/{label} to {path}")
-    typer.echo(f"  callback URL: {row['callback_url']}  (set it as the webhook on the platform)")
+    if "callback_url" in row:
+        typer.echo(f"  callback URL: {row['callback_url']}  (set it as the webhook on the platform)")
+    else:
+        typer.echo(f"  page: {row['page_url']}")
     for key, value in row.items():
-        if key not in ("channel", "label", "locale", "callback_url"):
+        if key not in ("channel", "label", "locale", "callback_url", "page_url"):
             typer.echo(f"  {key}: {value}")
-    _ = integration
+    del integration  # validated above; the file is re-read for the row
 
 
 @channels_app.command("remove")

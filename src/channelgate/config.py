@@ -6,19 +6,21 @@ reading a terminal, not by a debugger.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from channelgate.bots.spec import BotSpec, parse_bot_spec
-from channelgate.channels.base import Channel, ChannelConfig
+from channelgate.bots.spec import DEMO_LOCALES, BotSpec, DemoBotSpec, parse_bot_spec
+from channelgate.channels.base import Channel, ChannelConfig, ChannelLimits
 from channelgate.channels.registry import ChannelRegistry
-from channelgate.locale import normalize_locale
+from channelgate.locale import normalize_locale, parse_tag, same_locale
 
 DEFAULT_CONFIG = "channelgate.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -48,6 +50,67 @@ class PipelineSettings(BaseModel):
     lease_seconds: float = Field(default=30.0, gt=0, description="how long a crashed worker's claim blocks others")
 
 
+#: what a user types (or a button sends) to get the language menu; ``/lang fr`` picks French at once
+DEFAULT_TRIGGERS = (
+    "/lang", "/language", "language", "languages", "语言", "語言", "idioma", "langue", "sprache", "言語",
+)
+
+
+def fold(text: str) -> str:
+    """Text as the language command compares it: NFKC (full-width forms to ASCII), case-folded, trimmed."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+class LanguageSettings(BaseModel):
+    """The ``languages:`` section: the built-in language command and language detection.
+
+    See docs/multilingual.md. Detection only runs for integrations with ``auto_detect: true``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    triggers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TRIGGERS),
+        description="texts that open the language menu (whole message, any case); an empty list turns typing "
+        "it off, the menu's buttons still work",
+    )
+    confirm: bool = Field(default=True, description="say the new language's name after a switch")
+    min_confidence: float = Field(
+        default=0.5, gt=0, le=1, description="detection: the detector's least confidence to switch"
+    )
+    min_words: int = Field(default=3, ge=1, description="detection: fewest words of a text to look at")
+    min_cjk_chars: int = Field(
+        default=8, ge=1, description="detection: fewest Chinese, Japanese or Korean characters instead"
+    )
+    accuracy: Literal["high", "low"] = Field(
+        default="high",
+        description="detection: 'high' (about 15 MB a language, best on short texts) or 'low' (trigrams only)",
+    )
+    detect_also: list[str] = Field(
+        default_factory=list,
+        description="detection: more languages to tell apart from the bot's (ISO 639-1, e.g. it, pt)",
+    )
+
+    @field_validator("triggers")
+    @classmethod
+    def _triggers(cls, value: list[str]) -> list[str]:
+        folded = [fold(t) for t in value]
+        if any(not t for t in folded):
+            raise ValueError("a trigger cannot be empty")
+        return list(dict.fromkeys(folded))
+
+    @field_validator("detect_also")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        out = []
+        for code in value:
+            tag = parse_tag(code)
+            if tag.script or tag.region:
+                raise ValueError(f"{code!r}: give a language code without script or region (e.g. it, pt)")
+            out.append(tag.language)
+        return out
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,6 +123,7 @@ class Settings(BaseModel):
     log_level: str = "info"
     log_format: str = Field(default="text", pattern="^(text|json)$")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    languages: LanguageSettings = Field(default_factory=LanguageSettings)
 
     @field_validator("bot", mode="before")
     @classmethod
@@ -86,6 +150,10 @@ class Integration:
     language_command: bool = True
     source: str = "config"  # "config" (the YAML file, read-only in the API) or "store" (created by the API)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the channel's limits (the language menu uses quick replies up to ``quick_replies_max``, else a list)
+    limits: ChannelLimits = field(default_factory=ChannelLimits)
+    #: the config's ``languages:`` section, set by parse_config (None: the gateway's, for API-made ones)
+    languages: LanguageSettings | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -104,22 +172,28 @@ class GatewayConfig:
 
 
 def substitute_env(text: str, where: str, environ: dict[str, str] | None = None) -> str:
-    """Replace ``${NAME}`` and ``${NAME:-default}``; a missing variable without a default is an error."""
+    """Replace ``${NAME}`` and ``${NAME:-default}``; a missing variable without a default is an error.
+    Comment lines are left alone, so a commented-out example never needs its variable set."""
     env = os.environ if environ is None else environ
 
-    def replace(match: re.Match[str]) -> str:
+    def replace(match: re.Match[str], line: int) -> str:
         name, default = match.group(1), match.group(2)
         if name in env:
             return env[name]
         if default is not None:
             return default
-        line = text.count("\n", 0, match.start()) + 1
         raise ConfigError(
             f"{where}, line {line}: environment variable {name} is not set "
             f"(set it, or write ${{{name}:-default}} for a default)"
         )
 
-    return _ENV_REF.sub(replace, text)
+    out = []
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        if line.lstrip().startswith("#"):
+            out.append(line)
+        else:
+            out.append(_ENV_REF.sub(lambda m, n=number: replace(m, n), line))  # type: ignore[misc]
+    return "".join(out)
 
 
 def _format_validation(exc: ValidationError, prefix: str) -> str:
@@ -175,16 +249,53 @@ def build_integration(
         warnings = [f"{where}: {w}" for w in cls.check_config(config)]
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    flags = {}
+    for key, default in (("auto_detect", False), ("language_command", True)):
+        value = raw.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}.{key}: must be true or false, not {value!r}")
+        flags[key] = value
+    if flags["auto_detect"] and importlib.util.find_spec("lingua") is None:
+        raise ConfigError(
+            f"{where}.auto_detect: language detection needs the lingua-language-detector package "
+            "(pip install lingua-language-detector), or set auto_detect: false"
+        )
     integration = Integration(
         channel=str(name),
         label=label,
         locale=locale,
         config=config,
-        auto_detect=bool(raw.get("auto_detect", False)),
-        language_command=bool(raw.get("language_command", True)),
+        auto_detect=flags["auto_detect"],
+        language_command=flags["language_command"],
         source=source,
+        limits=cls.limits,
     )
     return integration, warnings
+
+
+def bot_locales(settings: Settings) -> list[str] | None:
+    """The locales the config says the bot speaks: ``bot.locales``, or the demo bot's own; None when the
+    bot does not say (then each integration's locale is what its conversations use)."""
+    if settings.bot.locales:
+        return list(settings.bot.locales)
+    if isinstance(settings.bot, DemoBotSpec):
+        return list(DEMO_LOCALES)
+    return None
+
+
+def check_locale(integration: Integration, declared: list[str] | None, where: str) -> None:
+    """The integration's locale must be one the bot speaks. A different spelling of the same locale
+    (``zh-Hans-CN`` for ``zh-CN``) is taken in the bot's spelling, so the two never count as two languages."""
+    if declared is None:
+        return
+    for tag in declared:
+        if same_locale(integration.locale, tag):
+            integration.locale = tag
+            return
+    raise ConfigError(
+        f"{where} ({integration.channel}/{integration.label}).locale: {integration.locale!r} is not one of "
+        f"the bot's locales ({', '.join(declared)}); use one of them, or add it to bot.locales"
+    )
 
 
 def parse_config(data: Any, registry: ChannelRegistry, where: str = DEFAULT_CONFIG) -> GatewayConfig:
@@ -207,6 +318,7 @@ def parse_config(data: Any, registry: ChannelRegistry, where: str = DEFAULT_CONF
     integrations: list[Integration] = []
     warnings: list[str] = []
     seen: set[tuple[str, str]] = set()
+    declared = bot_locales(settings)
     for i, raw in enumerate(raw_integrations):
         integration, notes = build_integration(raw, registry, f"{where}: integrations[{i}]")
         if integration.key in seen:
@@ -215,6 +327,8 @@ def parse_config(data: Any, registry: ChannelRegistry, where: str = DEFAULT_CONF
                 "(labels must be unique within a channel)"
             )
         seen.add(integration.key)
+        check_locale(integration, declared, f"{where}: integrations[{i}]")
+        integration.languages = settings.languages
         integrations.append(integration)
         warnings.extend(notes)
     return GatewayConfig(settings=settings, integrations=integrations, warnings=warnings)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import RowMapping
 
-from channelgate.channels.base import Channel, Outbound, SendError, Unavailable, WindowClosed
+from channelgate.channels.base import Channel, Offline, Outbound, SendError, Unavailable, WindowClosed
 from channelgate.pipeline import backoff
 
 if TYPE_CHECKING:
@@ -169,6 +169,10 @@ class Deliverer:
             log.info("%s: %s; sending the fallback template", where, exc.reason)
             gw.metrics.deliveries.labels(channel.name, "fallback").inc()
             await gw.store.use_fallback(row["id"], outbound.fallback, f"window closed, fallback sent: {exc.reason}")
+            return
+        if isinstance(exc, Offline):
+            # not a failure of ours or the platform's: wait for the user, without counting a try
+            await gw.store.mark_retry(row["id"], attempts - 1, time.time() + settings.max_backoff, exc.reason)
             return
         if outbound.best_effort:
             log.debug("%s: best-effort %s failed: %s", where, outbound.summary, exc.reason)

@@ -37,8 +37,8 @@ def backoff(attempt: int, maximum: float, hint: float | None = None, base: float
     delay = min(maximum, base * (2 ** max(attempt - 1, 0)))
     delay = delay / 2 + random.uniform(0, delay / 2)
     if hint is not None:
-        delay = max(delay, min(hint, maximum))
-    return delay
+        delay = max(delay, min(float(hint), maximum))
+    return float(delay)
 
 
 @dataclass

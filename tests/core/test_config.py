@@ -88,3 +88,8 @@ def test_secrets_never_show_in_reprs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     config = load_config(path, REGISTRY)
     assert "super-secret-value" not in repr(config) and "super-secret-value" not in str(config.integrations)
     assert config.integrations[0].config.secret.get_secret_value() == "super-secret-value"  # type: ignore[attr-defined]
+
+
+def test_commented_out_examples_need_no_environment_variable() -> None:
+    text = "# page_access_token: ${MESSENGER_TOKEN}\nport: 8080\n"
+    assert substitute_env(text, "f", {}) == text

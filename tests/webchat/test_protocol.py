@@ -166,11 +166,12 @@ async def test_message_queued_while_offline_is_delivered_on_reconnect(
 
     async def waiting_for_the_user() -> bool:
         rows = await gw.store.outbox_rows(conversation["id"])
-        return bool(rows) and rows[0]["status"] == "queued" and rows[0]["attempts"] >= 1
+        return bool(rows) and rows[0]["status"] == "queued" and bool(rows[0]["reason"])
 
     await wait_until(waiting_for_the_user)
     rows = await gw.store.outbox_rows(conversation["id"])
     assert "not connected" in rows[0]["reason"]
+    assert rows[0]["attempts"] == 0  # waiting for the user uses up no tries
     # its next try is 30 s away (max_backoff); the hello makes it due at once
     async with chat(gw) as client:
         await client.hello(welcome["user_id"], welcome["token"])

@@ -214,7 +214,9 @@ class SendError(Exception):
 
     retryable: ClassVar[bool] = False
 
-    def __init__(self, reason: str, *, code: str | int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, code: str | int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
@@ -231,6 +233,10 @@ class Unavailable(SendError):
     """The platform is failing (5xx) or unreachable: try again later."""
 
     retryable = True
+
+
+class Offline(Unavailable):
+    """The user is not connected (web chat): wait for them without using up tries."""
 
 
 class InvalidCredentials(SendError):
@@ -300,13 +306,16 @@ class GatewayAPI(Protocol):
     """What the gateway offers channels that own extra routes (the web chat's page and WebSocket)."""
 
     public_url: str
+    #: False while starting and shutting down: refuse new input
+    accepting: bool
 
     def channel(self, channel: str, label: str) -> Channel[Any] | None:
         """The running instance of an integration, or None."""
         ...
 
-    async def accept(self, channel: Channel[Any], events: list[InboundEvent]) -> None:
-        """Dedup and durably accept events, exactly as the webhook route does; returns once persisted."""
+    async def accept(self, channel: Channel[Any], events: list[InboundEvent]) -> object:
+        """Dedup and durably accept events, exactly as the webhook route does; returns once persisted.
+        Raises an exception with ``retry_after`` when the gateway is overloaded."""
         ...
 
     async def nudge(self, channel: Channel[Any], user_id: str) -> None:
@@ -352,7 +361,7 @@ class ChannelLimits:
     integration as ``rate_limit``); ``send_concurrency`` bounds calls in flight per integration.
     """
 
-    text_max: int = 4096
+    text_max: int = 4096  # in the unit the platform counts (WeChat: UTF-8 bytes)
     quick_replies_max: int = 13
     buttons_max: int = 3
     send_rate: float = 80.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 from importlib.metadata import entry_points
 
 from channelgate.channels.base import Channel
@@ -25,28 +26,30 @@ BUILTIN = {
 
 @dataclass
 class ChannelRegistry:
-    channels: dict[str, type[Channel]] = field(default_factory=dict)
+    channels: dict[str, type[Channel[Any]]] = field(default_factory=dict)
     #: channels whose package is installed but failed to load, with the reason (shown by ``doctor``)
     broken: dict[str, str] = field(default_factory=dict)
 
-    def get(self, name: str) -> type[Channel] | None:
+    def get(self, name: str) -> type[Channel[Any]] | None:
         return self.channels.get(name)
 
     def names(self) -> list[str]:
         return sorted(self.channels)
 
-    def register(self, cls: type[Channel]) -> None:
+    def register(self, cls: type[Channel[Any]]) -> None:
         self.channels[cls.name] = cls
 
 
-def _load(name: str, target: str) -> type[Channel]:
+def _load(name: str, target: str) -> type[Channel[Any]]:
     module_name, _, attr = target.partition(":")
     module = __import__(module_name, fromlist=[attr])
     cls = getattr(module, attr)
     if not (isinstance(cls, type) and issubclass(cls, Channel)):
         raise TypeError(f"{target} is not a channelgate Channel subclass")
     if getattr(cls, "name", None) != name:
-        raise TypeError(f"{target} declares name {getattr(cls, 'name', None)!r}, but is registered as {name!r}")
+        raise TypeError(
+            f"{target} declares name {getattr(cls, 'name', None)!r}, but is registered as {name!r}"
+        )
     return cls
 
 

@@ -38,6 +38,7 @@ from channelgate.channels.base import (
     Rejected,
     RenderContext,
     SendResult,
+    Offline,
     Unavailable,
     WebhookRequest,
 )
@@ -247,7 +248,7 @@ class WebChatChannel(Channel[WebChatConfig]):
         try:
             await self.hub.deliver(user_id, message_id, frame, RECEIPT_TIMEOUT)
         except NotConnected as exc:
-            raise Unavailable(str(exc), retry_after=OFFLINE_RETRY_AFTER) from None
+            raise Offline(str(exc), retry_after=OFFLINE_RETRY_AFTER) from None
         return SendResult(platform_message_id=message_id)
 
 

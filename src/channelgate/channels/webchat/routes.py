@@ -147,7 +147,7 @@ def _refusal(
     if not channel.origin_allowed(origin, websocket.headers.get("host")):
         log.warning("webchat/%s: socket from origin %s refused (not in allowed_origins)", label, origin)
         return CLOSE_POLICY, f"origin {origin} is not allowed to use this chat"
-    if not getattr(gateway, "accepting", True):
+    if not gateway.accepting:
         return CLOSE_TRY_LATER, "the gateway is shutting down"
     return None
 
