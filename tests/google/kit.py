@@ -1,0 +1,77 @@
+"""Helpers for the Google channel tests: webhook requests, render contexts, channels without a network."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import SecretStr
+
+from channelgate.channels.base import ChannelContext, RenderContext, WebhookRequest
+from channelgate.channels.gbm import GBMChannel, GBMConfig
+from channelgate.channels.google_agent import sign
+from channelgate.channels.rbm import RBMChannel, RBMConfig
+from channelgate.testing.memory import MemoryKeyValue
+
+#: the §0.2 vector's client token (channel-protocols.md)
+CLIENT_TOKEN = "my_client_token"
+MSISDN = "+12223334444"
+DAY = 24 * 3600.0
+
+
+def request(
+    body: bytes | dict[str, Any], *, headers: dict[str, str] | None = None, method: str = "POST"
+) -> WebhookRequest:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    return WebhookRequest(
+        method=method, headers={k.lower(): v for k, v in (headers or {}).items()}, query={}, body=raw
+    )
+
+
+def signed(body: bytes | dict[str, Any], token: str = CLIENT_TOKEN) -> WebhookRequest:
+    """A GBM webhook request signed over its raw body."""
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    return request(raw, headers={"X-Goog-Signature": sign(raw, token)})
+
+
+def context(
+    http: httpx.AsyncClient | None = None, kv: MemoryKeyValue | None = None, channel: str = "gbm"
+) -> ChannelContext:
+    return ChannelContext(
+        channel=channel,
+        label="test",
+        locale="en-US",
+        public_url="http://127.0.0.1:9",
+        http=http or httpx.AsyncClient(),
+        kv=kv or MemoryKeyValue(),
+    )
+
+
+def gbm_channel(ctx: ChannelContext | None = None, **config: Any) -> GBMChannel:
+    values: dict[str, Any] = {"client_token": CLIENT_TOKEN, "service_account": "/nonexistent/key.json"}
+    values.update(config)
+    return GBMChannel(GBMConfig.model_validate(values), ctx or context())
+
+
+def rbm_channel(ctx: ChannelContext | None = None, **config: Any) -> RBMChannel:
+    values: dict[str, Any] = {
+        "agent_id": "sim-agent",
+        "client_token": CLIENT_TOKEN,
+        "service_account": "/nonexistent/key.json",
+    }
+    values.update(config)
+    return RBMChannel(RBMConfig.model_validate(values), ctx or context(channel="rbm"))
+
+
+def render_context(
+    user_id: str = "c1", *, reply_to: str | None = "in-1", last_inbound_days: float | None = 0.01
+) -> RenderContext:
+    now = time.time()
+    last = None if last_inbound_days is None else now - last_inbound_days * DAY
+    return RenderContext(user_id=user_id, locale="en-US", now=now, reply_to=reply_to, last_inbound_at=last)
+
+
+def secret(value: str) -> SecretStr:
+    return SecretStr(value)
