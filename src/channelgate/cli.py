@@ -35,14 +35,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-channels_app = typer.Typer(help="List, add and remove integrations (channel + label + locale + credentials).",
-                           no_args_is_help=True)
+channels_app = typer.Typer(
+    help="List, add and remove integrations (channel + label + locale + credentials).", no_args_is_help=True
+)
 app.add_typer(channels_app, name="channels")
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help=f"Config file (default: $CHANNELGATE_CONFIG or ./{DEFAULT_CONFIG}).",
-                 show_default=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help=f"Config file (default: $CHANNELGATE_CONFIG or ./{DEFAULT_CONFIG}).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 
@@ -137,8 +142,15 @@ def serve(
     typer.echo(f"channelgate {__version__} listening on http://{listen_host}:{listen_port}")
     for integration in cfg.integrations:
         typer.echo(f"  {integration.channel}/{integration.label}: {_integration_url(integration, cfg)}")
-    uvicorn.run(app_, host=listen_host, port=listen_port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=15, lifespan="on")
+    uvicorn.run(
+        app_,
+        host=listen_host,
+        port=listen_port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=15,
+        lifespan="on",
+    )
 
 
 # --- channels ---------------------------------------------------------------------------------------------
@@ -160,13 +172,17 @@ def _integration_rows(cfg: GatewayConfig) -> list[dict[str, Any]]:
             value = getattr(integration.config, name, None)
             if value is not None:
                 setup[name] = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-        rows.append({
-            "channel": integration.channel,
-            "label": integration.label,
-            "locale": integration.locale,
-            ("page_url" if integration.channel == "webchat" else "callback_url"): _integration_url(integration, cfg),
-            **setup,
-        })
+        rows.append(
+            {
+                "channel": integration.channel,
+                "label": integration.label,
+                "locale": integration.locale,
+                ("page_url" if integration.channel == "webchat" else "callback_url"): _integration_url(
+                    integration, cfg
+                ),
+                **setup,
+            }
+        )
     return rows
 
 
@@ -179,7 +195,9 @@ def channels_list(config: ConfigOption = None, as_json: JsonOption = False) -> N
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        typer.echo("no integrations yet: add one with `channelgate channels add CHANNEL --label L --locale X`")
+        typer.echo(
+            "no integrations yet: add one with `channelgate channels add CHANNEL --label L --locale X`"
+        )
     for row in rows:
         typer.echo(f"{row['channel']}/{row['label']}  ({row['locale']})")
         for key, value in row.items():
@@ -194,8 +212,14 @@ def channels_available(as_json: JsonOption = False) -> None:
     rows = []
     for name in registry.names():
         cls = registry.channels[name]
-        rows.append({"channel": name, "title": cls.title, "required": cls.Config.required_fields(),
-                     "secrets": cls.Config.secret_fields()})
+        rows.append(
+            {
+                "channel": name,
+                "title": cls.title,
+                "required": cls.Config.required_fields(),
+                "secrets": cls.Config.secret_fields(),
+            }
+        )
     if as_json:
         typer.echo(json.dumps({"channels": rows, "broken": registry.broken}, indent=2))
         return
@@ -216,10 +240,18 @@ def _yaml() -> Any:
 
 @channels_app.command("add")
 def channels_add(
-    channel: Annotated[str, typer.Argument(help="Channel name: webchat, messenger, whatsapp, wechat, gbm, rbm, ...")],
-    label: Annotated[str, typer.Option(help="A name for this integration, unique within the channel (in the URL).")],
-    locale: Annotated[str, typer.Option(help="Default locale of the conversation (BCP 47, e.g. en-US).")] = "en-US",
-    set_: Annotated[list[str] | None, typer.Option("--set", help="A channel setting as key=value (repeatable).")] = None,
+    channel: Annotated[
+        str, typer.Argument(help="Channel name: webchat, messenger, whatsapp, wechat, gbm, rbm, ...")
+    ],
+    label: Annotated[
+        str, typer.Option(help="A name for this integration, unique within the channel (in the URL).")
+    ],
+    locale: Annotated[
+        str, typer.Option(help="Default locale of the conversation (BCP 47, e.g. en-US).")
+    ] = "en-US",
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="A channel setting as key=value (repeatable).")
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -304,8 +336,9 @@ def channels_remove(
 
 @app.command()
 def schema(
-    which: Annotated[str, typer.Argument(help="universal (what bots send), brief (the brief's format), or both")]
-    = "universal",
+    which: Annotated[
+        str, typer.Argument(help="universal (what bots send), brief (the brief's format), or both")
+    ] = "universal",
 ) -> None:
     """Print the JSON Schema of bot messages."""
     from channelgate.messages import brief_schema, universal_schema
@@ -330,8 +363,9 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         checks.append({"check": f"channel package {name}", "ok": False, "detail": reason})
     try:
         cfg = load_config(config, registry)
-        checks.append({"check": "config", "ok": True,
-                       "detail": f"{cfg.path}: {len(cfg.integrations)} integration(s)"})
+        checks.append(
+            {"check": "config", "ok": True, "detail": f"{cfg.path}: {len(cfg.integrations)} integration(s)"}
+        )
         for warning in cfg.warnings:
             checks.append({"check": "config warning", "ok": True, "detail": warning})
     except ConfigError as exc:
@@ -344,7 +378,11 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         typer.echo(json.dumps({"ok": ok, "checks": checks}, indent=2))
     else:
         for c in checks:
-            mark = typer.style("ok  ", fg=typer.colors.GREEN) if c["ok"] else typer.style("FAIL", fg=typer.colors.RED)
+            mark = (
+                typer.style("ok  ", fg=typer.colors.GREEN)
+                if c["ok"]
+                else typer.style("FAIL", fg=typer.colors.RED)
+            )
             typer.echo(f"{mark} {c['check']}: {c['detail']}")
     raise typer.Exit(0 if ok else 1)
 
@@ -359,8 +397,13 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
     try:
         await store.create_schema()
         depths = await store.depths()
-        checks.append({"check": "store", "ok": True,
-                       "detail": f"{store.engine.url.render_as_string(hide_password=True)} {depths}"})
+        checks.append(
+            {
+                "check": "store",
+                "ok": True,
+                "detail": f"{store.engine.url.render_as_string(hide_password=True)} {depths}",
+            }
+        )
     except Exception as exc:
         checks.append({"check": "store", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
     finally:
@@ -369,12 +412,23 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
         bot = build_bot(cfg.settings.bot)
         await bot.start()
         try:
-            turn = Turn(id="doctor", conversation_id="doctor", channel="doctor", label="doctor",
-                        user=User(id="doctor"), locale=cfg.integrations[0].locale if cfg.integrations else "en-US",
-                        input=TextInput(text="hello"))
+            turn = Turn(
+                id="doctor",
+                conversation_id="doctor",
+                channel="doctor",
+                label="doctor",
+                user=User(id="doctor"),
+                locale=cfg.integrations[0].locale if cfg.integrations else "en-US",
+                input=TextInput(text="hello"),
+            )
             reply = await asyncio.wait_for(bot.respond(turn), 15)
-            checks.append({"check": "bot", "ok": True,
-                           "detail": f"{bot.describe()} answered with {len(reply.messages)} message(s)"})
+            checks.append(
+                {
+                    "check": "bot",
+                    "ok": True,
+                    "detail": f"{bot.describe()} answered with {len(reply.messages)} message(s)",
+                }
+            )
         finally:
             await bot.stop()
     except Exception as exc:

@@ -10,12 +10,16 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.webhooks = Counter(
             "channelgate_webhooks_total",
-            "Webhook requests by channel and outcome (accepted, duplicate, handshake, rejected, invalid, busy)",
+            "Webhook requests by channel and outcome "
+            "(accepted, duplicate, handshake, rejected, invalid, too_large, busy, empty)",
             ["channel", "outcome"],
             registry=self.registry,
         )
         self.turns = Counter(
-            "channelgate_turns_total", "Bot turns by channel and outcome", ["channel", "outcome"], registry=self.registry
+            "channelgate_turns_total",
+            "Bot turns by channel and outcome",
+            ["channel", "outcome"],
+            registry=self.registry,
         )
         self.bot_latency = Histogram(
             "channelgate_bot_latency_seconds",

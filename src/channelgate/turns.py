@@ -102,11 +102,15 @@ class Reply(BaseModel):
             return cls(messages=[_jsonable(m) for m in value])
         if isinstance(value, dict):
             if "messages" in value or "locale" in value:
-                return cls(messages=[_jsonable(m) for m in value.get("messages") or []], locale=value.get("locale"))
+                return cls(
+                    messages=[_jsonable(m) for m in value.get("messages") or []], locale=value.get("locale")
+                )
             return cls(messages=[value])
         if isinstance(value, BaseModel):
             return cls(messages=[_jsonable(value)])
-        raise TypeError(f"a bot must return a Reply, a dict, a list of messages or None, not {type(value).__name__}")
+        raise TypeError(
+            f"a bot must return a Reply, a dict, a list of messages or None, not {type(value).__name__}"
+        )
 
 
 def _jsonable(message: Any) -> Any:

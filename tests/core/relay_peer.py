@@ -74,5 +74,8 @@ def event(event_id: str, user: str, text: str | None = None, **extra: Any) -> by
 
 
 async def deliver(client: httpx.AsyncClient, url: str, body: bytes, secret: str = SECRET) -> httpx.Response:
-    return await client.post(url, content=body, headers={"x-relay-signature": sign(secret, body),
-                                                         "content-type": "application/json"})
+    return await client.post(
+        url,
+        content=body,
+        headers={"x-relay-signature": sign(secret, body), "content-type": "application/json"},
+    )

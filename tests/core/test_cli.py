@@ -32,18 +32,47 @@ def test_channels_add_list_remove_keeps_comments(tmp_path: Path) -> None:
     path = tmp_path / "gw.yaml"
     path.write_text("# my gateway\npublic_url: https://bot.example.com  # behind nginx\nintegrations: []\n")
     code, out = run(
-        "channels", "add", "relay", "--label", "kiosk", "--locale", "fr-FR",
-        "--set", "secret=s3cret", "--set", "send_url=http://127.0.0.1:9/send", "--config", str(path),
+        "channels",
+        "add",
+        "relay",
+        "--label",
+        "kiosk",
+        "--locale",
+        "fr-FR",
+        "--set",
+        "secret=s3cret",
+        "--set",
+        "send_url=http://127.0.0.1:9/send",
+        "--config",
+        str(path),
     )
     assert code == 0, out
     assert "https://bot.example.com/webhooks/relay/kiosk" in out
     assert "# behind nginx" in path.read_text()
     code, out = run("channels", "list", "--json", "--config", str(path))
     rows = json.loads(out)
-    assert rows == [{"channel": "relay", "label": "kiosk", "locale": "fr-FR",
-                     "callback_url": "https://bot.example.com/webhooks/relay/kiosk", "secret": "s3cret"}]
-    code, out = run("channels", "add", "relay", "--label", "kiosk", "--set", "secret=x", "--set",
-                    "send_url=http://x/s", "--config", str(path))
+    assert rows == [
+        {
+            "channel": "relay",
+            "label": "kiosk",
+            "locale": "fr-FR",
+            "callback_url": "https://bot.example.com/webhooks/relay/kiosk",
+            "secret": "s3cret",
+        }
+    ]
+    code, out = run(
+        "channels",
+        "add",
+        "relay",
+        "--label",
+        "kiosk",
+        "--set",
+        "secret=x",
+        "--set",
+        "send_url=http://x/s",
+        "--config",
+        str(path),
+    )
     assert code == 2 and "exists already" in out
     code, _ = run("channels", "remove", "relay", "--label", "kiosk", "--config", str(path))
     assert code == 0
@@ -66,17 +95,17 @@ def test_bad_config_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
 
 
 def test_schema_prints_the_universal_json_schema() -> None:
-    code, out = run("schema")
+    _, out = run("schema")
     schema = json.loads(out)
     jsonschema.validate({"type": "text", "text": "hi"}, schema)
-    code, out = run("schema", "both")
+    _, out = run("schema", "both")
     assert set(json.loads(out)) == {"universal", "brief"}
 
 
 def test_doctor_checks_config_store_and_bot(tmp_path: Path) -> None:
     path = tmp_path / "gw.yaml"
     path.write_text(f"store: sqlite:///{tmp_path}/d.db\nbot: demo\nintegrations: []\n")
-    code, out = run("doctor", "--json", "--config", str(path))
+    _, out = run("doctor", "--json", "--config", str(path))
     report = json.loads(out)
     assert {c["check"] for c in report["checks"]} >= {"config", "store", "bot"}
     assert all(c["ok"] for c in report["checks"] if c["check"] in ("config", "store", "bot")), report
@@ -84,7 +113,9 @@ def test_doctor_checks_config_store_and_bot(tmp_path: Path) -> None:
 
 def test_doctor_reports_an_unreachable_bot(tmp_path: Path) -> None:
     path = tmp_path / "gw.yaml"
-    path.write_text(f"store: sqlite:///{tmp_path}/d.db\nbot: {{http: 'http://127.0.0.1:9/turn', retries: 0}}\n")
+    path.write_text(
+        f"store: sqlite:///{tmp_path}/d.db\nbot: {{http: 'http://127.0.0.1:9/turn', retries: 0}}\n"
+    )
     code, out = run("doctor", "--json", "--config", str(path))
     report = json.loads(out)
     assert code == 1

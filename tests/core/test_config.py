@@ -10,7 +10,13 @@ from channelgate.channels.registry import load_registry
 from channelgate.config import ConfigError, load_config, parse_config, substitute_env
 
 REGISTRY = load_registry()
-RELAY = {"channel": "relay", "label": "main", "locale": "en-US", "secret": "s", "send_url": "http://127.0.0.1:1/send"}
+RELAY = {
+    "channel": "relay",
+    "label": "main",
+    "locale": "en-US",
+    "secret": "s",
+    "send_url": "http://127.0.0.1:1/send",
+}
 
 
 def error_of(data: object) -> str:
@@ -24,7 +30,9 @@ def test_a_good_config_loads_with_defaults() -> None:
     assert config.settings.public_url == "http://127.0.0.1:8080"
     assert config.settings.store == "sqlite:///channelgate.db"
     [integration] = config.integrations
-    assert integration.callback_url("https://bot.example.com") == "https://bot.example.com/webhooks/relay/main"
+    assert (
+        integration.callback_url("https://bot.example.com") == "https://bot.example.com/webhooks/relay/main"
+    )
 
 
 def test_wrong_field_type_names_file_integration_and_field() -> None:

@@ -27,7 +27,9 @@ MESSAGES = 90
 def start_gateway(config: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "channelgate", "serve", "--config", str(config)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -58,7 +60,8 @@ async def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(tmp_path: Pa
             "bot: {python: 'tests.core.crash_bot:respond'}\n"
             "pipeline: {poll_interval: 0.1, max_backoff: 0.5, lease_seconds: 2}\n"
             "integrations:\n"
-            f"  - {{channel: relay, label: main, locale: en-US, secret: {SECRET}, send_url: '{peer_url}/send'}}\n",
+            f"  - {{channel: relay, label: main, locale: en-US, secret: {SECRET}, "
+            f"send_url: '{peer_url}/send'}}\n",
             encoding="utf-8",
         )
         env = {**os.environ, "CRASH_BOT_LOG": str(bot_log), "PYTHONPATH": os.getcwd()}
@@ -110,7 +113,9 @@ async def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(tmp_path: Pa
         user = f"user{u}"
         replies_in_order = [r["message"]["text"] for r in peer.received if r["to"] == user]
         accepted_in_order = [f"echo: {text}" for who, text in rows if who == user]
-        assert replies_in_order == accepted_in_order, f"replies to {user} keep the order messages were accepted in"
+        assert replies_in_order == accepted_in_order, (
+            f"replies to {user} keep the order messages were accepted in"
+        )
     calls = Counter(line.split(" ", 1)[1] for line in bot_log.read_text().splitlines())
     assert set(calls) == {f"msg{i}" for i in range(MESSAGES)}, "every message reached the bot"
     # a turn cut off by the kill before it committed is run again after the restart; nothing else is

@@ -51,8 +51,13 @@ def config(peer: RelayPeer, store: str = "sqlite:///:memory:", **pipeline: Any) 
         "store": store,
         "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, **pipeline},
         "integrations": [
-            {"channel": "relay", "label": "main", "locale": "en-US", "secret": SECRET,
-             "send_url": f"{peer.url}/send"}  # type: ignore[attr-defined]
+            {
+                "channel": "relay",
+                "label": "main",
+                "locale": "en-US",
+                "secret": SECRET,
+                "send_url": f"{peer.url}/send",
+            }  # type: ignore[attr-defined]
         ],
     }
 
@@ -66,7 +71,9 @@ async def gw(peer: RelayPeer, store_url: str) -> Any:
         yield running
 
 
-async def test_signed_webhook_gets_one_turn_and_its_reply_is_delivered(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_signed_webhook_gets_one_turn_and_its_reply_is_delivered(
+    gw: RunningGateway, peer: RelayPeer
+) -> None:
     async with httpx.AsyncClient() as client:
         response = await deliver(client, gw.webhook_url("relay", "main"), event("e1", "u1", "hello"))
     assert response.status_code == 200
@@ -93,10 +100,14 @@ async def test_redelivered_webhook_is_answered_once(gw: RunningGateway, peer: Re
     assert len(gw.bot.turns) == 1  # type: ignore[attr-defined]
 
 
-async def test_same_webhook_sent_concurrently_twenty_times_makes_one_turn(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_same_webhook_sent_concurrently_twenty_times_makes_one_turn(
+    gw: RunningGateway, peer: RelayPeer
+) -> None:
     body = event("storm-1", "u7", "storm")
     async with httpx.AsyncClient() as client:
-        responses = await asyncio.gather(*[deliver(client, gw.webhook_url("relay", "main"), body) for _ in range(20)])
+        responses = await asyncio.gather(
+            *[deliver(client, gw.webhook_url("relay", "main"), body) for _ in range(20)]
+        )
     assert {r.status_code for r in responses} == {200}
     await peer.wait_for(1)
     await asyncio.sleep(0.3)
@@ -176,18 +187,30 @@ async def test_invalid_bot_message_is_reported_and_the_rest_delivered(
             await deliver(client, gw.webhook_url("relay", "main"), event("i1", "u4", "x"))
         await peer.wait_for(2)
     assert peer.texts() == ["first", "third"]
-    warning = next(r.getMessage() for r in caplog.records if "not a valid universal message" in r.getMessage())
+    warning = next(
+        r.getMessage() for r in caplog.records if "not a valid universal message" in r.getMessage()
+    )
     assert "message 1" in warning and "card.title" in warning and "conversation" in warning
 
 
 async def test_bot_reply_in_the_brief_format_is_translated(gw: RunningGateway, peer: RelayPeer) -> None:
-    gw.bot.answer = {"messages": [{"type": "rich", "title": "Shoe", "description": "Red",  # type: ignore[attr-defined]
-                                   "insideActions": [{"type": "reply", "display": "Buy", "payload": "BUY"}]}]}
+    gw.bot.answer = {
+        "messages": [
+            {
+                "type": "rich",
+                "title": "Shoe",
+                "description": "Red",  # type: ignore[attr-defined]
+                "insideActions": [{"type": "reply", "display": "Buy", "payload": "BUY"}],
+            }
+        ]
+    }
     async with httpx.AsyncClient() as client:
         await deliver(client, gw.webhook_url("relay", "main"), event("b1", "u5", "x"))
     await peer.wait_for(1)
     assert peer.received[0]["message"] == {
-        "type": "card", "title": "Shoe", "description": "Red",
+        "type": "card",
+        "title": "Shoe",
+        "description": "Red",
         "buttons": [{"type": "reply", "title": "Buy", "payload": "BUY"}],
     }
 

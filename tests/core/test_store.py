@@ -14,7 +14,9 @@ from channelgate.turns import TextInput, User
 
 
 def message(key: str, user: str = "u1", text: str = "hi") -> InboundMessage:
-    return InboundMessage(dedup_key=key, user=User(id=user), input=TextInput(text=text), platform_message_id=key)
+    return InboundMessage(
+        dedup_key=key, user=User(id=user), input=TextInput(text=text), platform_message_id=key
+    )
 
 
 @pytest.fixture
@@ -26,14 +28,18 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 
 async def test_the_same_event_accepted_concurrently_is_stored_once(store: Store) -> None:
-    results = await asyncio.gather(*[store.accept("relay", "main", "en-US", [message("e1")]) for _ in range(20)])
+    results = await asyncio.gather(
+        *[store.accept("relay", "main", "en-US", [message("e1")]) for _ in range(20)]
+    )
     assert sum(len(r.new_turns) for r in results) == 1
     assert sum(r.duplicates for r in results) == 19
 
 
 async def test_a_batch_keeps_new_events_and_skips_seen_ones(store: Store) -> None:
     await store.accept("relay", "main", "en-US", [message("a")])
-    result = await store.accept("relay", "main", "en-US", [message("a"), message("b"), message("c", user="u2")])
+    result = await store.accept(
+        "relay", "main", "en-US", [message("a"), message("b"), message("c", user="u2")]
+    )
     assert len(result.new_turns) == 2 and result.duplicates == 1
     conversations = {c for _, c in result.new_turns}
     assert len(conversations) == 2
@@ -73,7 +79,9 @@ async def test_turns_come_in_order_and_claimable_skips_leased(store: Store) -> N
 async def test_deliveries_are_handed_out_head_of_line_per_conversation(store: Store) -> None:
     accepted = await store.accept("relay", "main", "en-US", [message("k"), message("l", user="u2")])
     (t1, c1), (t2, c2) = accepted.new_turns
-    await store.complete_turn(t1, c1, "relay", "main", [NewOutbound(Outbound({"n": 1})), NewOutbound(Outbound({"n": 2}))])
+    await store.complete_turn(
+        t1, c1, "relay", "main", [NewOutbound(Outbound({"n": 1})), NewOutbound(Outbound({"n": 2}))]
+    )
     await store.complete_turn(t2, c2, "relay", "main", [NewOutbound(Outbound({"n": 3}))])
     first = await store.claim_deliveries("w", time.time(), 10, 30)
     assert sorted(r["body"]["n"] for r in first) == [1, 3]
@@ -99,7 +107,9 @@ async def test_a_crashed_sender_s_rows_come_back_after_the_lease(store: Store) -
 async def test_status_updates_apply_once_and_only_forward(store: Store) -> None:
     accepted = await store.accept("relay", "main", "en-US", [message("s")])
     turn, conversation = accepted.new_turns[0]
-    [out_id], _ = await store.complete_turn(turn, conversation, "relay", "main", [NewOutbound(Outbound({"n": 1}))])
+    [out_id], _ = await store.complete_turn(
+        turn, conversation, "relay", "main", [NewOutbound(Outbound({"n": 1}))]
+    )
     await store.claim_deliveries("w", time.time(), 10, 30)
     await store.mark_sent(out_id, "pm-9", 1)
     read = StatusUpdate(dedup_key="r", user_id="u1", status="read", platform_message_id="pm-9")
@@ -114,8 +124,9 @@ async def test_status_updates_apply_once_and_only_forward(store: Store) -> None:
 async def test_watermark_receipts_cover_earlier_messages(store: Store) -> None:
     accepted = await store.accept("relay", "main", "en-US", [message("w1")])
     turn, conversation = accepted.new_turns[0]
-    ids, _ = await store.complete_turn(turn, conversation, "relay", "main",
-                                    [NewOutbound(Outbound({"n": i})) for i in range(2)])
+    ids, _ = await store.complete_turn(
+        turn, conversation, "relay", "main", [NewOutbound(Outbound({"n": i})) for i in range(2)]
+    )
     for out_id in ids:
         await store.claim_deliveries("w", time.time(), 10, 30)
         await store.mark_sent(out_id, None, 1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 from importlib.metadata import entry_points
+from typing import Any
 
 from channelgate.channels.base import Channel
 

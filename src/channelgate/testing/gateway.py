@@ -1,7 +1,7 @@
 """Run a whole gateway in-process on a loopback port, for end-to-end tests of bots and channels.
 
-    async with run_gateway({"bot": "demo", "integrations": [...]}) as gw:
-        await sim.deliver(gw.webhook_url("messenger", "shop"), payload)
+async with run_gateway({"bot": "demo", "integrations": [...]}) as gw:
+    await sim.deliver(gw.webhook_url("messenger", "shop"), payload)
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ async def run_gateway(
 
 
 async def wait_until(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 5.0, interval: float = 0.02
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    timeout: float = 5.0,  # noqa: ASYNC109 - a test helper's deadline, not a cancellation scope
+    interval: float = 0.02,
 ) -> None:
     """Wait for ``check`` to hold; AssertionError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -82,26 +82,37 @@ class RelayChannel(Channel[RelayConfig]):
         if "status" in item:
             status = item["status"]
             return StatusUpdate(
-                dedup_key=f"status:{item['id']}", user_id=user.id, status=status["status"],
-                platform_message_id=status.get("message_id"), raw=item,
+                dedup_key=f"status:{item['id']}",
+                user_id=user.id,
+                status=status["status"],
+                platform_message_id=status.get("message_id"),
+                raw=item,
             )
         if "text" in item:
             input_: Any = TextInput(text=str(item["text"]))
         elif "postback" in item:
-            input_ = PostbackInput(payload=str(item["postback"]["payload"]), title=item["postback"].get("title"))
+            input_ = PostbackInput(
+                payload=str(item["postback"]["payload"]), title=item["postback"].get("title")
+            )
         elif "location" in item:
             input_ = LocationInput(**item["location"])
         else:
             raise BadRequest("an event needs text, postback, location or status")
         return InboundMessage(
-            dedup_key=str(item["id"]), user=user, input=input_, raw=item,
-            platform_message_id=str(item["id"]), locale_hint=item.get("locale"),
+            dedup_key=str(item["id"]),
+            user=user,
+            input=input_,
+            raw=item,
+            platform_message_id=str(item["id"]),
+            locale_hint=item.get("locale"),
         )
 
     def render(self, messages: list[UniversalMessage], ctx: RenderContext) -> list[Outbound]:
         out = []
         for message in messages:
-            payload = message.payloads[self.name] if isinstance(message, ChannelSpecific) else dump_message(message)
+            payload = (
+                message.payloads[self.name] if isinstance(message, ChannelSpecific) else dump_message(message)
+            )
             body = {"id": uuid.uuid4().hex, "to": ctx.user_id, "message": payload}
             out.append(Outbound(body=body, summary=message.type))
         return out
@@ -110,8 +121,10 @@ class RelayChannel(Channel[RelayConfig]):
         import orjson
 
         body = orjson.dumps(outbound.body)
-        headers = {"content-type": "application/json",
-                   "x-relay-signature": sign(self.config.secret.get_secret_value(), body)}
+        headers = {
+            "content-type": "application/json",
+            "x-relay-signature": sign(self.config.secret.get_secret_value(), body),
+        }
         try:
             response = await self.ctx.http.post(self.config.send_url, content=body, headers=headers)
         except httpx.HTTPError as exc:

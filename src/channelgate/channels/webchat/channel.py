@@ -34,12 +34,11 @@ from channelgate.channels.base import (
     Forbidden,
     GatewayAPI,
     InboundEvent,
+    Offline,
     Outbound,
     Rejected,
     RenderContext,
     SendResult,
-    Offline,
-    Unavailable,
     WebhookRequest,
 )
 from channelgate.channels.rendering import truncate
