@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml examples/channelgate-relay/pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= channelgate.yaml
 
-.PHONY: run test lint typecheck format bench chromium clean help
+.PHONY: run test lint typecheck format bench chromium clean help i18n
 
 help:
 	@echo "make run    start the gateway (demo bot + web chat at http://127.0.0.1:8080/)"
 	@echo "make test   lint, type-check and run every test"
 	@echo "make bench  run the benchmark harness"
+	@echo "make i18n   extract the gateway's own texts and update the translation catalogs"
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,16 @@ test: $(STAMP) chromium lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+LOCALES := src/channelgate/locales
+
+# The gateway's own texts: extract what the source marks with _() / gettext(), merge into every catalog, compile.
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o $(LOCALES)/channelgate.pot --project=channelgate --version=0.1.0 \
+	  --copyright-holder="channelgate contributors" --no-location --sort-output --add-comments=Translators: .
+	$(BIN)/pybabel update -D channelgate -i $(LOCALES)/channelgate.pot -d $(LOCALES) -w 110 \
+	  --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -D channelgate -d $(LOCALES) --statistics
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -40,19 +40,32 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     turn_concurrency: int = Field(default=64, ge=1, description="conversations whose turns run at once")
-    bot_attempts: int = Field(default=4, ge=1, description="tries of one turn before the user gets an apology")
+    bot_attempts: int = Field(
+        default=4, ge=1, description="tries of one turn before the user gets an apology"
+    )
     send_attempts: int = Field(default=8, ge=1, description="tries of one send before it is dead-lettered")
     max_backoff: float = Field(default=300.0, gt=0, description="longest wait between retries, seconds")
     max_pending: int = Field(
         default=20000, ge=1, description="accepted turns waiting for the bot before webhooks get 503"
     )
     poll_interval: float = Field(default=1.0, gt=0, description="how often workers look for work from others")
-    lease_seconds: float = Field(default=30.0, gt=0, description="how long a crashed worker's claim blocks others")
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="how long a crashed worker's claim blocks others"
+    )
 
 
 #: what a user types (or a button sends) to get the language menu; ``/lang fr`` picks French at once
 DEFAULT_TRIGGERS = (
-    "/lang", "/language", "language", "languages", "语言", "語言", "idioma", "langue", "sprache", "言語",
+    "/lang",
+    "/language",
+    "language",
+    "languages",
+    "语言",
+    "語言",
+    "idioma",
+    "langue",
+    "sprache",
+    "言語",
 )
 
 
@@ -84,7 +97,7 @@ class LanguageSettings(BaseModel):
     )
     accuracy: Literal["high", "low"] = Field(
         default="high",
-        description="detection: 'high' (about 15 MB a language, best on short texts) or 'low' (trigrams only)",
+        description="detection: 'high' (~15 MB a language, best on short texts) or 'low' (trigrams only)",
     )
     detect_also: list[str] = Field(
         default_factory=list,
@@ -233,7 +246,8 @@ def build_integration(
     label = str(raw.get("label", ""))
     if not _LABEL.match(label):
         raise ConfigError(
-            f"{where}.label: {label!r} must be 1-63 lower-case letters, digits, '-' or '_' (it goes in the URL)"
+            f"{where}.label: {label!r} must be 1-63 lower-case letters, digits, '-' or '_' "
+            "(it goes in the URL)"
         )
     where = f"{where} ({name}/{label})"
     try:
@@ -258,7 +272,7 @@ def build_integration(
     if flags["auto_detect"] and importlib.util.find_spec("lingua") is None:
         raise ConfigError(
             f"{where}.auto_detect: language detection needs the lingua-language-detector package "
-            "(pip install lingua-language-detector), or set auto_detect: false"
+            "(pip install 'channelgate[detect]'), or set auto_detect: false"
         )
     integration = Integration(
         channel=str(name),

@@ -61,7 +61,7 @@ class Gateway:
         self.store = store or Store(self.settings.store)
         self.bot = bot or build_bot(self.settings.bot)
         self.metrics = Metrics()
-        self.languages = Languages()
+        self.languages = Languages(self.settings.languages)
         self.owner = uuid.uuid4().hex[:16]
         self.integrations: dict[tuple[str, str], Integration] = {}
         self.channels: dict[tuple[str, str], Channel[Any]] = {}
@@ -84,6 +84,8 @@ class Gateway:
         )
         for integration in self.config.integrations:
             await self.add_integration(integration)
+        for key, integration in self.integrations.items():  # load language detectors before traffic
+            self.languages.warm_up(integration, self.locales_for(self.channels[key]))
         for integration in await load_stored_integrations(self.store, self.registry, skip=self.integrations):
             await self.add_integration(integration)
         await self.bot.start()

@@ -24,7 +24,7 @@ from channelgate.i18n import APOLOGY, gettext_for
 from channelgate.locale import negotiate, normalize_locale
 from channelgate.messages import ChannelSpecific, Text, UniversalMessage, parse_messages
 from channelgate.store import NewOutbound
-from channelgate.turns import Reply, Turn, User, input_adapter
+from channelgate.turns import EventInput, Reply, Turn, User, input_adapter
 
 if TYPE_CHECKING:
     from channelgate.gateway import Gateway
@@ -187,11 +187,19 @@ class TurnRunner:
             raw=row["raw"],
         )
         decision = gw.languages.decide(
-            gw.integrations.get((channel.name, channel.ctx.label)), turn.input, locale, gw.locales_for(channel)
+            gw.integrations.get((channel.name, channel.ctx.label)),
+            turn.input,
+            locale,
+            gw.locales_for(channel),
+            state=conversation["state"] or {},
         )
         before: list[UniversalMessage] = []
+        events: list[EventInput] = []
         if decision is not None:
             before = decision.messages
+            events = decision.events
+            if decision.state is not None:
+                values["state"] = decision.state
             if decision.locale and decision.locale != locale:
                 locale = values["locale"] = decision.locale
             if decision.bot_input is None:
@@ -200,7 +208,12 @@ class TurnRunner:
             turn = turn.model_copy(update={"input": decision.bot_input, "locale": locale})
         started = time.perf_counter()
         try:
-            reply = await gw.bot.respond(turn)
+            early: list[Any] = []
+            for event in events:  # e.g. locale_changed after a detected switch, before the text itself
+                early += Reply.coerce(await gw.bot.respond(turn.model_copy(update={"input": event}))).messages
+            reply = Reply.coerce(await gw.bot.respond(turn))
+            if early:
+                reply = reply.model_copy(update={"messages": early + reply.messages})
         except BotError as exc:
             return await self._bot_failed(channel, conversation, row, locale, exc, values)
         except Exception as exc:  # a bot adapter bug must not wedge the conversation

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from channelgate.channels.base import RenderContext
 from channelgate.messages import Action, CallAction, ReplyAction, UrlAction
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")  # noqa: RUF001 - CJK sentence ends
 
 
 def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
@@ -87,9 +87,7 @@ def action_as_text(action: Action, gettext: Callable[[str], str] = str) -> str:
     return action.title
 
 
-def numbered_choices(
-    text: str, titles: Sequence[str], ctx: RenderContext, *, prompt: bool = True
-) -> str:
+def numbered_choices(text: str, titles: Sequence[str], ctx: RenderContext, *, prompt: bool = True) -> str:
     """A text with numbered choices, for channels without buttons. The user may answer with the number
     (the web layer does not guess: the bot receives the text "2" and the list it was offered is in the
     transcript), or with the title."""
