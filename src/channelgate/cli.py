@@ -459,6 +459,15 @@ def simulate(
         raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, wechat or google")
 
 
+def _register_api_commands() -> None:
+    from channelgate.api.cli import register
+
+    register(app)  # send, broadcast, conversations, keys
+
+
+_register_api_commands()
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

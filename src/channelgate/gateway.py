@@ -34,6 +34,7 @@ from channelgate.languages import Languages
 from channelgate.metrics import Metrics
 from channelgate.pipeline import TurnRunner
 from channelgate.store import Accepted, Store, StoreKeyValue
+from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
 
 log = logging.getLogger("channelgate.gateway")
 
@@ -82,6 +83,8 @@ class Gateway:
             follow_redirects=False,
         )
         for integration in self.config.integrations:
+            await self.add_integration(integration)
+        for integration in await load_stored_integrations(self.store, self.registry, skip=self.integrations):
             await self.add_integration(integration)
         for key, integration in self.integrations.items():  # load language detectors before traffic
             self.languages.warm_up(integration, self.locales_for(self.channels[key]))

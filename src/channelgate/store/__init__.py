@@ -1,5 +1,6 @@
 """Durable state: SQLite embedded, PostgreSQL for replicas; one API (see store.py)."""
 
+from channelgate.store import admin_tables  # noqa: F401  (the admin API's tables, made by create_schema)
 from channelgate.store.store import Accepted, NewOutbound, Store, StoreKeyValue, async_url
 
 __all__ = ["Accepted", "NewOutbound", "Store", "StoreKeyValue", "async_url"]

@@ -13,6 +13,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from channelgate.api import PREFIX as API_PREFIX
+from channelgate.api import create_api
+from channelgate.api.app import ApiMount
 from channelgate.gateway import Gateway
 from channelgate.web.webhooks import webhook
 
@@ -68,12 +71,15 @@ async def index(request: Request) -> Response:
 def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
     """The ASGI app. With ``manage_lifecycle`` the app's lifespan starts and stops the gateway."""
 
+    api = create_api(gateway)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_lifecycle:
             await gateway.start()
         try:
-            yield
+            async with api.router.lifespan_context(api):  # the admin API's broadcast worker
+                yield
         finally:
             if manage_lifecycle:
                 await gateway.stop()
@@ -84,6 +90,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/webhooks/{channel}/{label}", webhook, methods=["GET", "POST"]),
+        ApiMount(API_PREFIX, api),
     ]
     for cls in gateway.registry.channels.values():
         extra: list[Any] = cls.routes(gateway)

@@ -1,0 +1,272 @@
+"""``/integrations``: list, read, create, update and delete integrations without editing files.
+
+Integrations of the config file are shown but read-only here (409 with the reason): the file stays the
+single source of what it defines. Integrations created here are validated with the channel's Config model
+(exactly as the config file's are), stored, and started at once; the gateway starts them again after a
+restart. Secrets are masked as ``"***"`` in every answer except the create's ``setup`` block, which holds
+what the user must paste into the platform (e.g. the verify token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import SecretBytes, SecretStr
+
+from channelgate.api.deps import GatewayDep, errors
+from channelgate.api.errors import ApiError, check_json
+from channelgate.api.models import (
+    CHANNEL_PATTERN,
+    LABEL_PATTERN,
+    ChannelList,
+    IntegrationCreate,
+    IntegrationCreated,
+    IntegrationHealth,
+    IntegrationList,
+    IntegrationOut,
+    IntegrationUpdate,
+)
+from channelgate.config import INTEGRATION_KEYS, ConfigError, Integration, build_integration
+from channelgate.gateway import Gateway
+from channelgate.store import admin
+
+log = logging.getLogger("channelgate.api.integrations")
+router = APIRouter(tags=["integrations"])
+
+ChannelPath = Annotated[str, Path(pattern=CHANNEL_PATTERN)]
+LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN)]
+MASK = "***"
+
+
+def masked_config(integration: Integration) -> dict[str, Any]:
+    """The channel's settings with every secret (SecretStr fields, whatever their name) shown as ``***``."""
+    plain = integration.config.model_dump()
+    shown: dict[str, Any] = integration.config.model_dump(mode="json")
+    for name, value in plain.items():
+        if isinstance(value, SecretStr | SecretBytes):
+            shown[name] = MASK
+    return shown
+
+
+def setup_values(gateway: Gateway, integration: Integration) -> dict[str, str]:
+    cls = gateway.registry.get(integration.channel)
+    out: dict[str, str] = {}
+    for name in getattr(cls, "setup_fields", ()):
+        value = getattr(integration.config, name, None)
+        if isinstance(value, SecretStr):
+            out[name] = value.get_secret_value()
+        elif value is not None:
+            out[name] = str(value)
+    return out
+
+
+def integration_out(gateway: Gateway, integration: Integration) -> dict[str, Any]:
+    channel = gateway.channels.get(integration.key)
+    health = channel.ctx.health if channel is not None else None
+    return {
+        "channel": integration.channel,
+        "label": integration.label,
+        "locale": integration.locale,
+        "source": integration.source,
+        "read_only": integration.source != "store",
+        "callback_url": integration.callback_url(gateway.public_url),
+        "auto_detect": integration.auto_detect,
+        "language_command": integration.language_command,
+        "config": masked_config(integration),
+        "health": IntegrationHealth(
+            status=health.status if health else "failing", message=health.message if health else "not running"
+        ),
+    }
+
+
+def _find(gateway: Gateway, channel: str, label: str) -> Integration:
+    integration = gateway.integrations.get((channel, label))
+    if integration is None:
+        raise ApiError(404, f"no integration {channel}/{label}")
+    return integration
+
+
+def _writable(gateway: Gateway, integration: Integration) -> None:
+    if integration.source != "store":
+        where = gateway.config.path or "the config file"
+        raise ApiError(
+            409,
+            f"{integration.channel}/{integration.label} is defined in {where}; integrations of the config "
+            "file are read-only in the API (edit the file, or use `channelgate channels`)",
+        )
+
+
+def _validate(gateway: Gateway, raw: dict[str, Any]) -> Integration:
+    try:
+        integration, warnings = build_integration(raw, gateway.registry, "integration", source="store")
+    except ConfigError as exc:
+        raise ApiError(400, str(exc)) from None
+    for warning in warnings:
+        log.warning(warning)
+    return integration
+
+
+def _lock(request: Request) -> asyncio.Lock:
+    """One change to the integrations at a time in this process."""
+    state = request.app.state
+    if getattr(state, "integration_lock", None) is None:
+        state.integration_lock = asyncio.Lock()
+    lock: asyncio.Lock = state.integration_lock
+    return lock
+
+
+async def _start(gateway: Gateway, integration: Integration) -> None:
+    """Start (or restart) an integration live: the new channel replaces the old one in one step, so turns
+    and deliveries in flight never find it missing."""
+    old = gateway.channels.get(integration.key)
+    try:
+        await gateway.add_integration(integration)
+    except Exception as exc:
+        log.warning("%s/%s could not start: %s", integration.channel, integration.label, exc)
+        raise ApiError(400, f"the integration could not start: {type(exc).__name__}: {exc}") from None
+    gateway.delivery._lanes.pop(integration.key, None)  # a changed rate_limit applies from now on
+    if old is not None:
+        with contextlib.suppress(Exception):
+            await old.stop()
+
+
+@router.get("/channels", response_model=ChannelList, operation_id="list_channels")
+async def list_channels(gateway: GatewayDep) -> dict[str, Any]:
+    """The installed channels and their settings: what a form for a new integration asks for."""
+    items = []
+    for name in gateway.registry.names():
+        cls = gateway.registry.channels[name]
+        items.append(
+            {
+                "name": name,
+                "title": cls.title,
+                "required": cls.Config.required_fields(),
+                "secrets": cls.Config.secret_fields(),
+                "setup_fields": list(cls.setup_fields),
+                "config_schema": cls.Config.model_json_schema(),
+            }
+        )
+    return {"items": items, "broken": dict(gateway.registry.broken)}
+
+
+@router.get("/integrations", response_model=IntegrationList, operation_id="list_integrations")
+async def list_integrations(gateway: GatewayDep) -> dict[str, Any]:
+    """Every integration, from the config file and from this API."""
+    items = sorted(gateway.integrations.values(), key=lambda i: i.key)
+    return {"items": [integration_out(gateway, i) for i in items]}
+
+
+@router.get(
+    "/integrations/{channel}/{label}",
+    response_model=IntegrationOut,
+    responses=errors(404),
+    operation_id="get_integration",
+)
+async def get_integration(channel: ChannelPath, label: LabelPath, gateway: GatewayDep) -> dict[str, Any]:
+    return integration_out(gateway, _find(gateway, channel, label))
+
+
+@router.post(
+    "/integrations",
+    status_code=201,
+    response_model=IntegrationCreated,
+    responses=errors(409),
+    operation_id="create_integration",
+)
+async def create_integration(
+    body: IntegrationCreate, request: Request, gateway: GatewayDep
+) -> dict[str, Any]:
+    """Validate with the channel's Config model, store, and start serving the callback URL at once."""
+    check_json(body.config, "config")
+    reserved = sorted(set(body.config) & set(INTEGRATION_KEYS))
+    if reserved:
+        raise ApiError(400, f"config: {', '.join(reserved)} belong at the top level of the request")
+    cls = gateway.registry.get(body.channel)
+    config = dict(body.config)
+    if cls is not None and "verify_token" in cls.Config.required_fields() and not config.get("verify_token"):
+        config["verify_token"] = secrets.token_urlsafe(24)
+    stored = {**config, "auto_detect": body.auto_detect, "language_command": body.language_command}
+    raw = {**stored, "channel": body.channel, "label": body.label, "locale": body.locale}
+    async with _lock(request):
+        existing = gateway.integrations.get((body.channel, body.label))
+        if existing is not None:
+            raise ApiError(409, f"{body.channel}/{body.label} exists already (source: {existing.source})")
+        integration = _validate(gateway, raw)
+        if not await admin.insert_integration(
+            gateway.store, body.channel, body.label, integration.locale, stored
+        ):
+            raise ApiError(409, f"{body.channel}/{body.label} exists already in the store")
+        try:
+            await _start(gateway, integration)
+        except ApiError:
+            await admin.delete_integration(gateway.store, body.channel, body.label)
+            raise
+    log.info("integration %s/%s created through the API", body.channel, body.label)
+    return {**integration_out(gateway, integration), "setup": setup_values(gateway, integration)}
+
+
+@router.patch(
+    "/integrations/{channel}/{label}",
+    response_model=IntegrationOut,
+    responses=errors(404, 409),
+    operation_id="update_integration",
+)
+async def update_integration(
+    channel: ChannelPath, label: LabelPath, body: IntegrationUpdate, request: Request, gateway: GatewayDep
+) -> dict[str, Any]:
+    """Change an integration created here; it restarts with the new settings without dropping work."""
+    check_json(body.config, "config")
+    async with _lock(request):
+        current = _find(gateway, channel, label)
+        _writable(gateway, current)
+        row = await admin.stored_integration(gateway.store, channel, label)
+        if row is None:
+            raise ApiError(404, f"no stored integration {channel}/{label}")
+        stored = dict(row["config"] or {})
+        secret_names = set(type(current.config).secret_fields())
+        for key, value in (body.config or {}).items():
+            if key in INTEGRATION_KEYS and key not in ("auto_detect", "language_command"):
+                raise ApiError(400, f"config: {key} cannot change (create a new integration instead)")
+            if value is None:
+                stored.pop(key, None)
+            elif value == MASK and key in secret_names:
+                continue  # a masked secret sent back as it was read: keep it
+            else:
+                stored[key] = value
+        if body.auto_detect is not None:
+            stored["auto_detect"] = body.auto_detect
+        if body.language_command is not None:
+            stored["language_command"] = body.language_command
+        locale = body.locale or row["locale"]
+        integration = _validate(gateway, {**stored, "channel": channel, "label": label, "locale": locale})
+        await admin.update_integration(gateway.store, channel, label, integration.locale, stored)
+        try:
+            await _start(gateway, integration)
+        except ApiError:
+            await admin.update_integration(gateway.store, channel, label, row["locale"], dict(row["config"]))
+            raise
+    log.info("integration %s/%s updated through the API", channel, label)
+    return integration_out(gateway, integration)
+
+
+@router.delete(
+    "/integrations/{channel}/{label}",
+    status_code=204,
+    responses=errors(404, 409),
+    operation_id="delete_integration",
+)
+async def delete_integration(
+    channel: ChannelPath, label: LabelPath, request: Request, gateway: GatewayDep
+) -> Response:
+    """Stop serving an integration created here and forget it (its conversations stay in the store)."""
+    async with _lock(request):
+        _writable(gateway, _find(gateway, channel, label))
+        await admin.delete_integration(gateway.store, channel, label)
+        await gateway.remove_integration(channel, label)
+    log.info("integration %s/%s deleted through the API", channel, label)
+    return Response(status_code=204)
