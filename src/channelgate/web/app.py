@@ -42,8 +42,11 @@ async def readyz(request: Request) -> Response:
         if health.status != "ok":
             problems[f"{name}/{label}"] = health.message
     ready = gateway.accepting and "store" not in problems
-    body = {"status": "ready" if ready and not problems else ("degraded" if ready else "not ready"),
-            "integrations": integrations, "problems": problems}
+    body = {
+        "status": "ready" if ready and not problems else ("degraded" if ready else "not ready"),
+        "integrations": integrations,
+        "problems": problems,
+    }
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
