@@ -166,3 +166,11 @@ async def test_installed_channels_list_their_settings(client: httpx.AsyncClient)
     assert "page_access_token" in messenger["secrets"] and messenger["setup_fields"] == ["verify_token"]
     assert "api_base_url" in messenger["config_schema"]["properties"]
     assert by_name["relay"]["required"] == ["secret", "send_url"]
+
+
+async def test_an_integration_in_a_locale_the_bot_does_not_speak_is_refused(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    response = await client.post("/integrations", json={**relay_body(api.peer), "locale": "ko-KR"})
+    assert response.status_code == 400
+    assert "ko-KR" in response.json()["error"] and "bot's locales" in response.json()["error"]

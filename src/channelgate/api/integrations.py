@@ -31,7 +31,14 @@ from channelgate.api.models import (
     IntegrationOut,
     IntegrationUpdate,
 )
-from channelgate.config import INTEGRATION_KEYS, ConfigError, Integration, build_integration
+from channelgate.config import (
+    INTEGRATION_KEYS,
+    ConfigError,
+    Integration,
+    bot_locales,
+    build_integration,
+    check_locale,
+)
 from channelgate.gateway import Gateway
 from channelgate.store import admin
 
@@ -104,6 +111,7 @@ def _writable(gateway: Gateway, integration: Integration) -> None:
 def _validate(gateway: Gateway, raw: dict[str, Any]) -> Integration:
     try:
         integration, warnings = build_integration(raw, gateway.registry, "integration", source="store")
+        check_locale(integration, bot_locales(gateway.settings), "integration")
     except ConfigError as exc:
         raise ApiError(400, str(exc)) from None
     for warning in warnings:
