@@ -36,7 +36,6 @@ from pydantic import Field, SecretStr, field_validator
 
 from channelgate.channels.base import (
     BadRequest,
-    Channel,
     ChannelConfig,
     ChannelContext,
     ChannelLimits,
@@ -56,9 +55,7 @@ from channelgate.channels.meta import (
     DAY,
     DEFAULT_API_BASE_URL,
     GraphAPI,
-    check_meta_config,
-    check_signature,
-    handshake,
+    MetaChannel,
     maps_link,
     normalise_base_url,
     obj,
@@ -125,7 +122,7 @@ class MessengerConfig(ChannelConfig):
         return normalise_base_url(value)
 
 
-class MessengerChannel(Channel[MessengerConfig]):
+class MessengerChannel(MetaChannel[MessengerConfig]):
     name: ClassVar[str] = "messenger"
     title: ClassVar[str] = "Facebook Messenger"
     Config: ClassVar[type[ChannelConfig]] = MessengerConfig
@@ -134,6 +131,7 @@ class MessengerChannel(Channel[MessengerConfig]):
         text_max=TEXT_MAX, quick_replies_max=QUICK_REPLIES_MAX, buttons_max=BUTTONS_MAX, send_rate=300.0
     )
     setup_fields: ClassVar[tuple[str, ...]] = ("verify_token",)
+    webhook_object: ClassVar[str] = "page"
 
     def __init__(self, config: MessengerConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
@@ -141,34 +139,11 @@ class MessengerChannel(Channel[MessengerConfig]):
             ctx, config.api_base_url, config.page_access_token, "Messenger", "page_access_token"
         )
 
-    @classmethod
-    def check_config(cls, config: MessengerConfig) -> list[str]:
-        return check_meta_config(config, cls.title)
-
-    # --- inbound ---
-
-    def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
-        return handshake(request, self.config.verify_token)
-
-    def authenticate(self, request: WebhookRequest) -> None:
-        check_signature(request, self.config)
+    # --- inbound (handshake and signature: MetaChannel) ---
 
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
-        data = request.json()
-        if not isinstance(data, dict):
-            raise BadRequest("expected a JSON object")
-        if data.get("object") != "page":
-            # Another product's webhook (e.g. Instagram) on the same app: acknowledge and ignore it, so Meta
-            # does not retry it for days.
-            self.ctx.log.info(
-                "messenger %s: ignored a webhook for object %r", self.ctx.label, data.get("object")
-            )
-            return []
-        entries = data.get("entry")
-        if not isinstance(entries, list):
-            raise BadRequest("'entry' must be a list")
         events: list[InboundEvent] = []
-        for entry in entries:
+        for entry in self.webhook_entries(request):
             if not isinstance(entry, dict):
                 raise BadRequest("every entry must be an object")
             messaging = entry.get("messaging") or []

@@ -27,13 +27,16 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 import httpx
 import orjson
 from pydantic import SecretStr
 
 from channelgate.channels.base import (
+    BadRequest,
+    Channel,
+    ChannelConfig,
     ChannelContext,
     Forbidden,
     InvalidCredentials,
@@ -351,3 +354,40 @@ def split_tail(text: str, tail_limit: int, part_limit: int) -> tuple[list[str], 
 def maps_link(latitude: float, longitude: float) -> str:
     """A map link any phone opens (Google's documented cross-platform Maps URL)."""
     return f"https://www.google.com/maps/search/?api=1&query={latitude},{longitude}"
+
+
+MetaConfigT = TypeVar("MetaConfigT", bound=ChannelConfig)
+
+
+class MetaChannel(Channel[MetaConfigT]):
+    """What Messenger and WhatsApp share inbound: the hub handshake, the signature over the raw body and the
+    webhook envelope. Their Config models provide the MetaSettings fields."""
+
+    #: the payload's ``object`` for this product (``page``, ``whatsapp_business_account``)
+    webhook_object: ClassVar[str]
+
+    @classmethod
+    def check_config(cls, config: MetaConfigT) -> list[str]:
+        return check_meta_config(cast(MetaSettings, config), cls.title)
+
+    def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
+        return handshake(request, cast(MetaSettings, self.config).verify_token)
+
+    def authenticate(self, request: WebhookRequest) -> None:
+        check_signature(request, cast(MetaSettings, self.config))
+
+    def webhook_entries(self, request: WebhookRequest) -> list[Any]:
+        """The payload's entries. Another product's webhook on the same app (e.g. Instagram) gives none:
+        it is acknowledged and ignored, so Meta does not retry it for days."""
+        data = request.json()
+        if not isinstance(data, dict):
+            raise BadRequest("expected a JSON object")
+        if data.get("object") != self.webhook_object:
+            self.ctx.log.info(
+                "%s %s: ignored a webhook for object %r", self.name, self.ctx.label, data.get("object")
+            )
+            return []
+        entries = data.get("entry")
+        if not isinstance(entries, list):
+            raise BadRequest("'entry' must be a list")
+        return entries

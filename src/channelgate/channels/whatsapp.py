@@ -47,7 +47,6 @@ from pydantic import Field, SecretStr, field_validator
 
 from channelgate.channels.base import (
     BadRequest,
-    Channel,
     ChannelConfig,
     ChannelContext,
     ChannelLimits,
@@ -61,15 +60,12 @@ from channelgate.channels.base import (
     SendResult,
     StatusUpdate,
     WebhookRequest,
-    WebhookResponse,
 )
 from channelgate.channels.meta import (
     DAY,
     DEFAULT_API_BASE_URL,
     GraphAPI,
-    check_meta_config,
-    check_signature,
-    handshake,
+    MetaChannel,
     normalise_base_url,
     obj,
     split_tail,
@@ -150,7 +146,7 @@ class WhatsAppConfig(ChannelConfig):
         return normalise_base_url(value)
 
 
-class WhatsAppChannel(Channel[WhatsAppConfig]):
+class WhatsAppChannel(MetaChannel[WhatsAppConfig]):
     name: ClassVar[str] = "whatsapp"
     title: ClassVar[str] = "WhatsApp Business"
     Config: ClassVar[type[ChannelConfig]] = WhatsAppConfig
@@ -158,37 +154,17 @@ class WhatsAppChannel(Channel[WhatsAppConfig]):
         text_max=TEXT_MAX, quick_replies_max=ROWS_MAX, buttons_max=BUTTONS_MAX, send_rate=80.0
     )
     setup_fields: ClassVar[tuple[str, ...]] = ("verify_token",)
+    webhook_object: ClassVar[str] = "whatsapp_business_account"
 
     def __init__(self, config: WhatsAppConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
         self.graph = GraphAPI(ctx, config.api_base_url, config.access_token, "WhatsApp", "access_token")
 
-    @classmethod
-    def check_config(cls, config: WhatsAppConfig) -> list[str]:
-        return check_meta_config(config, cls.title)
-
-    # --- inbound ---
-
-    def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
-        return handshake(request, self.config.verify_token)
-
-    def authenticate(self, request: WebhookRequest) -> None:
-        check_signature(request, self.config)
+    # --- inbound (handshake and signature: MetaChannel) ---
 
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
-        data = request.json()
-        if not isinstance(data, dict):
-            raise BadRequest("expected a JSON object")
-        if data.get("object") != "whatsapp_business_account":
-            self.ctx.log.info(
-                "whatsapp %s: ignored a webhook for object %r", self.ctx.label, data.get("object")
-            )
-            return []
-        entries = data.get("entry")
-        if not isinstance(entries, list):
-            raise BadRequest("'entry' must be a list")
         events: list[InboundEvent] = []
-        for entry in entries:
+        for entry in self.webhook_entries(request):
             if not isinstance(entry, dict) or not isinstance(entry.get("changes") or [], list):
                 raise BadRequest("every entry must be an object with a 'changes' list")
             account = self.config.business_account_id
