@@ -190,6 +190,7 @@ async def test_embedded_launcher_on_another_site_shows_quick_replies_and_removes
             "b => getComputedStyle(b).backgroundColor"
         )
         assert colour != "rgb(255, 105, 180)"
+        await page.close()  # before its server stops: an open page would hold the shutdown
 
 
 async def test_every_universal_type_renders_with_accessible_markup(

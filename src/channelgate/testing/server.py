@@ -21,7 +21,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 async def serve_app(app: Any, host: str = "127.0.0.1", port: int | None = None) -> AsyncIterator[str]:
     """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``)."""
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        # an open WebSocket (a browser page still on it) must not hold the shutdown forever
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
