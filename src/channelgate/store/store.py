@@ -4,8 +4,15 @@ SQLAlchemy Core with async drivers: SQLite (aiosqlite, WAL) embedded by default,
 several replicas share the work. The same queries run on both; the only dialect-specific piece is the
 ``INSERT ... ON CONFLICT DO NOTHING`` that makes dedup atomic under concurrent redelivery.
 
-SQLite allows one writer at a time, so on SQLite every transaction goes through one connection under an
-asyncio lock: contention becomes a short queue in memory instead of "database is locked" errors.
+SQLite allows one writer at a time. The rest of the store goes through one aiosqlite connection under an
+asyncio lock, so contention becomes a short queue in memory instead of "database is locked" errors.
+
+The hot path (accept, claim a turn, complete it, claim and mark deliveries) is written as plain functions
+over a synchronous connection. On SQLite they run on one writer thread with its own connection, and the
+jobs that queue up while a transaction runs are committed together in the next one (group commit): one
+thread hop and one commit per batch instead of four hops per statement through aiosqlite. Every caller
+still gets its answer only after its transaction committed. On PostgreSQL each job is its own
+transaction through ``AsyncConnection.run_sync``, so the same code runs on both engines.
 """
 
 from __future__ import annotations
@@ -13,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import and_, case, delete, event, func, or_, select, update
+from sqlalchemy import Connection, and_, case, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -45,6 +53,87 @@ def async_url(url: str) -> str:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+T = TypeVar("T")
+Job = Callable[[Connection], Any]
+
+
+class GroupWriter:
+    """SQLite's single writer: jobs submitted while a transaction runs are committed together in the next.
+
+    A job is a function of a synchronous connection; it runs on one dedicated thread (the connection's),
+    in submission order. When a batch fails, its jobs are run again one transaction each, so one bad
+    job fails alone. The asyncio ``lock`` is the store's write lock: aiosqlite transactions of the
+    rest of the store never overlap a batch."""
+
+    #: jobs per transaction: bounds how long one batch keeps an urgent job (a webhook's accept) waiting
+    max_batch = 64
+
+    def __init__(self, engine: Engine, lock: asyncio.Lock) -> None:
+        self.engine = engine
+        self.lock = lock
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="channelgate-sqlite")
+        self._queue: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._urgent = 0  # the first ``_urgent`` jobs of the queue are urgent ones
+        self._draining: asyncio.Task[None] | None = None
+
+    async def submit(self, job: Job, *, urgent: bool = False) -> Any:
+        """Run ``job`` in the next batch; an urgent job goes ahead of the queued ordinary ones (a platform
+        waits for its answer), in order among urgent jobs."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if urgent:
+            self._queue.insert(self._urgent, (job, future))
+            self._urgent += 1
+        else:
+            self._queue.append((job, future))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            self._urgent = max(0, self._urgent - len(batch))
+            try:
+                async with self.lock:
+                    outcomes = await loop.run_in_executor(self.executor, self._run, [job for job, _ in batch])
+            except BaseException as exc:  # cancelled at shutdown: nobody will read these any more
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(
+                            exc if isinstance(exc, Exception) else RuntimeError("store closed")
+                        )
+                raise
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _run(self, jobs: list[Job]) -> list[tuple[bool, Any]]:
+        """On the writer thread: all jobs in one transaction, or each in its own when that fails."""
+        try:
+            with self.engine.begin() as conn:
+                return [(True, job(conn)) for job in jobs]
+        except Exception as exc:
+            if len(jobs) == 1:
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any]] = []
+        for job in jobs:
+            try:
+                with self.engine.begin() as conn:
+                    outcomes.append((True, job(conn)))
+            except Exception as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +163,37 @@ class Store:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._writer: GroupWriter | None = None
+        in_memory = url.rstrip("/") in ("sqlite:", "sqlite:/") or ":memory:" in url or "mode=memory" in url
+        self._threaded = self.is_sqlite and not in_memory
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    def _group_writer(self) -> GroupWriter:
+        """SQLite: the writer thread and its own connection, made on first use (in the running loop)."""
+        if self._writer is None:
+            assert self._write_lock is not None
+            engine = create_engine(
+                self.url,
+                json_serializer=_dumps,
+                json_deserializer=orjson.loads,
+                pool_size=1,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(engine, "connect", _sqlite_writer_connect)
+            event.listen(engine, "begin", _sqlite_begin_immediate)
+            self._writer = GroupWriter(engine, self._write_lock)
+        return self._writer
+
+    async def run(self, job: Callable[[Connection], T], *, urgent: bool = False) -> T:
+        """Run ``job`` in a transaction: group-committed on SQLite's writer thread, its own on PostgreSQL.
+        ``urgent``: someone waits on the line for it (a webhook's acknowledgement)."""
+        if self._threaded:
+            result: T = await self._group_writer().submit(job, urgent=urgent)
+            return result
+        async with self.tx() as conn:  # PostgreSQL, or an in-memory SQLite only its own connection sees
+            return await conn.run_sync(job)
 
     # --- lifecycle ---
 
@@ -84,6 +202,10 @@ class Store:
             await conn.run_sync(metadata.create_all)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            async with writer.lock:
+                await asyncio.get_running_loop().run_in_executor(None, writer.close)
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -102,9 +224,19 @@ class Store:
     # --- conversations ---
 
     async def _conversation_ids(
-        self, conn: AsyncConnection, channel: str, label: str, users: dict[str, tuple[str | None, str]], now: float
+        self,
+        conn: AsyncConnection,
+        channel: str,
+        label: str,
+        users: dict[str, tuple[str | None, str]],
+        now: float,
     ) -> dict[str, str]:
         """Conversation ids for these users, creating the missing ones (atomic under concurrency)."""
+        return await conn.run_sync(lambda c: self._sync_conversation_ids(c, channel, label, users, now))
+
+    def _sync_conversation_ids(
+        self, conn: Connection, channel: str, label: str, users: dict[str, tuple[str | None, str]], now: float
+    ) -> dict[str, str]:
         rows = [
             {
                 "id": uuid.uuid4().hex,
@@ -119,11 +251,13 @@ class Store:
             }
             for user_id, (name, locale) in users.items()
         ]
-        await conn.execute(
-            self._insert(conversations).on_conflict_do_nothing(index_elements=["channel", "label", "user_id"]),
+        conn.execute(
+            self._insert(conversations).on_conflict_do_nothing(
+                index_elements=["channel", "label", "user_id"]
+            ),
             rows,
         )
-        result = await conn.execute(
+        result = conn.execute(
             select(conversations.c.user_id, conversations.c.id).where(
                 conversations.c.channel == channel,
                 conversations.c.label == label,
@@ -140,9 +274,14 @@ class Store:
         return ids[user_id]
 
     async def conversation(self, conversation_id: str) -> RowMapping | None:
-        async with self.engine.connect() as conn:
-            result = await conn.execute(select(conversations).where(conversations.c.id == conversation_id))
-            return result.mappings().first()
+        def job(conn: Connection) -> RowMapping | None:
+            return (
+                conn.execute(select(conversations).where(conversations.c.id == conversation_id))
+                .mappings()
+                .first()
+            )
+
+        return await self.run(job)
 
     async def find_conversation(self, channel: str, label: str, user_id: str) -> RowMapping | None:
         async with self.engine.connect() as conn:
@@ -158,7 +297,9 @@ class Store:
     async def update_conversation(self, conversation_id: str, **values: Any) -> None:
         values["updated_at"] = time.time()
         async with self.tx() as conn:
-            await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
+            await conn.execute(
+                update(conversations).where(conversations.c.id == conversation_id).values(**values)
+            )
 
     # --- accepting webhooks ---
 
@@ -173,12 +314,14 @@ class Store:
     ) -> Accepted:
         """Durably record a webhook's events, skipping those seen before. One transaction."""
         now = time.time() if now is None else now
-        async with self.tx() as conn:
+        users = {m.user.id: (m.user.name, default_locale) for m in messages}
+        inputs = [m.input.model_dump(mode="json", exclude_none=True) for m in messages]
+
+        def job(conn: Connection) -> Accepted:
             new_turns: list[tuple[int, str]] = []
             duplicates = 0
             if messages:
-                users = {m.user.id: (m.user.name, default_locale) for m in messages}
-                ids = await self._conversation_ids(conn, channel, label, users, now)
+                ids = self._sync_conversation_ids(conn, channel, label, users, now)
                 rows = [
                     {
                         "channel": channel,
@@ -186,7 +329,7 @@ class Store:
                         "dedup_key": m.dedup_key,
                         "conversation_id": ids[m.user.id],
                         "kind": "message",
-                        "input": m.input.model_dump(mode="json", exclude_none=True),
+                        "input": input_json,
                         "raw": m.raw,
                         "platform_message_id": m.platform_message_id,
                         "locale_hint": m.locale_hint,
@@ -195,16 +338,25 @@ class Store:
                         "next_attempt_at": now,
                         "created_at": now,
                     }
-                    for m in messages
+                    for m, input_json in zip(messages, inputs, strict=True)
                 ]
-                new_turns, duplicates = await self._insert_inbox(conn, rows)
+                new_turns, duplicates = self._sync_insert_inbox(conn, rows)
                 if new_turns:
-                    await self._touch_inbound(conn, messages, ids, {c for _, c in new_turns}, now)
-            status_count = await self._apply_statuses(conn, channel, label, statuses, now) if statuses else 0
-        return Accepted(new_turns=new_turns, duplicates=duplicates, statuses=status_count)
+                    self._touch_inbound(conn, messages, ids, {c for _, c in new_turns}, now)
+            status_count = self._apply_statuses(conn, channel, label, statuses, now) if statuses else 0
+            return Accepted(new_turns=new_turns, duplicates=duplicates, statuses=status_count)
+
+        # Messages jump the queue: the platform waits for the 200. Statuses do not: one must not overtake
+        # the mark_sent (already queued) of the message it is about.
+        return await self.run(job, urgent=not statuses)
 
     async def _insert_inbox(
         self, conn: AsyncConnection, rows: list[dict[str, Any]]
+    ) -> tuple[list[tuple[int, str]], int]:
+        return await conn.run_sync(lambda c: self._sync_insert_inbox(c, rows))
+
+    def _sync_insert_inbox(
+        self, conn: Connection, rows: list[dict[str, Any]]
     ) -> tuple[list[tuple[int, str]], int]:
         stmt = (
             self._insert(inbox)
@@ -214,15 +366,15 @@ class Store:
         new: list[tuple[int, str]] = []
         # One statement per row keeps RETURNING exact on both engines; rows per webhook are few.
         for row in rows:
-            result = await conn.execute(stmt, row)
+            result = conn.execute(stmt, row)
             hit = result.first()
             if hit is not None:
                 new.append((int(hit.id), str(hit.conversation_id)))
         return new, len(rows) - len(new)
 
-    async def _touch_inbound(
-        self,
-        conn: AsyncConnection,
+    @staticmethod
+    def _touch_inbound(
+        conn: Connection,
         messages: Sequence[InboundMessage],
         ids: dict[str, str],
         fresh: set[str],
@@ -239,14 +391,14 @@ class Store:
                 values["last_platform_message_id"] = m.platform_message_id
             if m.user.name:
                 values["user_name"] = m.user.name
-            await conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
+            conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
 
-    async def _apply_statuses(
-        self, conn: AsyncConnection, channel: str, label: str, statuses: Sequence[StatusUpdate], now: float
+    def _apply_statuses(
+        self, conn: Connection, channel: str, label: str, statuses: Sequence[StatusUpdate], now: float
     ) -> int:
         applied = 0
         for s in statuses:
-            seen = await conn.execute(
+            seen = conn.execute(
                 self._insert(inbox)
                 .on_conflict_do_nothing(index_elements=["channel", "label", "dedup_key"])
                 .returning(inbox.c.id),
@@ -268,17 +420,16 @@ class Store:
             if seen.first() is None:
                 continue
             applied += 1
-            await self._apply_status(conn, channel, label, s, now)
+            self._apply_status(conn, channel, label, s, now)
         return applied
 
-    async def _apply_status(
-        self, conn: AsyncConnection, channel: str, label: str, s: StatusUpdate, now: float
-    ) -> None:
+    @staticmethod
+    def _apply_status(conn: Connection, channel: str, label: str, s: StatusUpdate, now: float) -> None:
         target = and_(outbox.c.channel == channel, outbox.c.label == label)
         if s.platform_message_id:
             where = and_(target, outbox.c.platform_message_id == s.platform_message_id)
         elif s.watermark is not None:
-            conv = await conn.execute(
+            conv = conn.execute(
                 select(conversations.c.id).where(
                     conversations.c.channel == channel,
                     conversations.c.label == label,
@@ -296,15 +447,19 @@ class Store:
         else:
             return
         if s.status == "failed":
-            await conn.execute(
+            conn.execute(
                 update(outbox)
                 .where(where, outbox.c.status.in_(["sent", "delivered"]))
-                .values(status="failed", reason=s.reason or "the platform reported the message failed", updated_at=now)
+                .values(
+                    status="failed",
+                    reason=s.reason or "the platform reported the message failed",
+                    updated_at=now,
+                )
             )
             return
         rank = STATUS_RANK[s.status]
         lower = [name for name, r in STATUS_RANK.items() if 3 <= r < rank]
-        await conn.execute(
+        conn.execute(
             update(outbox).where(where, outbox.c.status.in_(lower)).values(status=s.status, updated_at=now)
         )
 
@@ -357,8 +512,9 @@ class Store:
         """Claim a conversation and return its oldest pending turn, in one transaction. None when another
         worker holds it, or when nothing is pending (then the claim is released at once)."""
         now = time.time()
-        async with self.tx() as conn:
-            result = await conn.execute(
+
+        def job(conn: Connection) -> RowMapping | None:
+            result = conn.execute(
                 update(conversations)
                 .where(
                     conversations.c.id == conversation_id,
@@ -372,10 +528,12 @@ class Store:
             )
             if not result.rowcount:
                 return None
-            row = await self._next_turn(conn, conversation_id)
+            row = self._next_turn(conn, conversation_id)
             if row is None:
-                await self._release(conn, conversation_id, owner)
+                self._release(conn, conversation_id, owner)
             return row
+
+        return await self.run(job)
 
     async def renew_lease(self, conversation_id: str, owner: str, lease: float) -> None:
         async with self.tx() as conn:
@@ -386,8 +544,8 @@ class Store:
             )
 
     @staticmethod
-    async def _next_turn(conn: AsyncConnection, conversation_id: str) -> RowMapping | None:
-        result = await conn.execute(
+    def _next_turn(conn: Connection, conversation_id: str) -> RowMapping | None:
+        result = conn.execute(
             select(inbox)
             .where(inbox.c.conversation_id == conversation_id, inbox.c.status == "pending")
             .order_by(inbox.c.id)
@@ -396,16 +554,15 @@ class Store:
         return result.mappings().first()
 
     @staticmethod
-    async def _release(conn: AsyncConnection, conversation_id: str, owner: str) -> None:
-        await conn.execute(
+    def _release(conn: Connection, conversation_id: str, owner: str) -> None:
+        conn.execute(
             update(conversations)
             .where(conversations.c.id == conversation_id, conversations.c.lease_owner == owner)
             .values(lease_owner=None, lease_until=None)
         )
 
     async def release_conversation(self, conversation_id: str, owner: str) -> None:
-        async with self.tx() as conn:
-            await self._release(conn, conversation_id, owner)
+        await self.run(lambda conn: self._release(conn, conversation_id, owner))
 
     async def complete_turn(
         self,
@@ -426,16 +583,17 @@ class Store:
         Returns the outbox ids and, for the lease ``owner``, the conversation's next pending turn (the
         lease is released in the same transaction when there is none)."""
         now = time.time()
-        ids: list[int] = []
-        following: RowMapping | None = None
-        async with self.tx() as conn:
-            for item in outbounds:
-                result = await conn.execute(
-                    outbox.insert().returning(outbox.c.id),
-                    self._outbox_row(conversation_id, channel, label, item, now, turn_id, request_id),
-                )
-                ids.append(int(result.scalar_one()))
-            await conn.execute(
+        rows = [
+            self._outbox_row(conversation_id, channel, label, item, now, turn_id, request_id)
+            for item in outbounds
+        ]
+
+        def job(conn: Connection) -> tuple[list[int], RowMapping | None]:
+            ids: list[int] = []
+            following: RowMapping | None = None
+            for row in rows:
+                ids.append(int(conn.execute(outbox.insert().returning(outbox.c.id), row).scalar_one()))
+            conn.execute(
                 update(inbox)
                 .where(inbox.c.id == turn_id)
                 .values(
@@ -445,16 +603,18 @@ class Store:
                 )
             )
             if conversation_values:
-                await conn.execute(
+                conn.execute(
                     update(conversations)
                     .where(conversations.c.id == conversation_id)
                     .values(**conversation_values, updated_at=now)
                 )
             if owner is not None:
-                following = await self._next_turn(conn, conversation_id)
+                following = self._next_turn(conn, conversation_id)
                 if following is None:
-                    await self._release(conn, conversation_id, owner)
-        return ids, following
+                    self._release(conn, conversation_id, owner)
+            return ids, following
+
+        return await self.run(job)
 
     @staticmethod
     def _outbox_row(
@@ -504,7 +664,9 @@ class Store:
             for item in outbounds:
                 result = await conn.execute(
                     outbox.insert().returning(outbox.c.id),
-                    self._outbox_row(conversation_id, channel, label, item, now, None, request_id, idempotency_key),
+                    self._outbox_row(
+                        conversation_id, channel, label, item, now, None, request_id, idempotency_key
+                    ),
                 )
                 ids.append(int(result.scalar_one()))
         return ids
@@ -512,7 +674,9 @@ class Store:
     async def retry_turn(self, turn_id: int, attempts: int, at: float, error: str) -> None:
         async with self.tx() as conn:
             await conn.execute(
-                update(inbox).where(inbox.c.id == turn_id).values(attempts=attempts, next_attempt_at=at, error=error)
+                update(inbox)
+                .where(inbox.c.id == turn_id)
+                .values(attempts=attempts, next_attempt_at=at, error=error)
             )
 
     async def release_held(self, ids: Sequence[int], passive: int) -> None:
@@ -547,8 +711,9 @@ class Store:
             )
             .exists()
         )
-        async with self.tx() as conn:
-            result = await conn.execute(
+
+        def job(conn: Connection) -> list[RowMapping]:
+            result = conn.execute(
                 select(outbox.c.id)
                 .where(outbox.c.status == "queued", outbox.c.next_attempt_at <= now, ~blocked)
                 .order_by(outbox.c.next_attempt_at, outbox.c.id)
@@ -557,7 +722,7 @@ class Store:
             ids = [r[0] for r in result]
             if not ids:
                 return []
-            claimed = await conn.execute(
+            claimed = conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(ids), outbox.c.status == "queued")
                 .values(status="sending", lease_owner=owner, lease_until=now + lease, updated_at=now)
@@ -565,10 +730,13 @@ class Store:
             )
             return sorted(claimed.mappings().all(), key=lambda r: r["id"])
 
+        return await self.run(job)
+
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
         now = time.time()
-        async with self.tx() as conn:
-            await conn.execute(
+
+        def job(conn: Connection) -> None:
+            conn.execute(
                 update(outbox)
                 .where(outbox.c.id == outbox_id)
                 .values(
@@ -583,6 +751,8 @@ class Store:
                     reason=case((outbox.c.reason.like("window closed%"), outbox.c.reason), else_=None),
                 )
             )
+
+        await self.run(job)
 
     async def unclaim(self, ids: Sequence[int]) -> None:
         """Give claimed rows back to the queue untouched (shutdown began before they were sent)."""
@@ -698,13 +868,22 @@ class Store:
     async def depths(self) -> dict[str, int]:
         """Queue depths for metrics and backpressure."""
         async with self.engine.connect() as conn:
-            pending = await conn.execute(select(func.count()).select_from(inbox).where(inbox.c.status == "pending"))
-            queued = await conn.execute(
-                select(func.count()).select_from(outbox).where(outbox.c.status.in_(["queued", "sending", "held"]))
+            pending = await conn.execute(
+                select(func.count()).select_from(inbox).where(inbox.c.status == "pending")
             )
-            dead = await conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "dead"))
-            return {"inbox_pending": int(pending.scalar_one()), "outbox_pending": int(queued.scalar_one()),
-                    "outbox_dead": int(dead.scalar_one())}
+            queued = await conn.execute(
+                select(func.count())
+                .select_from(outbox)
+                .where(outbox.c.status.in_(["queued", "sending", "held"]))
+            )
+            dead = await conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.status == "dead")
+            )
+            return {
+                "inbox_pending": int(pending.scalar_one()),
+                "outbox_pending": int(queued.scalar_one()),
+                "outbox_dead": int(dead.scalar_one()),
+            }
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -723,7 +902,9 @@ class Store:
     async def kv_set(self, key: str, value: str, ttl: float | None = None) -> None:
         expires = time.time() + ttl if ttl else None
         stmt = self._insert(kv).values(key=key, value=value, expires_at=expires)
-        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "expires_at": expires})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"], set_={"value": value, "expires_at": expires}
+        )
         async with self.tx() as conn:
             await conn.execute(stmt)
 
@@ -742,6 +923,17 @@ class Store:
     async def unlock(self, name: str, owner: str) -> None:
         async with self.tx() as conn:
             await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
+
+
+def _sqlite_writer_connect(dbapi_conn: Any, record: Any) -> None:
+    """The writer thread's connection: the same pragmas, and transactions begun by us (BEGIN IMMEDIATE), not
+    by the driver, so a job that reads before it writes never has its snapshot go stale."""
+    _sqlite_pragmas(dbapi_conn, record)
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -778,4 +970,3 @@ class StoreKeyValue:
             yield
         finally:
             await self.store.unlock(name, self.owner)
-
