@@ -95,10 +95,12 @@ class Gateway:
         self.accepting = True
         log.info(
             "gateway started: %d integration(s), bot %s, store %s",
-            len(self.channels), self.bot.describe(), self.store.engine.url.render_as_string(hide_password=True),
+            len(self.channels),
+            self.bot.describe(),
+            self.store.engine.url.render_as_string(hide_password=True),
         )
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a drain deadline
         """Stop accepting, let in-flight turns and sends finish (up to ``timeout``), then close."""
         self.accepting = False
         for task in self._background:  # the poller first: it would start new turns
@@ -183,7 +185,9 @@ class Gateway:
         statuses = [e for e in events if isinstance(e, StatusUpdate)]
         if messages and self.turns.pending >= self.settings.pipeline.max_pending:
             raise Busy()
-        accepted = await self.store.accept(channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses)
+        accepted = await self.store.accept(
+            channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses
+        )
         self.turns.pending += len(accepted.new_turns)
         if wait_passive and len(accepted.new_turns) == 1:
             self.turns.wait_for_reply(accepted.new_turns[0][0])
@@ -214,7 +218,9 @@ class Gateway:
         try:
             response, used = channel.passive_reply(request, outbounds)
         except Exception:
-            log.exception("%s/%s: passive reply failed; sending through the API", channel.name, channel.ctx.label)
+            log.exception(
+                "%s/%s: passive reply failed; sending through the API", channel.name, channel.ctx.label
+            )
             response = channel.ack(request, events)
         finally:
             await self.store.release_held(ids, used)

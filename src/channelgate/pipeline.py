@@ -133,7 +133,7 @@ class TurnRunner:
         for conversation_id in ids:
             self.kick(conversation_id)
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 - a drain deadline
         """Let running turns finish (graceful shutdown), then cancel what is left; leases expire."""
         self._stopping = True
         if self._tasks:
@@ -169,8 +169,13 @@ class TurnRunner:
             reason = f"integration {row['channel']}/{row['label']} is no longer configured"
             log.warning("turn %s dropped: %s", turn_id, reason)
             _, following = await store.complete_turn(
-                turn_id, row["conversation_id"], row["channel"], row["label"], [],
-                failed_reason=reason, owner=self.owner,
+                turn_id,
+                row["conversation_id"],
+                row["channel"],
+                row["label"],
+                [],
+                failed_reason=reason,
+                owner=self.owner,
             )
             self._finished(turn_id)
             return following
@@ -203,7 +208,9 @@ class TurnRunner:
             if decision.locale and decision.locale != locale:
                 locale = values["locale"] = decision.locale
             if decision.bot_input is None:
-                items = self.render(channel, conversation, before, locale, reply_to=row["platform_message_id"])
+                items = self.render(
+                    channel, conversation, before, locale, reply_to=row["platform_message_id"]
+                )
                 return await self._commit(channel, conversation, row, items, values)
             turn = turn.model_copy(update={"input": decision.bot_input, "locale": locale})
         started = time.perf_counter()
@@ -222,7 +229,9 @@ class TurnRunner:
             return await self._bot_failed(channel, conversation, row, locale, error, values)
         gw.metrics.bot_latency.labels(channel.name).observe(time.perf_counter() - started)
         gw.metrics.turns.labels(channel.name, "answered").inc()
-        return await self._deliver_reply(channel, conversation, row, locale, Reply.coerce(reply), values, before)
+        return await self._deliver_reply(
+            channel, conversation, row, locale, Reply.coerce(reply), values, before
+        )
 
     async def _conversation_locale(
         self, channel: Channel[Any], conversation: RowMapping, row: RowMapping, values: dict[str, Any]
@@ -271,7 +280,9 @@ class TurnRunner:
             try:
                 new_locale = normalize_locale(reply.locale)
             except ValueError as exc:
-                log.warning("conversation %s: bot asked for locale %r: %s", conversation["id"], reply.locale, exc)
+                log.warning(
+                    "conversation %s: bot asked for locale %r: %s", conversation["id"], reply.locale, exc
+                )
             else:
                 locale = values["locale"] = new_locale
         messages, invalid = parse_messages(reply.messages)
@@ -279,9 +290,13 @@ class TurnRunner:
             gw.metrics.invalid_messages.labels(channel.name).inc()
             log.warning(
                 "conversation %s: bot message %d is not a valid universal message and was skipped: %s",
-                conversation["id"], bad.index, bad.error,
+                conversation["id"],
+                bad.index,
+                bad.error,
             )
-        items = self.render(channel, conversation, before + messages, locale, reply_to=row["platform_message_id"])
+        items = self.render(
+            channel, conversation, before + messages, locale, reply_to=row["platform_message_id"]
+        )
         return await self._commit(channel, conversation, row, items, values)
 
     def render(
@@ -313,8 +328,13 @@ class TurnRunner:
             log.warning("conversation %s: send refused: %s", conversation["id"], exc.reason)
         except Exception as exc:
             log.exception("conversation %s: %s could not render the reply", conversation["id"], channel.name)
-            items = [NewOutbound(Outbound(body={}, summary="render error"), status="failed",
-                                 reason=f"render error: {type(exc).__name__}: {exc}")]
+            items = [
+                NewOutbound(
+                    Outbound(body={}, summary="render error"),
+                    status="failed",
+                    reason=f"render error: {type(exc).__name__}: {exc}",
+                )
+            ]
         for note in ctx.notes:
             log.info("conversation %s: %s: %s", conversation["id"], channel.name, note)
         return items
@@ -334,8 +354,14 @@ class TurnRunner:
         if hold:
             items = [NewOutbound(i.outbound, "held", i.reason) if i.status == "queued" else i for i in items]
         ids, following = await self.gateway.store.complete_turn(
-            turn_id, conversation["id"], channel.name, channel.ctx.label, items,
-            failed_reason=failed_reason, conversation_values=values or None, owner=self.owner,
+            turn_id,
+            conversation["id"],
+            channel.name,
+            channel.ctx.label,
+            items,
+            failed_reason=failed_reason,
+            conversation_values=values or None,
+            owner=self.owner,
         )
         self._finished(turn_id)
         if hold and waiter is not None:
@@ -363,7 +389,11 @@ class TurnRunner:
             delay = backoff(attempts, settings.max_backoff)
             log.warning(
                 "conversation %s: bot failed (%s); try %d of %d in %.1fs",
-                conversation["id"], exc.reason, attempts, settings.bot_attempts, delay,
+                conversation["id"],
+                exc.reason,
+                attempts,
+                settings.bot_attempts,
+                delay,
             )
             gw.metrics.turns.labels(channel.name, "retry").inc()
             await gw.store.retry_turn(int(row["id"]), attempts, time.time() + delay, exc.reason)
@@ -371,9 +401,12 @@ class TurnRunner:
                 await gw.store.update_conversation(conversation["id"], **values)
             await gw.store.release_conversation(conversation["id"], self.owner)
             return None
-        log.error("conversation %s: bot failed for good: %s; the user is told", conversation["id"], exc.reason)
+        log.error(
+            "conversation %s: bot failed for good: %s; the user is told", conversation["id"], exc.reason
+        )
         gw.metrics.turns.labels(channel.name, "failed").inc()
         apology: list[UniversalMessage] = [Text(text=gettext_for(locale)(APOLOGY))]
         items = self.render(channel, conversation, apology, locale, reply_to=row["platform_message_id"])
-        return await self._commit(channel, conversation, row, items, values, failed_reason=f"bot: {exc.reason}")
-
+        return await self._commit(
+            channel, conversation, row, items, values, failed_reason=f"bot: {exc.reason}"
+        )

@@ -42,7 +42,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def to_response(answer: WebhookResponse) -> Response:
-    return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=dict(answer.headers))
+    return Response(
+        answer.body, status_code=answer.status, media_type=answer.media_type, headers=dict(answer.headers)
+    )
 
 
 async def webhook(request: Request) -> Response:
@@ -91,6 +93,10 @@ async def webhook(request: Request) -> Response:
     except Busy as exc:
         metrics.labels(name, "busy").inc()
         return error(503, "too much work waiting; redeliver later", {"Retry-After": str(exc.retry_after)})
-    outcome = "accepted" if accepted.new_turns or accepted.statuses else ("duplicate" if accepted.duplicates else "empty")
+    outcome = (
+        "accepted"
+        if accepted.new_turns or accepted.statuses
+        else ("duplicate" if accepted.duplicates else "empty")
+    )
     metrics.labels(name, outcome).inc()
     return to_response(answer)
