@@ -130,6 +130,10 @@ class Deliverer:
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self.run(), name="delivery")
 
+    def forget_lane(self, key: tuple[str, str]) -> None:
+        """Drop an integration's rate limiter and send window, so a changed ``rate_limit`` applies."""
+        self._lanes.pop(key, None)
+
     def wake(self) -> None:
         self._wake.set()
 

@@ -137,7 +137,7 @@ async def _start(gateway: Gateway, integration: Integration) -> None:
     except Exception as exc:
         log.warning("%s/%s could not start: %s", integration.channel, integration.label, exc)
         raise ApiError(400, f"the integration could not start: {type(exc).__name__}: {exc}") from None
-    gateway.delivery._lanes.pop(integration.key, None)  # a changed rate_limit applies from now on
+    gateway.delivery.forget_lane(integration.key)  # a changed rate_limit applies from now on
     if old is not None:
         with contextlib.suppress(Exception):
             await old.stop()

@@ -352,7 +352,7 @@ async def _insert_outbox(
     for item in items:
         result = await conn.execute(
             outbox.insert().returning(outbox.c.id),
-            store._outbox_row(conversation_id, channel, label, item, now, None, request_id, key),
+            store.outbox_row(conversation_id, channel, label, item, now, None, request_id, key),
         )
         ids.append(int(result.scalar_one()))
     return ids

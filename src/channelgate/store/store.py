@@ -584,7 +584,7 @@ class Store:
         lease is released in the same transaction when there is none)."""
         now = time.time()
         rows = [
-            self._outbox_row(conversation_id, channel, label, item, now, turn_id, request_id)
+            self.outbox_row(conversation_id, channel, label, item, now, turn_id, request_id)
             for item in outbounds
         ]
 
@@ -617,7 +617,7 @@ class Store:
         return await self.run(job)
 
     @staticmethod
-    def _outbox_row(
+    def outbox_row(
         conversation_id: str,
         channel: str,
         label: str,
@@ -664,7 +664,7 @@ class Store:
             for item in outbounds:
                 result = await conn.execute(
                     outbox.insert().returning(outbox.c.id),
-                    self._outbox_row(
+                    self.outbox_row(
                         conversation_id, channel, label, item, now, None, request_id, idempotency_key
                     ),
                 )
