@@ -19,10 +19,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import RowMapping
-
 from channelgate.channels.base import Channel, Offline, Outbound, SendError, Unavailable, WindowClosed
 from channelgate.pipeline import backoff
+from channelgate.store.statements import Row
 
 if TYPE_CHECKING:
     from channelgate.gateway import Gateway
@@ -152,7 +151,7 @@ class Deliverer:
         max_in_flight = self.batch * 2
         while not self._stopping:
             self._wake.clear()
-            rows: list[RowMapping] = []
+            rows: list[Row] = []
             if len(self._tasks) < max_in_flight:
                 try:
                     rows = await self.gateway.store.claim_deliveries(
@@ -196,7 +195,7 @@ class Deliverer:
             for task in pending:
                 task.cancel()
 
-    async def _deliver(self, row: RowMapping) -> None:
+    async def _deliver(self, row: Row) -> None:
         gw = self.gateway
         channel = gw.channel(row["channel"], row["label"])
         attempts = int(row["attempts"]) + 1
@@ -232,7 +231,7 @@ class Deliverer:
         gw.metrics.deliveries.labels(channel.name, "sent").inc()
 
     async def _failed(
-        self, channel: Channel[Any], row: RowMapping, outbound: Outbound, attempts: int, exc: SendError
+        self, channel: Channel[Any], row: Row, outbound: Outbound, attempts: int, exc: SendError
     ) -> None:
         gw = self.gateway
         settings = gw.settings.pipeline

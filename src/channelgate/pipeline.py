@@ -16,14 +16,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import RowMapping
-
 from channelgate.bots.base import BotError
 from channelgate.channels.base import Channel, Outbound, RenderContext, SendError, SendRefused
 from channelgate.i18n import APOLOGY, gettext_for
 from channelgate.locale import negotiate, normalize_locale
 from channelgate.messages import ChannelSpecific, Text, UniversalMessage, parse_messages
 from channelgate.store import NewOutbound
+from channelgate.store.statements import Row
 from channelgate.turns import EventInput, Reply, Turn, User, input_adapter
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ class TurnRunner:
         store = self.gateway.store
         lease = self.gateway.settings.pipeline.lease_seconds
         assert self._slots is not None
-        row: RowMapping | None = None
+        row: Row | None = None
         try:
             async with self._slots:
                 while not self._stopping:
@@ -158,7 +157,7 @@ class TurnRunner:
 
     # --- one turn ---
 
-    async def _run_turn(self, row: RowMapping) -> RowMapping | None:
+    async def _run_turn(self, row: Row) -> Row | None:
         """Run one turn; returns the conversation's next pending turn (None: the lease was released)."""
         gw = self.gateway
         store = gw.store
@@ -234,7 +233,7 @@ class TurnRunner:
         )
 
     async def _conversation_locale(
-        self, channel: Channel[Any], conversation: RowMapping, row: RowMapping, values: dict[str, Any]
+        self, channel: Channel[Any], conversation: Row, row: Row, values: dict[str, Any]
     ) -> tuple[str, str | None]:
         """The conversation's locale and user name; on first contact, from the profile and platform hints."""
         locale = str(conversation["locale"])
@@ -268,13 +267,13 @@ class TurnRunner:
     async def _deliver_reply(
         self,
         channel: Channel[Any],
-        conversation: RowMapping,
-        row: RowMapping,
+        conversation: Row,
+        row: Row,
         locale: str,
         reply: Reply,
         values: dict[str, Any],
         before: list[UniversalMessage],
-    ) -> RowMapping | None:
+    ) -> Row | None:
         gw = self.gateway
         if reply.locale:
             try:
@@ -302,7 +301,7 @@ class TurnRunner:
     def render(
         self,
         channel: Channel[Any],
-        conversation: RowMapping,
+        conversation: Row,
         messages: list[UniversalMessage],
         locale: str,
         *,
@@ -342,12 +341,12 @@ class TurnRunner:
     async def _commit(
         self,
         channel: Channel[Any],
-        conversation: RowMapping,
-        row: RowMapping,
+        conversation: Row,
+        row: Row,
         items: list[NewOutbound],
         values: dict[str, Any],
         failed_reason: str | None = None,
-    ) -> RowMapping | None:
+    ) -> Row | None:
         turn_id = int(row["id"])
         waiter = self._waiters.pop(turn_id, None)
         hold = waiter is not None and not waiter.expired and not waiter.future.done()
@@ -376,12 +375,12 @@ class TurnRunner:
     async def _bot_failed(
         self,
         channel: Channel[Any],
-        conversation: RowMapping,
-        row: RowMapping,
+        conversation: Row,
+        row: Row,
         locale: str,
         exc: BotError,
         values: dict[str, Any],
-    ) -> RowMapping | None:
+    ) -> Row | None:
         gw = self.gateway
         attempts = int(row["attempts"]) + 1
         settings = gw.settings.pipeline

@@ -32,6 +32,7 @@ from channelgate.api.paging import decode_cursor, encode_cursor
 from channelgate.api.sending import body_hash, conversation_or_404, idempotency, live_channel
 from channelgate.gateway import Gateway
 from channelgate.store import admin
+from channelgate.store.statements import Row
 from channelgate.turns import EventInput
 
 router = APIRouter(tags=["conversations"])
@@ -41,7 +42,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=512)]
 
 
-def conversation_out(row: RowMapping) -> dict[str, Any]:
+def conversation_out(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "channel": row["channel"],

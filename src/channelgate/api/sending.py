@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy.engine import RowMapping
 
 from channelgate.api.errors import ApiError, check_json
 from channelgate.channels.base import Channel
 from channelgate.messages import MessageOptions, UniversalMessage
 from channelgate.store import NewOutbound
 from channelgate.store.admin import Idempotency
+from channelgate.store.statements import Row
 
 if TYPE_CHECKING:
     from channelgate.gateway import Gateway
@@ -34,7 +34,7 @@ class Target:
     channel: Channel[Any]
     user_id: str
     locale: str
-    conversation: RowMapping | None
+    conversation: Row | None
 
 
 def live_channel(gateway: Gateway, channel: str, label: str) -> Channel[Any]:
@@ -51,7 +51,7 @@ def default_locale(gateway: Gateway, channel: Channel[Any]) -> str:
     return integration.locale if integration is not None else channel.ctx.locale
 
 
-async def conversation_or_404(gateway: Gateway, conversation_id: str) -> RowMapping:
+async def conversation_or_404(gateway: Gateway, conversation_id: str) -> Row:
     row = await gateway.store.conversation(conversation_id)
     if row is None:
         raise ApiError(404, f"no conversation {conversation_id}")
@@ -90,8 +90,7 @@ def render(
     conversation = target.conversation
     if conversation is None:
         # First contact: no row yet, so the window rules see a user who has never written.
-        stand_in = {"id": "(new)", "user_id": target.user_id, "last_inbound_at": None}
-        conversation = cast(RowMapping, stand_in)
+        conversation = {"id": "(new)", "user_id": target.user_id, "last_inbound_at": None}
     items = gateway.turns.render(
         target.channel,
         conversation,

@@ -27,13 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, and_, case, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import Connection, and_, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from channelgate.channels.base import InboundMessage, Outbound, StatusUpdate
+from channelgate.store import statements as sql
+from channelgate.store.statements import Row
 from channelgate.store.tables import conversations, inbox, kv, locks, metadata, outbox
 
 #: Outbox statuses in the order a message moves through them; a status update never moves one back.
@@ -234,37 +236,21 @@ class Store:
         """Conversation ids for these users, creating the missing ones (atomic under concurrency)."""
         return await conn.run_sync(lambda c: self._sync_conversation_ids(c, channel, label, users, now))
 
+    @staticmethod
     def _sync_conversation_ids(
-        self, conn: Connection, channel: str, label: str, users: dict[str, tuple[str | None, str]], now: float
+        conn: Connection, channel: str, label: str, users: dict[str, tuple[str | None, str]], now: float
     ) -> dict[str, str]:
-        rows = [
-            {
-                "id": uuid.uuid4().hex,
-                "channel": channel,
-                "label": label,
-                "user_id": user_id,
-                "user_name": name,
-                "locale": locale,
-                "profile_fetched": False,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for user_id, (name, locale) in users.items()
-        ]
-        conn.execute(
-            self._insert(conversations).on_conflict_do_nothing(
-                index_elements=["channel", "label", "user_id"]
-            ),
-            rows,
-        )
-        result = conn.execute(
-            select(conversations.c.user_id, conversations.c.id).where(
-                conversations.c.channel == channel,
-                conversations.c.label == label,
-                conversations.c.user_id.in_(list(users)),
-            )
-        )
-        return {r.user_id: r.id for r in result}
+        ids: dict[str, str] = {}
+        for user_id, (name, locale) in users.items():
+            key = {"channel": channel, "label": label, "user_id": user_id}
+            found = sql.FIND_CONVERSATION_ID.first(conn, key)
+            if found is None:  # a new user; under a concurrent insert, the other one's id wins
+                new = {**key, "id": uuid.uuid4().hex, "user_name": name, "locale": locale, "now": now}
+                sql.INSERT_CONVERSATION.execute(conn, new)
+                found = sql.FIND_CONVERSATION_ID.first(conn, key)
+                assert found is not None
+            ids[user_id] = str(found["id"])
+        return ids
 
     async def conversation_for_user(
         self, channel: str, label: str, user_id: str, locale: str, name: str | None = None
@@ -273,15 +259,8 @@ class Store:
             ids = await self._conversation_ids(conn, channel, label, {user_id: (name, locale)}, time.time())
         return ids[user_id]
 
-    async def conversation(self, conversation_id: str) -> RowMapping | None:
-        def job(conn: Connection) -> RowMapping | None:
-            return (
-                conn.execute(select(conversations).where(conversations.c.id == conversation_id))
-                .mappings()
-                .first()
-            )
-
-        return await self.run(job)
+    async def conversation(self, conversation_id: str) -> Row | None:
+        return await self.run(lambda conn: sql.CONVERSATION.first(conn, {"id": conversation_id}))
 
     async def find_conversation(self, channel: str, label: str, user_id: str) -> RowMapping | None:
         async with self.engine.connect() as conn:
@@ -333,10 +312,7 @@ class Store:
                         "raw": m.raw,
                         "platform_message_id": m.platform_message_id,
                         "locale_hint": m.locale_hint,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
+                        "now": now,
                     }
                     for m, input_json in zip(messages, inputs, strict=True)
                 ]
@@ -355,21 +331,17 @@ class Store:
     ) -> tuple[list[tuple[int, str]], int]:
         return await conn.run_sync(lambda c: self._sync_insert_inbox(c, rows))
 
-    def _sync_insert_inbox(
-        self, conn: Connection, rows: list[dict[str, Any]]
-    ) -> tuple[list[tuple[int, str]], int]:
-        stmt = (
-            self._insert(inbox)
-            .on_conflict_do_nothing(index_elements=["channel", "label", "dedup_key"])
-            .returning(inbox.c.id, inbox.c.conversation_id)
-        )
+    @staticmethod
+    def _sync_insert_inbox(conn: Connection, rows: list[dict[str, Any]]) -> tuple[list[tuple[int, str]], int]:
+        """Insert pending turns, skipping seen dedup keys; the new (inbox id, conversation id) pairs."""
         new: list[tuple[int, str]] = []
         # One statement per row keeps RETURNING exact on both engines; rows per webhook are few.
         for row in rows:
-            result = conn.execute(stmt, row)
-            hit = result.first()
+            hit = sql.INSERT_TURN.first(
+                conn, {"raw": None, "platform_message_id": None, "locale_hint": None, **row}
+            )
             if hit is not None:
-                new.append((int(hit.id), str(hit.conversation_id)))
+                new.append((int(hit["id"]), str(hit["conversation_id"])))
         return new, len(rows) - len(new)
 
     @staticmethod
@@ -386,12 +358,15 @@ class Store:
             if ids[m.user.id] in fresh:
                 latest[ids[m.user.id]] = m
         for conversation_id, m in latest.items():
-            values: dict[str, Any] = {"last_inbound_at": now, "updated_at": now}
-            if m.platform_message_id:
-                values["last_platform_message_id"] = m.platform_message_id
-            if m.user.name:
-                values["user_name"] = m.user.name
-            conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(**values))
+            sql.TOUCH_INBOUND.execute(
+                conn,
+                {
+                    "id": conversation_id,
+                    "now": now,
+                    "platform_message_id": m.platform_message_id or None,
+                    "user_name": m.user.name or None,
+                },
+            )
 
     def _apply_statuses(
         self, conn: Connection, channel: str, label: str, statuses: Sequence[StatusUpdate], now: float
@@ -479,11 +454,7 @@ class Store:
                         "conversation_id": conversation_id,
                         "kind": "event",
                         "input": input_json,
-                        "raw": None,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
+                        "now": now,
                     }
                 ],
             )
@@ -508,25 +479,14 @@ class Store:
             )
             return [r[0] for r in result]
 
-    async def claim_conversation(self, conversation_id: str, owner: str, lease: float) -> RowMapping | None:
+    async def claim_conversation(self, conversation_id: str, owner: str, lease: float) -> Row | None:
         """Claim a conversation and return its oldest pending turn, in one transaction. None when another
         worker holds it, or when nothing is pending (then the claim is released at once)."""
         now = time.time()
+        claim = {"id": conversation_id, "owner": owner, "until": now + lease, "now": now}
 
-        def job(conn: Connection) -> RowMapping | None:
-            result = conn.execute(
-                update(conversations)
-                .where(
-                    conversations.c.id == conversation_id,
-                    or_(
-                        conversations.c.lease_until.is_(None),
-                        conversations.c.lease_until < now,
-                        conversations.c.lease_owner == owner,
-                    ),
-                )
-                .values(lease_owner=owner, lease_until=now + lease)
-            )
-            if not result.rowcount:
+        def job(conn: Connection) -> Row | None:
+            if not sql.CLAIM_CONVERSATION.execute(conn, claim):
                 return None
             row = self._next_turn(conn, conversation_id)
             if row is None:
@@ -544,22 +504,12 @@ class Store:
             )
 
     @staticmethod
-    def _next_turn(conn: Connection, conversation_id: str) -> RowMapping | None:
-        result = conn.execute(
-            select(inbox)
-            .where(inbox.c.conversation_id == conversation_id, inbox.c.status == "pending")
-            .order_by(inbox.c.id)
-            .limit(1)
-        )
-        return result.mappings().first()
+    def _next_turn(conn: Connection, conversation_id: str) -> Row | None:
+        return sql.NEXT_TURN.first(conn, {"conversation_id": conversation_id})
 
     @staticmethod
     def _release(conn: Connection, conversation_id: str, owner: str) -> None:
-        conn.execute(
-            update(conversations)
-            .where(conversations.c.id == conversation_id, conversations.c.lease_owner == owner)
-            .values(lease_owner=None, lease_until=None)
-        )
+        sql.RELEASE_CONVERSATION.execute(conn, {"id": conversation_id, "owner": owner})
 
     async def release_conversation(self, conversation_id: str, owner: str) -> None:
         await self.run(lambda conn: self._release(conn, conversation_id, owner))
@@ -576,7 +526,7 @@ class Store:
         conversation_values: dict[str, Any] | None = None,
         request_id: str | None = None,
         owner: str | None = None,
-    ) -> tuple[list[int], RowMapping | None]:
+    ) -> tuple[list[int], Row | None]:
         """Record a turn's outcome and its outbound messages in one transaction: the reply is durable
         exactly when the turn is done, so a crash either redoes the whole turn or nothing.
 
@@ -588,20 +538,17 @@ class Store:
             for item in outbounds
         ]
 
-        def job(conn: Connection) -> tuple[list[int], RowMapping | None]:
-            ids: list[int] = []
-            following: RowMapping | None = None
-            for row in rows:
-                ids.append(int(conn.execute(outbox.insert().returning(outbox.c.id), row).scalar_one()))
-            conn.execute(
-                update(inbox)
-                .where(inbox.c.id == turn_id)
-                .values(
-                    status="failed" if failed_reason else "done",
-                    error=failed_reason,
-                    done_at=now,
-                )
-            )
+        finish = {
+            "id": turn_id,
+            "status": "failed" if failed_reason else "done",
+            "error": failed_reason,
+            "now": now,
+        }
+
+        def job(conn: Connection) -> tuple[list[int], Row | None]:
+            following: Row | None = None
+            ids = [self._insert_outbox(conn, row) for row in rows]
+            sql.FINISH_TURN.execute(conn, finish)
             if conversation_values:
                 conn.execute(
                     update(conversations)
@@ -615,6 +562,12 @@ class Store:
             return ids, following
 
         return await self.run(job)
+
+    @staticmethod
+    def _insert_outbox(conn: Connection, row: dict[str, Any]) -> int:
+        found = sql.INSERT_OUTBOX.first(conn, row)
+        assert found is not None
+        return int(found["id"])
 
     @staticmethod
     def outbox_row(
@@ -699,60 +652,20 @@ class Store:
 
     # --- delivery ---
 
-    async def claim_deliveries(self, owner: str, now: float, limit: int, lease: float) -> list[RowMapping]:
+    async def claim_deliveries(self, owner: str, now: float, limit: int, lease: float) -> list[Row]:
         """Due outbound rows at the head of their conversation's line, claimed for ``lease`` seconds."""
-        earlier = outbox.alias("earlier")
-        blocked = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.conversation_id == outbox.c.conversation_id,
-                earlier.c.id < outbox.c.id,
-                earlier.c.status.in_(["held", "queued", "sending"]),
-            )
-            .exists()
-        )
-
-        def job(conn: Connection) -> list[RowMapping]:
-            result = conn.execute(
-                select(outbox.c.id)
-                .where(outbox.c.status == "queued", outbox.c.next_attempt_at <= now, ~blocked)
-                .order_by(outbox.c.next_attempt_at, outbox.c.id)
-                .limit(limit)
-            )
-            ids = [r[0] for r in result]
-            if not ids:
-                return []
-            claimed = conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(ids), outbox.c.status == "queued")
-                .values(status="sending", lease_owner=owner, lease_until=now + lease, updated_at=now)
-                .returning(*outbox.c)
-            )
-            return sorted(claimed.mappings().all(), key=lambda r: r["id"])
-
-        return await self.run(job)
+        claim = {"owner": owner, "now": now, "until": now + lease, "limit": limit}
+        rows = await self.run(lambda conn: sql.CLAIM_DELIVERIES.rows(conn, claim))
+        return sorted(rows, key=lambda r: int(r["id"]))
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
-        now = time.time()
-
-        def job(conn: Connection) -> None:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(
-                    status="sent",
-                    platform_message_id=platform_message_id,
-                    sent_at=now,
-                    updated_at=now,
-                    attempts=attempts,
-                    lease_owner=None,
-                    lease_until=None,
-                    # keep the note that a fallback template replaced the message; clear retry reasons
-                    reason=case((outbox.c.reason.like("window closed%"), outbox.c.reason), else_=None),
-                )
-            )
-
-        await self.run(job)
+        sent = {
+            "id": outbox_id,
+            "platform_message_id": platform_message_id,
+            "attempts": attempts,
+            "now": time.time(),
+        }
+        await self.run(lambda conn: sql.MARK_SENT.execute(conn, sent))
 
     async def unclaim(self, ids: Sequence[int]) -> None:
         """Give claimed rows back to the queue untouched (shutdown began before they were sent)."""

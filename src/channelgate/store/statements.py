@@ -1,0 +1,169 @@
+"""The hot path's statements, written once in SQL that SQLite and PostgreSQL both speak.
+
+Why not SQLAlchemy Core expressions like the rest of the store: building an expression, computing its
+cache key and running it through the execution context cost ~200 µs per statement, and a WhatsApp message
+takes ~14 statements on SQLite's single writer thread. Profiled under load, that was 70 % of the thread's
+time and the gateway's bottleneck (docs/benchmarks.md). On SQLite a ``Sql`` goes straight to the driver's
+cursor (sqlite3 takes ``:name`` parameters as written); elsewhere it runs as a ``text()`` clause built
+once, with JSON parameters and columns typed, so PostgreSQL gets the same statement through asyncpg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Boolean, Connection, bindparam, text
+
+#: a row by column name: a dict from the hot statements, a RowMapping from SQLAlchemy elsewhere
+Row = Mapping[Any, Any]
+
+
+class Sql:
+    """One statement with ``:name`` parameters. ``json``: parameters stored as JSON and columns read back
+    as JSON; ``booleans``: columns read back as ``bool`` (SQLite returns 0/1)."""
+
+    def __init__(self, sql: str, *, json: tuple[str, ...] = (), booleans: tuple[str, ...] = ()) -> None:
+        self.sql = " ".join(sql.split())
+        self.json = json
+        self.booleans = booleans
+        clause = text(self.sql).bindparams(
+            *(bindparam(name, type_=JSON) for name in json if f":{name}" in self.sql)
+        )
+        self.clause = clause
+        self.typed_columns = {name: JSON for name in json} | {name: Boolean for name in booleans}
+
+    def _sqlite_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.json:
+            return dict(params)
+        out = dict(params)
+        for name in self.json:
+            value = out.get(name)
+            if value is not None:
+                out[name] = orjson.dumps(value).decode()
+        return out
+
+    def _decode(self, names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
+        row = dict(zip(names, values, strict=True))
+        for name in self.json:
+            value = row.get(name)
+            if isinstance(value, str | bytes):
+                row[name] = orjson.loads(value)
+        for name in self.booleans:
+            if name in row and row[name] is not None:
+                row[name] = bool(row[name])
+        return row
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run it for its effect; the number of rows it changed."""
+        if conn.dialect.name == "sqlite":
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(self.sql, self._sqlite_params(params))
+                return int(cursor.rowcount)
+            finally:
+                cursor.close()
+        return int(conn.execute(self.clause, dict(params)).rowcount)
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Row]:
+        """Run it and return every row it yields (a SELECT, or a statement with RETURNING)."""
+        if conn.dialect.name == "sqlite":
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(self.sql, self._sqlite_params(params))
+                names = [d[0] for d in cursor.description]
+                return [self._decode(names, values) for values in cursor.fetchall()]
+            finally:
+                cursor.close()
+        result = conn.execute(self.clause.columns(**self.typed_columns), dict(params))
+        return [dict(row) for row in result.mappings()]
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Row | None:
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+
+# --- conversations ---
+
+FIND_CONVERSATION_ID = Sql(
+    "SELECT id FROM conversations WHERE channel = :channel AND label = :label AND user_id = :user_id"
+)
+INSERT_CONVERSATION = Sql(
+    """INSERT INTO conversations
+         (id, channel, label, user_id, user_name, locale, profile_fetched, created_at, updated_at)
+       VALUES (:id, :channel, :label, :user_id, :user_name, :locale, FALSE, :now, :now)
+       ON CONFLICT (channel, label, user_id) DO NOTHING"""
+)
+CONVERSATION = Sql(
+    "SELECT * FROM conversations WHERE id = :id", json=("state",), booleans=("profile_fetched",)
+)
+TOUCH_INBOUND = Sql(
+    """UPDATE conversations SET last_inbound_at = :now, updated_at = :now,
+         last_platform_message_id = COALESCE(:platform_message_id, last_platform_message_id),
+         user_name = COALESCE(:user_name, user_name)
+       WHERE id = :id"""
+)
+CLAIM_CONVERSATION = Sql(
+    """UPDATE conversations SET lease_owner = :owner, lease_until = :until
+       WHERE id = :id AND (lease_until IS NULL OR lease_until < :now OR lease_owner = :owner)"""
+)
+RELEASE_CONVERSATION = Sql(
+    "UPDATE conversations SET lease_owner = NULL, lease_until = NULL WHERE id = :id AND lease_owner = :owner"
+)
+
+# --- inbox ---
+
+INSERT_TURN = Sql(
+    """INSERT INTO inbox
+         (channel, label, dedup_key, conversation_id, kind, input, raw, platform_message_id, locale_hint,
+          status, attempts, next_attempt_at, created_at)
+       VALUES (:channel, :label, :dedup_key, :conversation_id, :kind, :input, :raw, :platform_message_id,
+          :locale_hint, 'pending', 0, :now, :now)
+       ON CONFLICT (channel, label, dedup_key) DO NOTHING
+       RETURNING id, conversation_id""",
+    json=("input", "raw"),
+)
+NEXT_TURN = Sql(
+    "SELECT * FROM inbox WHERE conversation_id = :conversation_id AND status = 'pending' ORDER BY id LIMIT 1",
+    json=("input", "raw"),
+)
+FINISH_TURN = Sql("UPDATE inbox SET status = :status, error = :error, done_at = :now WHERE id = :id")
+
+# --- outbox ---
+
+INSERT_OUTBOX = Sql(
+    """INSERT INTO outbox
+         (conversation_id, channel, label, inbox_id, request_id, idempotency_key, kind, best_effort, body,
+          fallback, summary, status, attempts, next_attempt_at, reason, created_at, updated_at)
+       VALUES (:conversation_id, :channel, :label, :inbox_id, :request_id, :idempotency_key, :kind,
+          :best_effort, :body, :fallback, :summary, :status, :attempts, :next_attempt_at, :reason,
+          :created_at, :updated_at)
+       RETURNING id""",
+    json=("body", "fallback"),
+)
+# The head of each conversation's line only: nothing earlier of the same conversation still waits or is
+# in flight. The outer ``status = 'queued'`` is checked again on each row as it is updated, so on
+# PostgreSQL two replicas claiming at once never both take a row.
+CLAIM_DELIVERIES = Sql(
+    """UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_until = :until, updated_at = :now
+       WHERE status = 'queued' AND id IN (
+         SELECT o.id FROM outbox o
+         WHERE o.status = 'queued' AND o.next_attempt_at <= :now
+           AND NOT EXISTS (
+             SELECT 1 FROM outbox e
+             WHERE e.conversation_id = o.conversation_id AND e.id < o.id
+               AND e.status IN ('held', 'queued', 'sending'))
+         ORDER BY o.next_attempt_at, o.id
+         LIMIT :limit)
+       RETURNING *""",
+    json=("body", "fallback"),
+    booleans=("best_effort",),
+)
+# A fallback template's note stays (the API reports it); retry reasons go.
+MARK_SENT = Sql(
+    """UPDATE outbox SET status = 'sent', platform_message_id = :platform_message_id, sent_at = :now,
+         updated_at = :now, attempts = :attempts, lease_owner = NULL, lease_until = NULL,
+         reason = CASE WHEN reason LIKE 'window closed%' THEN reason ELSE NULL END
+       WHERE id = :id"""
+)
