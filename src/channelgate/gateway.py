@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from channelgate.bots.base import Bot
 from channelgate.bots.spec import build_bot
@@ -77,9 +78,12 @@ class Gateway:
         for warning in self.config.warnings:
             log.warning(warning)
         await self.store.create_schema()
+        # Channels see httpx's API; the connections are aiohttp's. httpx's own pool scans every pooled
+        # connection, polling each idle socket, on every request: with the ~100 connections that many sends
+        # in flight open, that was half the event loop's time (docs/benchmarks.md).
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=10.0),
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+            transport=AiohttpTransport(limits=httpx.Limits(max_connections=512)),
             follow_redirects=False,
         )
         for integration in self.config.integrations:
