@@ -120,7 +120,7 @@ def gateway_config(
         f"store: sqlite:///{workdir / db}",
         "bot: demo",
         "log_level: warning",
-        "pipeline: {max_pending: 2000}",
+        "pipeline: {max_pending: 20000}",
         "integrations:",
     ]
     for n in range(whatsapp):
@@ -923,6 +923,8 @@ def main() -> None:
     if args.skip_peer:
         only.discard("peer")
     started = time.time()
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)  # not in git: a fresh clone has none
     with tempfile.TemporaryDirectory(prefix="channelgate-bench-") as tmp:
         workdir = Path(tmp)
         bench = Bench(args, workdir)
@@ -944,7 +946,7 @@ def main() -> None:
             try:
                 with running("simulator", sim_cmd, sim_port, "/_bench/sent") as sim:
                     step(sim.url)
-                (ROOT / "bench" / "results" / "partial.json").write_text(
+                (out_dir / "partial.json").write_text(
                     json.dumps(bench.results, indent=2, default=str)
                 )
             except Exception as exc:  # one failed scenario must not hide the others' numbers
@@ -957,8 +959,6 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         **bench.results,
     }
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     (out_dir / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str))
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str))

@@ -133,6 +133,9 @@ async def open_loop(
 
 @dataclass
 class WrkResult:
+    """``rps``: acknowledged (2xx) requests per second; refusals (503 under backpressure) are in ``codes``
+    and ``requests`` but never counted as acknowledged."""
+
     requests: int
     seconds: float
     rps: float
@@ -185,7 +188,7 @@ def run_wrk(url: str, lines: list[str], seconds: float, connections: int, thread
     return WrkResult(
         requests=total,
         seconds=secs,
-        rps=total / secs if secs else 0.0,
+        rps=acknowledged(codes) / secs if secs else 0.0,
         codes=codes,
         retry_after=int(data["retry_after"]),
         p50_ms=data["p50_us"] / 1000,
@@ -228,4 +231,8 @@ async def closed_loop_asyncio(
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0.0
 
-    return WrkResult(total, secs, total / secs, codes, retry_after, pct(0.5), pct(0.99), {})
+    return WrkResult(total, secs, acknowledged(codes) / secs, codes, retry_after, pct(0.5), pct(0.99), {})
+
+
+def acknowledged(codes: dict[int, int]) -> int:
+    return sum(n for status, n in codes.items() if 200 <= status < 300)
