@@ -946,9 +946,7 @@ def main() -> None:
             try:
                 with running("simulator", sim_cmd, sim_port, "/_bench/sent") as sim:
                     step(sim.url)
-                (out_dir / "partial.json").write_text(
-                    json.dumps(bench.results, indent=2, default=str)
-                )
+                (out_dir / "partial.json").write_text(json.dumps(bench.results, indent=2, default=str))
             except Exception as exc:  # one failed scenario must not hide the others' numbers
                 log(f"{name} failed: {type(exc).__name__}: {exc}")
                 bench.results.setdefault("failures", {})[name] = f"{type(exc).__name__}: {exc}"
