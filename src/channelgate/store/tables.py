@@ -99,6 +99,9 @@ outbox = Table(
 )
 Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
 Index("ix_outbox_conversation", outbox.c.conversation_id, outbox.c.id)
+# "is anything earlier of this conversation still waiting or in flight?" (the delivery claim), answered from
+# the index without reading the conversation's sent history, however long it is
+Index("ix_outbox_line", outbox.c.conversation_id, outbox.c.status, outbox.c.id)
 Index("ix_outbox_platform_id", outbox.c.channel, outbox.c.label, outbox.c.platform_message_id)
 Index("ix_outbox_request", outbox.c.request_id)
 
