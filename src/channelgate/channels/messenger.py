@@ -127,8 +127,13 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
     title: ClassVar[str] = "Facebook Messenger"
     Config: ClassVar[type[ChannelConfig]] = MessengerConfig
     # 300 send calls/s per Page for text (Messenger rate-limiting docs, 2026); 10/s for audio and video.
+    # 300 calls/s at 100-300 ms each: up to ~90 in flight; the send window opens only as far as needed
     limits: ClassVar[ChannelLimits] = ChannelLimits(
-        text_max=TEXT_MAX, quick_replies_max=QUICK_REPLIES_MAX, buttons_max=BUTTONS_MAX, send_rate=300.0
+        text_max=TEXT_MAX,
+        quick_replies_max=QUICK_REPLIES_MAX,
+        buttons_max=BUTTONS_MAX,
+        send_rate=300.0,
+        send_concurrency=128,
     )
     setup_fields: ClassVar[tuple[str, ...]] = ("verify_token",)
     webhook_object: ClassVar[str] = "page"
