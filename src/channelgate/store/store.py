@@ -863,9 +863,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # 32 MiB of page cache instead of 2: with a million conversations the indexes the hot path reads
-    # no longer fit the default
-    cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
 
 
