@@ -348,14 +348,10 @@ async def _insert_outbox(
     now: float,
 ) -> list[int]:
     key = idem.key.partition(":")[2] if idem is not None else None
-    ids: list[int] = []
-    for item in items:
-        result = await conn.execute(
-            outbox.insert().returning(outbox.c.id),
-            store.outbox_row(conversation_id, channel, label, item, now, None, request_id, key),
-        )
-        ids.append(int(result.scalar_one()))
-    return ids
+    rows = [
+        store.outbox_row(conversation_id, channel, label, item, now, None, request_id, key) for item in items
+    ]
+    return await conn.run_sync(lambda c: store.insert_outbox(c, rows))
 
 
 async def add_event(

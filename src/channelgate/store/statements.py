@@ -10,7 +10,8 @@ once, with JSON parameters and columns typed, so PostgreSQL gets the same statem
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -28,21 +29,27 @@ class Sql:
         self.sql = " ".join(sql.split())
         self.json = json
         self.booleans = booleans
-        clause = text(self.sql).bindparams(
+        self.clause = text(self.sql).bindparams(
             *(bindparam(name, type_=JSON) for name in json if f":{name}" in self.sql)
         )
-        self.clause = clause
-        self.typed_columns = {name: JSON for name in json} | {name: Boolean for name in booleans}
+        # the same clause with its result columns typed, for the statements that yield rows
+        self.returning = self.clause.columns(
+            **{name: JSON for name in json}, **{name: Boolean for name in booleans}
+        )
 
-    def _sqlite_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        if not self.json:
-            return dict(params)
-        out = dict(params)
+    @contextmanager
+    def _sqlite_cursor(self, conn: Connection, params: Mapping[str, Any]) -> Iterator[Any]:
+        """The statement run on the driver's own cursor, JSON parameters encoded as SQLAlchemy would."""
+        encoded = dict(params)
         for name in self.json:
-            value = out.get(name)
-            if value is not None:
-                out[name] = orjson.dumps(value).decode()
-        return out
+            if encoded.get(name) is not None:
+                encoded[name] = orjson.dumps(encoded[name]).decode()
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(self.sql, encoded)
+            yield cursor
+        finally:
+            cursor.close()
 
     def _decode(self, names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
         row = dict(zip(names, values, strict=True))
@@ -58,26 +65,17 @@ class Sql:
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run it for its effect; the number of rows it changed."""
         if conn.dialect.name == "sqlite":
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(self.sql, self._sqlite_params(params))
+            with self._sqlite_cursor(conn, params) as cursor:
                 return int(cursor.rowcount)
-            finally:
-                cursor.close()
         return int(conn.execute(self.clause, dict(params)).rowcount)
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Row]:
         """Run it and return every row it yields (a SELECT, or a statement with RETURNING)."""
         if conn.dialect.name == "sqlite":
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(self.sql, self._sqlite_params(params))
+            with self._sqlite_cursor(conn, params) as cursor:
                 names = [d[0] for d in cursor.description]
                 return [self._decode(names, values) for values in cursor.fetchall()]
-            finally:
-                cursor.close()
-        result = conn.execute(self.clause.columns(**self.typed_columns), dict(params))
-        return [dict(row) for row in result.mappings()]
+        return [dict(row) for row in conn.execute(self.returning, dict(params)).mappings()]
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Row | None:
         found = self.rows(conn, params)

@@ -548,7 +548,7 @@ class Store:
 
         def job(conn: Connection) -> tuple[list[int], Row | None]:
             following: Row | None = None
-            ids = [self._insert_outbox(conn, row) for row in rows]
+            ids = self.insert_outbox(conn, rows)
             sql.FINISH_TURN.execute(conn, finish)
             if conversation_values:
                 conn.execute(
@@ -565,10 +565,14 @@ class Store:
         return await self.run(job)
 
     @staticmethod
-    def _insert_outbox(conn: Connection, row: dict[str, Any]) -> int:
-        found = sql.INSERT_OUTBOX.first(conn, row)
-        assert found is not None
-        return int(found["id"])
+    def insert_outbox(conn: Connection, rows: Iterable[dict[str, Any]]) -> list[int]:
+        """Insert ``outbox_row``s; their ids, in order. Every path that queues a message goes through here."""
+        ids: list[int] = []
+        for row in rows:
+            found = sql.INSERT_OUTBOX.first(conn, row)
+            assert found is not None
+            ids.append(int(found["id"]))
+        return ids
 
     @staticmethod
     def outbox_row(
@@ -613,17 +617,12 @@ class Store:
     ) -> list[int]:
         """Queue outbound messages outside a turn (the proactive API)."""
         now = time.time()
-        ids = []
+        rows = [
+            self.outbox_row(conversation_id, channel, label, item, now, None, request_id, idempotency_key)
+            for item in outbounds
+        ]
         async with self.tx() as conn:
-            for item in outbounds:
-                result = await conn.execute(
-                    outbox.insert().returning(outbox.c.id),
-                    self.outbox_row(
-                        conversation_id, channel, label, item, now, None, request_id, idempotency_key
-                    ),
-                )
-                ids.append(int(result.scalar_one()))
-        return ids
+            return await conn.run_sync(lambda c: self.insert_outbox(c, rows))
 
     async def retry_turn(self, turn_id: int, attempts: int, at: float, error: str) -> None:
         async with self.tx() as conn:
