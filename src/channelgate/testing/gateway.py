@@ -7,6 +7,7 @@ async with run_gateway({"bot": "demo", "integrations": [...]}) as gw:
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from channelgate.bots.base import Bot
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import parse_config
 from channelgate.gateway import Gateway
-from channelgate.testing.server import free_port, serve_app
+from channelgate.testing.server import listening_socket, serve_app
 from channelgate.web.app import create_app
 
 
@@ -42,15 +43,20 @@ async def run_gateway(
     registry: ChannelRegistry | None = None,
 ) -> AsyncIterator[RunningGateway]:
     """Start a gateway from a config mapping (as the YAML file would hold) and serve it on loopback.
-    ``store`` defaults to a fresh in-memory-like SQLite file; pass ``bot`` to use a bot object directly."""
-    port = free_port()
+
+    ``store`` defaults to a SQLite file in a temporary folder, removed afterwards: a file, not
+    ``:memory:``, because only a file store takes the production path (the writer thread with group
+    commit, WAL, a second connection for reads). Pass ``bot`` to use a bot object directly."""
+    sock = listening_socket()
+    port = sock.getsockname()[1]
     config = dict(config)
     config.setdefault("public_url", f"http://127.0.0.1:{port}")
-    config.setdefault("store", "sqlite:///:memory:")
     registry = registry or load_registry()
-    gateway = Gateway(parse_config(config, registry, "test config"), registry, bot=bot)
-    async with serve_app(create_app(gateway), port=port) as url:
-        yield RunningGateway(url, gateway)
+    with tempfile.TemporaryDirectory(prefix="channelgate-test-") as folder:
+        config.setdefault("store", f"sqlite:///{folder}/store.db")
+        gateway = Gateway(parse_config(config, registry, "test config"), registry, bot=bot)
+        async with serve_app(create_app(gateway), sock=sock) as url:
+            yield RunningGateway(url, gateway)
 
 
 async def wait_until(
