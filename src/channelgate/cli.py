@@ -7,6 +7,7 @@ wrong and what to do, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -68,6 +69,21 @@ def _load(path: Path | None) -> GatewayConfig:
         raise fail(str(exc)) from None
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file that may hold secrets (tokens, keys): created 0600, and an existing one made 0600
+    too, whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fd, 0o600)
+        fh.write(text)
+
+
+def _dump_yaml(path: Path, data: Any) -> None:
+    buffer = io.StringIO()
+    _yaml().dump(data, buffer)
+    write_private(path, buffer.getvalue())
+
+
 def setup_logging(level: str, fmt: str) -> None:
     from channelgate.logs import configure
 
@@ -110,7 +126,7 @@ def init(
     path = _config_path(config)
     if path.exists() and not force:
         raise fail(f"{path} exists already (use --force to overwrite it)")
-    path.write_text(STARTER.format(public="http://127.0.0.1:8080"), encoding="utf-8")
+    write_private(path, STARTER.format(public="http://127.0.0.1:8080"))
     typer.echo(f"wrote {path}; start the gateway with: channelgate serve --config {path}")
 
 
@@ -289,8 +305,7 @@ def channels_add(
     if any(i.get("channel") == channel and i.get("label") == label for i in items):
         raise fail(f"{channel}/{label} exists already in {path}")
     items.append(values)
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.dump(data, fh)
+    _dump_yaml(path, data)
     cfg = _load(path)
     row = next(r for r in _integration_rows(cfg) if r["channel"] == channel and r["label"] == label)
     if as_json:
@@ -326,8 +341,7 @@ def channels_remove(
     if len(keep) == len(items):
         raise fail(f"no integration {channel}/{label} in {path}")
     items[:] = keep
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.dump(data, fh)
+    _dump_yaml(path, data)
     typer.echo(f"removed {channel}/{label} from {path}")
 
 
@@ -393,7 +407,7 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
     from channelgate.turns import TextInput, Turn, User
 
     checks: list[dict[str, Any]] = []
-    store = Store(cfg.settings.store)
+    store = Store.from_settings(cfg.settings)
     try:
         await store.create_schema()
         depths = await store.depths()

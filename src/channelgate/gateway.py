@@ -59,7 +59,7 @@ class Gateway:
         self.settings = config.settings
         self.registry = registry or load_registry()
         self.public_url = self.settings.public_url
-        self.store = store or Store(self.settings.store)
+        self.store = store or Store.from_settings(self.settings)
         self.bot = bot or build_bot(self.settings.bot)
         self.metrics = Metrics()
         self.languages = Languages(self.settings.languages)

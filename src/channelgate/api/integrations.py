@@ -31,6 +31,7 @@ from channelgate.api.models import (
     IntegrationOut,
     IntegrationUpdate,
 )
+from channelgate.api.policy import check_api_config, check_inline
 from channelgate.config import (
     INTEGRATION_KEYS,
     ConfigError,
@@ -41,6 +42,7 @@ from channelgate.config import (
 )
 from channelgate.gateway import Gateway
 from channelgate.store import admin
+from channelgate.store.secret_box import SecretKeyError
 
 log = logging.getLogger("channelgate.api.integrations")
 router = APIRouter(tags=["integrations"])
@@ -86,7 +88,9 @@ def integration_out(gateway: Gateway, integration: Integration) -> dict[str, Any
         "language_command": integration.language_command,
         "config": masked_config(integration),
         "health": IntegrationHealth(
-            status=health.status if health else "failing", message=health.message if health else "not running"
+            status=health.status if health else "failing",
+            message=health.message if health else "not running",
+            insecure=integration.config.insecure_settings(),
         ),
     }
 
@@ -109,14 +113,26 @@ def _writable(gateway: Gateway, integration: Integration) -> None:
 
 
 def _validate(gateway: Gateway, raw: dict[str, Any]) -> Integration:
+    """The channel's own validation, then what the API refuses (see api/policy.py)."""
+    cls = gateway.registry.get(str(raw.get("channel")))
+    if cls is not None:
+        check_inline(cls.Config, raw)  # before the channel could read a path
     try:
         integration, warnings = build_integration(raw, gateway.registry, "integration", source="store")
         check_locale(integration, bot_locales(gateway.settings), "integration")
     except ConfigError as exc:
         raise ApiError(400, str(exc)) from None
+    check_api_config(integration.config, gateway.settings.admin_api.allowed_hosts)
     for warning in warnings:
         log.warning(warning)
     return integration
+
+
+async def _stored(gateway: Gateway, channel: str, label: str) -> dict[str, Any] | None:
+    try:
+        return await admin.stored_integration(gateway.store, channel, label)
+    except SecretKeyError as exc:
+        raise ApiError(503, str(exc)) from None
 
 
 def _lock(request: Request) -> asyncio.Lock:
@@ -232,7 +248,7 @@ async def update_integration(
     async with _lock(request):
         current = _find(gateway, channel, label)
         _writable(gateway, current)
-        row = await admin.stored_integration(gateway.store, channel, label)
+        row = await _stored(gateway, channel, label)
         if row is None:
             raise ApiError(404, f"no stored integration {channel}/{label}")
         stored = dict(row["config"] or {})
