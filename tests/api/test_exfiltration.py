@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from channelgate.api.policy import public_url
 from channelgate.testing.gateway import wait_until
 from channelgate.testing.google import GoogleAgentSimulator, generate_key_pem
 from channelgate.testing.graph import GraphSimulator
@@ -279,3 +280,60 @@ async def test_monitoring_token_guards_metrics_and_readyz(peer: RelayPeer, tmp_p
         assert right[path].status_code == 200
     assert "channelgate" in right["/metrics"].text and right["/readyz"].json()["status"] == "ready"
     assert alive.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("https://cdn.example.com/a.png", True),
+        ("http://images.example.org:8080/a.png", True),
+        ("http://127.0.0.1:5432/", False),
+        ("http://localhost/a.png", False),
+        ("http://[::1]/a.png", False),
+        ("http://10.0.0.7/a.png", False),
+        ("http://169.254.169.254/latest/meta-data/", False),  # the cloud metadata service
+        ("http://2130706433/", False),  # 127.0.0.1 as one number
+        ("http://metadata.google.internal/", False),
+        ("http://intranet/", False),
+        ("file:///etc/passwd", False),
+        ("gopher://example.com/", False),
+    ],
+)
+def test_public_url(url: str, public: bool) -> None:
+    assert public_url(url) is public
+
+
+async def test_api_sent_media_must_be_public(api: Api, client: httpx.AsyncClient) -> None:
+    evil = Listener()
+    async with serve_app(evil.app) as evil_url:
+        target = {"channel": "relay", "label": "main", "user_id": "u-media"}
+        internal = f"{evil_url}/admin.png"
+        sends = [
+            [{"type": "media", "kind": "image", "url": internal}],
+            [{"type": "text", "text": "hi"}, {"type": "card", "title": "t", "media": {"url": internal}}],
+            [{"type": "carousel", "cards": [{"title": "a", "media": {"url": internal}}]}],
+            [{"type": "channel", "payloads": {"wechat": {"_media": {"type": "image", "url": internal}}}}],
+        ]
+        answers = [await client.post("/messages", json={**target, "messages": m}) for m in sends]
+        broadcast = await client.post(
+            "/broadcasts",
+            json={
+                "channel": "relay",
+                "label": "main",
+                "recipients": [{"user_id": "u1"}],
+                "message": sends[0][0],
+            },
+        )
+        public = await client.post(
+            "/messages",
+            json={
+                **target,
+                "messages": [{"type": "media", "kind": "image", "url": "https://cdn.example.com/a.png"}],
+            },
+        )
+    for answer, index in zip(answers, (0, 1, 0, 0), strict=True):
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"].startswith(f"messages.{index}: '{internal}' is not a public")
+    assert broadcast.status_code == 400 and broadcast.json()["error"].startswith("message: ")
+    assert public.status_code == 202
+    assert evil.received == []

@@ -11,13 +11,16 @@ check off. The config file, written by the operator, may still do all three (wit
 * Settings the channel reads from a file when given a path (a Google ``service_account``) must be inline:
   checked before anything is validated, so not even the existence of a path is probed.
 * Settings that turn a security check off (``ChannelConfig.insecure_settings``) are refused.
+* Media URLs in messages sent through the API must be public: some channels (WeChat) download the media
+  themselves to upload it, which would let a key fetch internal pages and read the outcome in transcripts.
 
 Errors name the field and never echo anything fetched: the gateway makes no request while checking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import ipaddress
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,3 +103,64 @@ def check_api_config(config: ChannelConfig, allowed_hosts: Iterable[str]) -> Non
     """Everything the API refuses in a validated config."""
     check_secure(config)
     check_endpoints(config, allowed_hosts)
+
+
+#: Names that only mean something inside a network (RFC 6761/6762, common private suffixes).
+_PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".intranet", ".lan", ".home.arpa")
+
+
+def public_url(url: str) -> bool:
+    """Whether ``url`` names a host on the public internet, judged from its text (no lookup: a name that
+    resolves to a private address needs an egress proxy to be stopped, see docs/security.md)."""
+    scheme, host, port = _host_port(url)
+    if scheme not in ("http", "https") or not host or port == -1:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        pass
+    if host == "localhost" or host.endswith(_PRIVATE_SUFFIXES) or "." not in host:
+        return False
+    return not host.replace(".", "").isdigit()  # 2130706433, 127.1: numeric forms a resolver may accept
+
+
+def _media_urls(message: Mapping[str, Any]) -> Iterator[str]:
+    kind = message.get("type")
+    if kind == "media":
+        yield str(message.get("url", ""))
+    elif kind == "card" and isinstance(message.get("media"), Mapping):
+        yield str(message["media"].get("url", ""))
+    elif kind == "carousel":
+        for card in message.get("cards") or []:
+            yield from _media_urls(card)
+    elif kind == "channel":
+        yield from _urls_in(message.get("payloads"))
+        if isinstance(message.get("fallback"), Mapping):
+            yield from _media_urls(message["fallback"])
+
+
+def _urls_in(value: Any) -> Iterator[str]:
+    """Every URL-looking string of a raw platform payload (it may carry media the channel fetches)."""
+    if isinstance(value, str):
+        if value.strip().lower().startswith(("http://", "https://")):
+            yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _urls_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _urls_in(item)
+
+
+def check_public_media(messages: Iterable[Mapping[str, Any]], where: str = "messages") -> None:
+    """Refuse messages whose media (or raw payload URLs) point inside a network: 400 naming the URL.
+    ``where``: ``messages`` (a list: the index is named) or ``message`` (a broadcast's one message)."""
+    for index, message in enumerate(messages):
+        field = where if where == "message" else f"{where}.{index}"
+        for url in _media_urls(message):
+            if not public_url(url):
+                raise ApiError(
+                    400,
+                    f"{field}: {url[:200]!r} is not a public http(s) URL; media sent through the API must "
+                    "be on the public internet",
+                )
