@@ -151,7 +151,14 @@ def serve(
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     registry = load_registry()
-    gateway = Gateway(cfg, registry)
+    from channelgate.store.secret_box import SecretKeyError
+
+    try:
+        gateway = Gateway(cfg, registry)
+    except SecretKeyError as exc:  # a malformed key, a missing secret_key_file
+        raise fail(str(exc)) from None
+    if not gateway.store.secrets.usable:  # say it in one line here rather than in a startup traceback
+        raise fail(gateway.store.secrets.missing_reason)
     app_ = create_app(gateway)
     listen_host = host or cfg.settings.host
     listen_port = port or cfg.settings.port

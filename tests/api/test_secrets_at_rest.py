@@ -256,3 +256,18 @@ async def test_sqlite_synchronous_full_applies_to_every_connection(tmp_path: Pat
             assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 1  # NORMAL
     finally:
         await default.close()
+
+
+def test_serve_without_a_key_for_postgres_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text("store: postgresql://postgres@127.0.0.1:5432/test\nintegrations: []\n")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    missing = CliRunner().invoke(cli_app, ["serve", "--config", str(config)])
+    monkeypatch.setenv(ENV_VAR, "not-a-key-at-all")
+    malformed = CliRunner().invoke(cli_app, ["serve", "--config", str(config)])
+    assert missing.exit_code == 2 and f"set {ENV_VAR}" in missing.output
+    assert "Traceback" not in missing.output
+    assert malformed.exit_code == 2 and "key 1 of 1 is not a Fernet key" in malformed.output
+    assert "not-a" not in malformed.output

@@ -69,12 +69,13 @@ def create_private(path: Path, content: bytes = b"") -> bool:
 
 def _parse_keys(text: str, where: str) -> list[bytes]:
     keys = [k.strip() for k in text.replace("\n", ",").split(",") if k.strip()]
-    for key in keys:
+    for number, key in enumerate(keys, 1):
         try:
             Fernet(key)
         except (ValueError, TypeError):
-            raise SecretKeyError(
-                f"{where}: {key[:4]}… is not a Fernet key (32 url-safe base64-encoded bytes); {GENERATE_HINT}"
+            raise SecretKeyError(  # which one, never any of its characters
+                f"{where}: key {number} of {len(keys)} is not a Fernet key (32 url-safe base64-encoded "
+                f"bytes); {GENERATE_HINT}"
             ) from None
     return [k.encode() for k in keys]
 
