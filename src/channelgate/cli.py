@@ -389,6 +389,7 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         )
         for warning in cfg.warnings:
             checks.append({"check": "config warning", "ok": True, "detail": warning})
+        checks.extend(_private_file_checks(cfg))
     except ConfigError as exc:
         checks.append({"check": "config", "ok": False, "detail": str(exc)})
         cfg = None
@@ -406,6 +407,25 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             )
             typer.echo(f"{mark} {c['check']}: {c['detail']}")
     raise typer.Exit(0 if ok else 1)
+
+
+def _private_file_checks(cfg: GatewayConfig) -> list[dict[str, Any]]:
+    """Files that hold secrets and that others than their owner can read: a warning naming the fix."""
+    from channelgate.store.secret_box import sqlite_path
+
+    database = sqlite_path(cfg.settings.store)
+    files = [cfg.path, database, database.with_name(database.name + ".key") if database else None]
+    if cfg.settings.secret_key_file:
+        files.append(Path(cfg.settings.secret_key_file).expanduser())
+    checks = []
+    for path in files:
+        if path is None or not path.exists():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            detail = f"{path} is readable by others ({mode:o}) and may hold secrets: chmod 600 {path}"
+            checks.append({"check": "file permissions", "ok": True, "detail": detail})
+    return checks
 
 
 async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ files holding secrets are 0600, and debug logging prints no SQL parameter."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -271,3 +272,14 @@ def test_serve_without_a_key_for_postgres_is_one_clear_line(
     assert "Traceback" not in missing.output
     assert malformed.exit_code == 2 and "key 1 of 1 is not a Fernet key" in malformed.output
     assert "not-a" not in malformed.output
+
+
+def test_doctor_warns_about_readable_secret_files(tmp_path: Path, umask_022: None) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"store: sqlite:///{tmp_path}/gw.db\nintegrations: []\n")  # 0644: umask 022
+    result = CliRunner().invoke(cli_app, ["doctor", "--config", str(config), "--json"])
+    warnings = [c["detail"] for c in json.loads(result.output)["checks"] if c["check"] == "file permissions"]
+    assert warnings == [f"{config} is readable by others (644) and may hold secrets: chmod 600 {config}"]
+    config.chmod(0o600)
+    again = CliRunner().invoke(cli_app, ["doctor", "--config", str(config)])
+    assert "file permissions" not in again.output
