@@ -125,6 +125,7 @@ async def test_api_base_url_cannot_be_moved_to_another_host(scene: Scene) -> Non
                     "http://graph.facebook.com/v25.0",  # the official host, but in clear
                     "https://graph.facebook.com:8443/v25.0",
                     f"https://graph.facebook.com@{scene.evil_url.removeprefix('http://')}/v25.0",
+                    "https://[graph.facebook.com/v25.0",
                 ]
             )
         ]
@@ -297,6 +298,8 @@ async def test_monitoring_token_guards_metrics_and_readyz(peer: RelayPeer, tmp_p
         ("http://intranet/", False),
         ("file:///etc/passwd", False),
         ("gopher://example.com/", False),
+        ("http://[::1/", False),  # unreadable: refused, not a 500
+        ("http://example.com:99999/", False),
     ],
 )
 def test_public_url(url: str, public: bool) -> None:

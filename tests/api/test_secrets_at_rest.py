@@ -38,6 +38,21 @@ def umask_022() -> Iterator[None]:
         os.umask(old)
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``logs.configure`` (``serve`` calls it) sets levels and handlers process-wide: put them back so the
+    tests that run after still see what they expect (httpx at INFO, pytest's handlers)."""
+    touched = ["", "httpx", *logs._DRIVER_LOGGERS]
+    saved = {name: logging.getLogger(name).level for name in touched}
+    handlers = logging.getLogger().handlers[:]
+    try:
+        yield
+    finally:
+        logging.getLogger().handlers[:] = handlers
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -219,7 +234,7 @@ def test_init_and_channels_add_write_private_files(tmp_path: Path, umask_022: No
 
 
 async def test_debug_logging_prints_no_sql_parameter(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, restore_logging: None
 ) -> None:
     logs.configure("debug")
     logging.getLogger().addHandler(caplog.handler)  # configure() replaced the root handlers
@@ -234,7 +249,6 @@ async def test_debug_logging_prints_no_sql_parameter(
         await store.close()
     finally:
         logging.getLogger().removeHandler(caplog.handler)
-        logging.getLogger().setLevel(logging.WARNING)
     statements = [r for r in caplog.records if r.name.startswith("sqlalchemy.engine")]
     assert any("INSERT INTO kv" in r.getMessage() for r in statements)  # echo is on: statements show
     assert all(TOKEN not in r.getMessage() and KV_SECRET not in r.getMessage() for r in caplog.records)
@@ -260,7 +274,7 @@ async def test_sqlite_synchronous_full_applies_to_every_connection(tmp_path: Pat
 
 
 def test_serve_without_a_key_for_postgres_is_one_clear_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None
 ) -> None:
     config = tmp_path / "gw.yaml"
     config.write_text("store: postgresql://postgres@127.0.0.1:5432/test\nintegrations: []\n")

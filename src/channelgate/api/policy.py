@@ -54,11 +54,12 @@ def check_secure(config: ChannelConfig) -> None:
 
 
 def _host_port(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url.strip())
+    """(scheme, host, port or None); port -1 when the URL cannot be read (never allowed)."""
     try:
+        parts = urlsplit(url.strip())
         port = parts.port
-    except ValueError:
-        port = -1
+    except ValueError:  # "http://[::1" or a port out of range
+        return "", "", -1
     return parts.scheme.lower(), (parts.hostname or "").rstrip(".").lower(), port
 
 
