@@ -37,7 +37,11 @@ def _event(i: int) -> InboundMessage:
 
 
 async def _measure(
-    directory: Path, synchronous: Literal["normal", "full"], sequential: int, concurrent: int, concurrency: int
+    directory: Path,
+    synchronous: Literal["normal", "full"],
+    sequential: int,
+    concurrent: int,
+    concurrency: int,
 ) -> dict[str, float]:
     store = Store(f"sqlite:///{directory}/{synchronous}.db", synchronous=synchronous)
     await store.create_schema()

@@ -112,7 +112,7 @@ class SecretBox:
         if file is None and database is not None:
             file = database.with_name(database.name + ".key")
         if file is not None:
-            if not keys and database is not None:
+            if not keys and database is not None and file.parent.is_dir():
                 create_private(file, Fernet.generate_key() + b"\n")  # a SQLite store's first start
             if file.exists():
                 try:
