@@ -88,7 +88,9 @@ class Gateway:
         )
         for integration in self.config.integrations:
             await self.add_integration(integration)
-        for integration in await load_stored_integrations(self.store, self.registry, skip=self.integrations):
+        allowed = self.settings.admin_api.allowed_hosts  # what the API may point at (docs/security.md)
+        stored = await load_stored_integrations(self.store, self.registry, self.integrations, allowed)
+        for integration in stored:
             await self.add_integration(integration)
         for key, integration in self.integrations.items():  # load language detectors before traffic
             self.languages.warm_up(integration, self.locales_for(self.channels[key]))

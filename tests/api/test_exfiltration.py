@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from channelgate.api.policy import public_url
+from channelgate.api_rules import public_url
+from channelgate.store import Store, admin
 from channelgate.testing.gateway import wait_until
 from channelgate.testing.google import GoogleAgentSimulator, generate_key_pem
 from channelgate.testing.graph import GraphSimulator
@@ -339,4 +340,54 @@ async def test_api_sent_media_must_be_public(api: Api, client: httpx.AsyncClient
         assert answer.json()["error"].startswith(f"messages.{index}: '{internal}' is not a public")
     assert broadcast.status_code == 400 and broadcast.json()["error"].startswith("message: ")
     assert public.status_code == 202
+    assert evil.received == []
+
+
+async def test_a_stored_integration_the_api_would_refuse_does_not_start_until_fixed(
+    peer: RelayPeer, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What an earlier version let a key store (a token sent elsewhere, signatures off) stays off after
+    the upgrade, and can be fixed or removed through the API."""
+    graph = GraphSimulator(access_token="EAAG-old-token", app_secret="old-app-secret")
+    evil = Listener()
+    async with serve_app(graph.app) as graph_url, serve_app(evil.app) as evil_url:
+        store = Store(store_url)
+        await store.create_schema()
+        base = {"verify_token": "v", "page_access_token": graph.access_token}
+        await admin.insert_integration(
+            store,
+            "messenger",
+            "moved",
+            "en-US",
+            {**base, "app_secret": graph.app_secret, "api_base_url": evil_url},
+        )
+        await admin.insert_integration(
+            store,
+            "messenger",
+            "open",
+            "en-US",
+            {**base, "insecure_no_signature": True, "api_base_url": graph_url},
+        )
+        await store.close()
+        allowed = {"allowed_hosts": [graph_url.removeprefix("http://")]}
+        async with start_api(peer, store_url, admin_api=allowed) as api, api.client() as client:
+            running = sorted(api.gw.gateway.channels)
+            listed = [i["label"] for i in (await client.get("/integrations")).json()["items"]]
+            fixed = await client.patch(
+                "/integrations/messenger/moved",
+                json={"config": {"api_base_url": graph.api_base_url(graph_url)}},
+            )
+            removed = await client.delete("/integrations/messenger/open")
+            gone = await client.delete("/integrations/messenger/open")
+            callback = fixed.json()["callback_url"]
+            await graph.deliver(callback, graph.messenger_text("PSID-9", "back"))
+            await wait_until(lambda: any(s.body.get("message") == {"text": "echo: back"} for s in graph.sent))
+            after = sorted(api.gw.gateway.channels)
+    assert running == [("relay", "main")] and listed == ["main"]
+    refused = [r.getMessage() for r in caplog.records if "is not started" in r.getMessage()]
+    assert any("messenger/moved" in m and "config.api_base_url" in m for m in refused)
+    assert any("messenger/open" in m and "config.insecure_no_signature" in m for m in refused)
+    assert fixed.status_code == 200, fixed.text
+    assert removed.status_code == 204 and gone.status_code == 404
+    assert after == [("messenger", "moved"), ("relay", "main")]
     assert evil.received == []

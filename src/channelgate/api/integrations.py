@@ -246,13 +246,20 @@ async def update_integration(
     """Change an integration created here; it restarts with the new settings without dropping work."""
     check_json(body.config, "config")
     async with _lock(request):
-        current = _find(gateway, channel, label)
-        _writable(gateway, current)
-        row = await _stored(gateway, channel, label)
+        current = gateway.integrations.get((channel, label))
+        if current is not None:
+            _writable(gateway, current)
+        row = await _stored(gateway, channel, label)  # also one not running (refused at start): fix it here
         if row is None:
-            raise ApiError(404, f"no stored integration {channel}/{label}")
+            raise ApiError(
+                404,
+                f"no stored integration {channel}/{label}"
+                if current
+                else f"no integration {channel}/{label}",
+            )
+        cls = gateway.registry.get(channel)
         stored = dict(row["config"] or {})
-        secret_names = set(type(current.config).secret_fields())
+        secret_names = set(cls.Config.secret_fields()) if cls is not None else set()
         for key, value in (body.config or {}).items():
             if key in INTEGRATION_KEYS and key not in ("auto_detect", "language_command"):
                 raise ApiError(400, f"config: {key} cannot change (create a new integration instead)")
@@ -289,8 +296,13 @@ async def delete_integration(
 ) -> Response:
     """Stop serving an integration created here and forget it (its conversations stay in the store)."""
     async with _lock(request):
-        _writable(gateway, _find(gateway, channel, label))
-        await admin.delete_integration(gateway.store, channel, label)
-        await gateway.remove_integration(channel, label)
+        current = gateway.integrations.get((channel, label))
+        if current is not None:
+            _writable(gateway, current)
+        deleted = await admin.delete_integration(gateway.store, channel, label)
+        if current is None and not deleted:  # neither running nor stored (one refused at start is stored)
+            raise ApiError(404, f"no integration {channel}/{label}")
+        if current is not None:
+            await gateway.remove_integration(channel, label)
     log.info("integration %s/%s deleted through the API", channel, label)
     return Response(status_code=204)

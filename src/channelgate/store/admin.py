@@ -24,6 +24,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from channelgate.api_rules import api_refusal
 from channelgate.channels.registry import ChannelRegistry
 from channelgate.config import ConfigError, Integration, build_integration
 from channelgate.store.admin_tables import (
@@ -224,11 +225,17 @@ async def delete_integration(store: Store, channel: str, label: str) -> bool:
 
 
 async def load_stored_integrations(
-    store: Store, registry: ChannelRegistry, skip: Iterable[tuple[str, str]] = ()
+    store: Store,
+    registry: ChannelRegistry,
+    skip: Iterable[tuple[str, str]] = (),
+    allowed_hosts: Iterable[str] | None = None,
 ) -> list[Integration]:
     """The integrations created through the API, validated again (a channel package may have changed).
     One that no longer validates is logged and left out, never fatal: the rest of the gateway must start.
-    ``skip``: keys the config file defines, which win over a stored integration of the same name."""
+    ``skip``: keys the config file defines, which win over a stored integration of the same name.
+    ``allowed_hosts``: the server's ``admin_api.allowed_hosts``; given, one the API would refuse today (an
+    endpoint elsewhere, a security check off: stored by an earlier version, or before the list was
+    narrowed) is left out too, until it is changed or deleted through the API."""
     taken = set(skip)
     out: list[Integration] = []
     for sealed in await _stored_rows(store):
@@ -248,6 +255,16 @@ async def load_stored_integrations(
             continue
         except ConfigError as exc:
             log.error("stored integration %s/%s cannot start: %s", row["channel"], row["label"], exc)
+            continue
+        refusal = api_refusal(integration.config, allowed_hosts) if allowed_hosts is not None else None
+        if refusal is not None:
+            log.error(
+                "stored integration %s/%s is not started: %s (change it with PATCH or remove it with DELETE "
+                "on /api/v1/integrations/%s/%s)",
+                *key,
+                refusal,
+                *key,
+            )
             continue
         for warning in warnings:
             log.warning(warning)
