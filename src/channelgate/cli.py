@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,6 +28,9 @@ from channelgate.config import (
     build_integration,
     load_config,
 )
+
+if TYPE_CHECKING:
+    from channelgate.store import Store
 
 app = typer.Typer(
     name="channelgate",
@@ -428,13 +431,14 @@ def _private_file_checks(cfg: GatewayConfig) -> list[dict[str, Any]]:
     return checks
 
 
-async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
-    from channelgate.bots.spec import build_bot
-    from channelgate.store import Store
-    from channelgate.turns import TextInput, Turn, User
-
+async def _doctor_store(store: Store) -> list[dict[str, Any]]:
+    """The secret key's source and the store's answer (the store is closed afterwards)."""
     checks: list[dict[str, Any]] = []
-    store = Store.from_settings(cfg.settings)
+    if store.secrets.usable:
+        detail = f"secrets at rest are encrypted with the key from {store.secrets.source}"
+        checks.append({"check": "secret key", "ok": True, "detail": detail})
+    else:
+        checks.append({"check": "secret key", "ok": False, "detail": store.secrets.missing_reason})
     try:
         await store.create_schema()
         depths = await store.depths()
@@ -449,6 +453,22 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
         checks.append({"check": "store", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
     finally:
         await store.close()
+    return checks
+
+
+async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
+    from channelgate.bots.spec import build_bot
+    from channelgate.store import Store
+    from channelgate.store.secret_box import SecretKeyError
+    from channelgate.turns import TextInput, Turn, User
+
+    checks: list[dict[str, Any]] = []
+    try:
+        store = Store.from_settings(cfg.settings)
+    except SecretKeyError as exc:
+        checks.append({"check": "secret key", "ok": False, "detail": str(exc)})
+    else:
+        checks.extend(await _doctor_store(store))
     try:
         bot = build_bot(cfg.settings.bot)
         await bot.start()

@@ -297,3 +297,27 @@ def test_doctor_warns_about_readable_secret_files(tmp_path: Path, umask_022: Non
     config.chmod(0o600)
     again = CliRunner().invoke(cli_app, ["doctor", "--config", str(config)])
     assert "file permissions" not in again.output
+
+
+def test_doctor_names_the_key_source_and_a_missing_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqlite = tmp_path / "lite.yaml"
+    sqlite.write_text(f"store: sqlite:///{tmp_path}/gw.db\nintegrations: []\n")
+    pg = tmp_path / "pg.yaml"
+    pg.write_text("store: postgresql://postgres@127.0.0.1:5432/test\nintegrations: []\n")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    checks = {
+        name: {
+            c["check"]: c
+            for c in json.loads(
+                CliRunner().invoke(cli_app, ["doctor", "--json", "--config", str(path)]).output
+            )["checks"]
+        }
+        for name, path in (("sqlite", sqlite), ("pg", pg))
+    }
+    assert (
+        checks["sqlite"]["secret key"]["ok"]
+        and str(tmp_path / "gw.db.key") in checks["sqlite"]["secret key"]["detail"]
+    )
+    assert not checks["pg"]["secret key"]["ok"] and f"set {ENV_VAR}" in checks["pg"]["secret key"]["detail"]
