@@ -44,18 +44,27 @@ async def fresh_pg_database() -> AsyncIterator[str]:
         await admin.close()
 
 
+#: A PostgreSQL store needs a key for the secrets it encrypts (SQLite makes one beside its file): the
+#: same for every test and every process a test starts, as replicas would share it.
+PG_SECRET_KEY = "pQ2t5S3tV8n0Jt6cWm7qS5n7yQ0bWm0i3VfH4xJk6nE="
+
+
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+async def pg_url(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    monkeypatch.setenv("CHANNELGATE_SECRET_KEY", PG_SECRET_KEY)
     async with fresh_pg_database() as url:
         yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
     """A fresh store on each engine."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/store.db"
         return
+    monkeypatch.setenv("CHANNELGATE_SECRET_KEY", PG_SECRET_KEY)
     async with fresh_pg_database() as url:
         yield url
 

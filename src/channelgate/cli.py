@@ -7,13 +7,14 @@ wrong and what to do, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +28,9 @@ from channelgate.config import (
     build_integration,
     load_config,
 )
+
+if TYPE_CHECKING:
+    from channelgate.store import Store
 
 app = typer.Typer(
     name="channelgate",
@@ -66,6 +70,21 @@ def _load(path: Path | None) -> GatewayConfig:
         return load_config(path, load_registry())
     except ConfigError as exc:
         raise fail(str(exc)) from None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file that may hold secrets (tokens, keys): created 0600, and an existing one made 0600
+    too, whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fd, 0o600)
+        fh.write(text)
+
+
+def _dump_yaml(path: Path, data: Any) -> None:
+    buffer = io.StringIO()
+    _yaml().dump(data, buffer)
+    write_private(path, buffer.getvalue())
 
 
 def setup_logging(level: str, fmt: str) -> None:
@@ -110,7 +129,7 @@ def init(
     path = _config_path(config)
     if path.exists() and not force:
         raise fail(f"{path} exists already (use --force to overwrite it)")
-    path.write_text(STARTER.format(public="http://127.0.0.1:8080"), encoding="utf-8")
+    write_private(path, STARTER.format(public="http://127.0.0.1:8080"))
     typer.echo(f"wrote {path}; start the gateway with: channelgate serve --config {path}")
 
 
@@ -135,7 +154,14 @@ def serve(
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     registry = load_registry()
-    gateway = Gateway(cfg, registry)
+    from channelgate.store.secret_box import SecretKeyError
+
+    try:
+        gateway = Gateway(cfg, registry)
+    except SecretKeyError as exc:  # a malformed key, a missing secret_key_file
+        raise fail(str(exc)) from None
+    if not gateway.store.secrets.usable:  # say it in one line here rather than in a startup traceback
+        raise fail(gateway.store.secrets.missing_reason)
     app_ = create_app(gateway)
     listen_host = host or cfg.settings.host
     listen_port = port or cfg.settings.port
@@ -289,8 +315,7 @@ def channels_add(
     if any(i.get("channel") == channel and i.get("label") == label for i in items):
         raise fail(f"{channel}/{label} exists already in {path}")
     items.append(values)
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.dump(data, fh)
+    _dump_yaml(path, data)
     cfg = _load(path)
     row = next(r for r in _integration_rows(cfg) if r["channel"] == channel and r["label"] == label)
     if as_json:
@@ -326,8 +351,7 @@ def channels_remove(
     if len(keep) == len(items):
         raise fail(f"no integration {channel}/{label} in {path}")
     items[:] = keep
-    with path.open("w", encoding="utf-8") as fh:
-        yaml.dump(data, fh)
+    _dump_yaml(path, data)
     typer.echo(f"removed {channel}/{label} from {path}")
 
 
@@ -368,6 +392,7 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         )
         for warning in cfg.warnings:
             checks.append({"check": "config warning", "ok": True, "detail": warning})
+        checks.extend(_private_file_checks(cfg))
     except ConfigError as exc:
         checks.append({"check": "config", "ok": False, "detail": str(exc)})
         cfg = None
@@ -387,13 +412,33 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     raise typer.Exit(0 if ok else 1)
 
 
-async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
-    from channelgate.bots.spec import build_bot
-    from channelgate.store import Store
-    from channelgate.turns import TextInput, Turn, User
+def _private_file_checks(cfg: GatewayConfig) -> list[dict[str, Any]]:
+    """Files that hold secrets and that others than their owner can read: a warning naming the fix."""
+    from channelgate.store.secret_box import sqlite_path
 
+    database = sqlite_path(cfg.settings.store)
+    files = [cfg.path, database, database.with_name(database.name + ".key") if database else None]
+    if cfg.settings.secret_key_file:
+        files.append(Path(cfg.settings.secret_key_file).expanduser())
+    checks = []
+    for path in files:
+        if path is None or not path.exists():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            detail = f"{path} is readable by others ({mode:o}) and may hold secrets: chmod 600 {path}"
+            checks.append({"check": "file permissions", "ok": True, "detail": detail})
+    return checks
+
+
+async def _doctor_store(store: Store) -> list[dict[str, Any]]:
+    """The secret key's source and the store's answer (the store is closed afterwards)."""
     checks: list[dict[str, Any]] = []
-    store = Store(cfg.settings.store)
+    if store.secrets.usable:
+        detail = f"secrets at rest are encrypted with the key from {store.secrets.source}"
+        checks.append({"check": "secret key", "ok": True, "detail": detail})
+    else:
+        checks.append({"check": "secret key", "ok": False, "detail": store.secrets.missing_reason})
     try:
         await store.create_schema()
         depths = await store.depths()
@@ -408,6 +453,22 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
         checks.append({"check": "store", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
     finally:
         await store.close()
+    return checks
+
+
+async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
+    from channelgate.bots.spec import build_bot
+    from channelgate.store import Store
+    from channelgate.store.secret_box import SecretKeyError
+    from channelgate.turns import TextInput, Turn, User
+
+    checks: list[dict[str, Any]] = []
+    try:
+        store = Store.from_settings(cfg.settings)
+    except SecretKeyError as exc:
+        checks.append({"check": "secret key", "ok": False, "detail": str(exc)})
+    else:
+        checks.extend(await _doctor_store(store))
     try:
         bot = build_bot(cfg.settings.bot)
         await bot.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from channelgate.bots.spec import DEMO_LOCALES, BotSpec, DemoBotSpec, parse_bot_spec
 from channelgate.channels.base import Channel, ChannelConfig, ChannelLimits
@@ -124,6 +124,29 @@ class LanguageSettings(BaseModel):
         return out
 
 
+class AdminApiSettings(BaseModel):
+    """The ``admin_api:`` section: what integrations created through the admin API may point at."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts (host or host:port) that endpoint settings such as api_base_url may name through "
+        "the API, besides each channel's official hosts (e.g. 127.0.0.1:9090 for `channelgate simulate`)",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        out = []
+        for host in value:
+            host = host.strip().lower().rstrip(".")
+            if not re.fullmatch(r"[a-z0-9._-]+(:[0-9]{1,5})?|\[[0-9a-f:.]+\](:[0-9]{1,5})?", host):
+                raise ValueError(f"{host!r} is not a host or host:port (no scheme, path or wildcard)")
+            out.append(host)
+        return out
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -137,6 +160,13 @@ class Settings(BaseModel):
     log_format: str = Field(default="text", pattern="^(text|json)$")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     languages: LanguageSettings = Field(default_factory=LanguageSettings)
+    admin_api: AdminApiSettings = Field(default_factory=AdminApiSettings)
+    #: SQLite's synchronous pragma: "full" also survives an OS crash or power loss (docs/configuration.md)
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
+    #: a file holding the Fernet key of secrets at rest when $CHANNELGATE_SECRET_KEY is not set
+    secret_key_file: str | None = None
+    #: when set, /metrics and /readyz answer only requests with ``Authorization: Bearer <token>``
+    monitoring_token: SecretStr | None = None
 
     @field_validator("bot", mode="before")
     @classmethod

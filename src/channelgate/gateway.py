@@ -59,7 +59,7 @@ class Gateway:
         self.settings = config.settings
         self.registry = registry or load_registry()
         self.public_url = self.settings.public_url
-        self.store = store or Store(self.settings.store)
+        self.store = store or Store.from_settings(self.settings)
         self.bot = bot or build_bot(self.settings.bot)
         self.metrics = Metrics()
         self.languages = Languages(self.settings.languages)
@@ -88,7 +88,9 @@ class Gateway:
         )
         for integration in self.config.integrations:
             await self.add_integration(integration)
-        for integration in await load_stored_integrations(self.store, self.registry, skip=self.integrations):
+        allowed = self.settings.admin_api.allowed_hosts  # what the API may point at (docs/security.md)
+        stored = await load_stored_integrations(self.store, self.registry, self.integrations, allowed)
+        for integration in stored:
             await self.add_integration(integration)
         for key, integration in self.integrations.items():  # load language detectors before traffic
             self.languages.warm_up(integration, self.locales_for(self.channels[key]))

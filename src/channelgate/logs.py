@@ -1,5 +1,6 @@
 """Logging set-up: readable lines for people, JSON lines for log pipelines. Secrets never reach here:
-channel configs hold them as SecretStr, whose str() is masked."""
+channel configs hold them as SecretStr, whose str() is masked, and the database drivers, which would
+print SQL parameters and rows, are kept at WARNING."""
 
 from __future__ import annotations
 
@@ -35,3 +36,16 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_drivers()
+
+
+#: Loggers that print SQL parameters or result rows (tokens, users' messages) below WARNING:
+#: SQLAlchemy's engine (statements at INFO, rows at DEBUG; the engines also set hide_parameters), and
+#: aiosqlite, whose DEBUG line shows each call with its arguments.
+_DRIVER_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "asyncpg", "httpcore")
+
+
+def quiet_drivers() -> None:
+    """Keep the database drivers at WARNING whatever ``log_level`` is: debug logging must not print data."""
+    for name in _DRIVER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

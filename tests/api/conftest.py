@@ -66,10 +66,13 @@ def relay_integration(peer_url: str, label: str = "main", **extra: Any) -> dict[
 
 
 def gateway_config(peer_url: str, store: str, **extra: Any) -> dict[str, Any]:
+    """The API may point integrations at the loopback simulators and peers (admin_api.allowed_hosts):
+    tests/api/test_exfiltration.py checks what happens without that."""
     return {
         "store": store,
         "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, "send_attempts": 3},
         "integrations": [relay_integration(peer_url)],
+        "admin_api": {"allowed_hosts": ["127.0.0.1"]},
         **extra,
     }
 

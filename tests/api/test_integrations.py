@@ -34,7 +34,7 @@ async def test_config_file_integrations_are_listed_read_only_with_secrets_masked
     item = listing["items"][0]
     assert item["config"]["secret"] == "***" and SECRET not in str(listing)
     assert item["callback_url"].endswith("/webhooks/relay/main")
-    assert item["health"] == {"status": "ok", "message": ""}
+    assert item["health"] == {"status": "ok", "message": "", "insecure": {}}
 
 
 async def test_config_file_integrations_cannot_change_here(client: httpx.AsyncClient) -> None:

@@ -25,6 +25,7 @@ from channelgate.api.models import (
     BroadcastRequest,
 )
 from channelgate.api.paging import decode_cursor, encode_cursor
+from channelgate.api.policy import check_public_media
 from channelgate.api.sending import body_hash, idempotency, live_channel
 from channelgate.gateway import Gateway
 from channelgate.messages import Template, dump_message
@@ -150,6 +151,7 @@ async def create_broadcast(
     if previous is not None:
         return previous
     live_channel(gateway, body.channel, body.label)
+    check_public_media([dump_message(body.message)], where="message")
     personal = body.recipients is not None and any(r.parameters is not None for r in body.recipients)
     if personal and not isinstance(body.message, Template) and body.options.template_fallback is None:
         raise ApiError(400, "per-recipient parameters need a template message or options.template_fallback")

@@ -1,5 +1,5 @@
 """CLI commands for proactive messaging and the admin API: ``send``, ``broadcast``, ``conversations``,
-``keys``.
+``keys``, ``secrets``.
 
 ``keys`` works on the store named in the config file (there is no API without a key). The others call a
 running gateway's API through :class:`channelgate.Client`: ``--url`` (or ``$CHANNELGATE_URL``; default the
@@ -453,7 +453,7 @@ def _with_store(config: Path | None, work: Any) -> Any:
     cfg = _load_config(config)
 
     async def run() -> Any:
-        store = Store(cfg.settings.store)
+        store = Store.from_settings(cfg.settings)
         try:
             await store.create_schema()
             return await work(store)
@@ -538,9 +538,47 @@ def keys_revoke(
     _print([_key_json(k) for k in revoked], as_json, [f"revoked {k.id} ({k.name})" for k in revoked])
 
 
+# --- secrets ----------------------------------------------------------------------------------------------
+
+secrets_app = typer.Typer(
+    help="The key that encrypts secrets at rest (docs/security.md): generate one, rotate to a new one.",
+    no_args_is_help=True,
+)
+
+
+@secrets_app.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new key for CHANNELGATE_SECRET_KEY (or a secret_key_file)."""
+    from channelgate.store.secret_box import generate_key
+
+    typer.echo(generate_key())
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Re-encrypt every stored secret with the first key of CHANNELGATE_SECRET_KEY.
+
+    Set CHANNELGATE_SECRET_KEY=NEW,OLD (the old key still opens what it sealed), run this, then keep only
+    NEW. Secrets an earlier version stored in clear are encrypted too."""
+    from channelgate.channels.registry import load_registry
+    from channelgate.store import admin
+
+    names = load_registry().names()
+    counts = _with_store(config, lambda store: admin.rotate_secrets(store, names))
+    _print(
+        counts,
+        as_json,
+        [
+            f"re-encrypted {counts['integrations']} stored integration(s) and {counts['key_values']} "
+            "stored value(s) with the first key; the other keys can now be retired"
+        ],
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``send``, ``broadcast``, ``conversations`` and ``keys`` to the ``channelgate`` command."""
     app.command("send")(send)
     app.add_typer(broadcast_app, name="broadcast")
     app.add_typer(conversations_app, name="conversations")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(secrets_app, name="secrets")

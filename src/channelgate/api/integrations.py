@@ -31,6 +31,7 @@ from channelgate.api.models import (
     IntegrationOut,
     IntegrationUpdate,
 )
+from channelgate.api.policy import check_api_config, check_inline
 from channelgate.config import (
     INTEGRATION_KEYS,
     ConfigError,
@@ -41,6 +42,7 @@ from channelgate.config import (
 )
 from channelgate.gateway import Gateway
 from channelgate.store import admin
+from channelgate.store.secret_box import SecretKeyError
 
 log = logging.getLogger("channelgate.api.integrations")
 router = APIRouter(tags=["integrations"])
@@ -86,7 +88,9 @@ def integration_out(gateway: Gateway, integration: Integration) -> dict[str, Any
         "language_command": integration.language_command,
         "config": masked_config(integration),
         "health": IntegrationHealth(
-            status=health.status if health else "failing", message=health.message if health else "not running"
+            status=health.status if health else "failing",
+            message=health.message if health else "not running",
+            insecure=integration.config.insecure_settings(),
         ),
     }
 
@@ -109,14 +113,26 @@ def _writable(gateway: Gateway, integration: Integration) -> None:
 
 
 def _validate(gateway: Gateway, raw: dict[str, Any]) -> Integration:
+    """The channel's own validation, then what the API refuses (see api/policy.py)."""
+    cls = gateway.registry.get(str(raw.get("channel")))
+    if cls is not None:
+        check_inline(cls.Config, raw)  # before the channel could read a path
     try:
         integration, warnings = build_integration(raw, gateway.registry, "integration", source="store")
         check_locale(integration, bot_locales(gateway.settings), "integration")
     except ConfigError as exc:
         raise ApiError(400, str(exc)) from None
+    check_api_config(integration.config, gateway.settings.admin_api.allowed_hosts)
     for warning in warnings:
         log.warning(warning)
     return integration
+
+
+async def _stored(gateway: Gateway, channel: str, label: str) -> dict[str, Any] | None:
+    try:
+        return await admin.stored_integration(gateway.store, channel, label)
+    except SecretKeyError as exc:
+        raise ApiError(503, str(exc)) from None
 
 
 def _lock(request: Request) -> asyncio.Lock:
@@ -230,13 +246,20 @@ async def update_integration(
     """Change an integration created here; it restarts with the new settings without dropping work."""
     check_json(body.config, "config")
     async with _lock(request):
-        current = _find(gateway, channel, label)
-        _writable(gateway, current)
-        row = await admin.stored_integration(gateway.store, channel, label)
+        current = gateway.integrations.get((channel, label))
+        if current is not None:
+            _writable(gateway, current)
+        row = await _stored(gateway, channel, label)  # also one not running (refused at start): fix it here
         if row is None:
-            raise ApiError(404, f"no stored integration {channel}/{label}")
+            raise ApiError(
+                404,
+                f"no stored integration {channel}/{label}"
+                if current
+                else f"no integration {channel}/{label}",
+            )
+        cls = gateway.registry.get(channel)
         stored = dict(row["config"] or {})
-        secret_names = set(type(current.config).secret_fields())
+        secret_names = set(cls.Config.secret_fields()) if cls is not None else set()
         for key, value in (body.config or {}).items():
             if key in INTEGRATION_KEYS and key not in ("auto_detect", "language_command"):
                 raise ApiError(400, f"config: {key} cannot change (create a new integration instead)")
@@ -273,8 +296,13 @@ async def delete_integration(
 ) -> Response:
     """Stop serving an integration created here and forget it (its conversations stay in the store)."""
     async with _lock(request):
-        _writable(gateway, _find(gateway, channel, label))
-        await admin.delete_integration(gateway.store, channel, label)
-        await gateway.remove_integration(channel, label)
+        current = gateway.integrations.get((channel, label))
+        if current is not None:
+            _writable(gateway, current)
+        deleted = await admin.delete_integration(gateway.store, channel, label)
+        if current is None and not deleted:  # neither running nor stored (one refused at start is stored)
+            raise ApiError(404, f"no integration {channel}/{label}")
+        if current is not None:
+            await gateway.remove_integration(channel, label)
     log.info("integration %s/%s deleted through the API", channel, label)
     return Response(status_code=204)

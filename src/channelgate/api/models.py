@@ -34,6 +34,11 @@ class _Request(BaseModel):
 class IntegrationHealth(BaseModel):
     status: Literal["ok", "failing"]
     message: str
+    insecure: dict[str, str] = Field(
+        default_factory=dict,
+        description="settings that switch a security check off (config-file integrations only), and why "
+        "that matters",
+    )
 
 
 class IntegrationOut(BaseModel):

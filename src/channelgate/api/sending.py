@@ -16,8 +16,9 @@ import orjson
 from pydantic import BaseModel
 
 from channelgate.api.errors import ApiError, check_json
+from channelgate.api.policy import check_public_media
 from channelgate.channels.base import Channel
-from channelgate.messages import MessageOptions, UniversalMessage
+from channelgate.messages import MessageOptions, UniversalMessage, dump_messages
 from channelgate.store import NewOutbound
 from channelgate.store.admin import Idempotency
 from channelgate.store.statements import Row
@@ -87,6 +88,7 @@ def render(
     gateway: Gateway, target: Target, messages: list[UniversalMessage], options: dict[str, Any]
 ) -> list[NewOutbound]:
     """The platform payloads, or 422 with the channel's reason when it would refuse them."""
+    check_public_media(dump_messages(messages))
     conversation = target.conversation
     if conversation is None:
         # First contact: no row yet, so the window rules see a user who has never written.

@@ -344,6 +344,30 @@ class ChannelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: The platform's own hosts for each setting naming where the gateway sends credentials
+    #: (``api_base_url``). Through the admin API such a setting may only name these hosts and those of the
+    #: server's ``admin_api.allowed_hosts``: an API key must not be able to send a token elsewhere.
+    endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: URL settings the gateway never calls with credentials (a public avatar): not endpoints.
+    link_fields: ClassVar[frozenset[str]] = frozenset()
+    #: Settings the admin API accepts only inline (a key's JSON), never as a path on the server.
+    inline_only: ClassVar[frozenset[str]] = frozenset()
+
+    def endpoints(self) -> dict[str, str]:
+        """Where this integration sends its credentials, setting → URL. Every ``http(s)://`` setting that
+        is not a declared link counts, so a channel that forgets to declare a new endpoint fails closed."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name not in self.link_fields and isinstance(value, str) and _is_url(value):
+                out[name] = value
+        return out
+
+    def insecure_settings(self) -> dict[str, str]:
+        """Settings that are on and turn a security check off, each with what that means. The admin API
+        refuses them; ``/readyz`` and the integration's health show them."""
+        return {}
+
     @classmethod
     def secret_fields(cls) -> list[str]:
         return [name for name, f in cls.model_fields.items() if f.annotation in (SecretStr, SecretStr | None)]
@@ -351,6 +375,10 @@ class ChannelConfig(BaseModel):
     @classmethod
     def required_fields(cls) -> list[str]:
         return [name for name, f in cls.model_fields.items() if f.is_required()]
+
+
+def _is_url(value: str) -> bool:
+    return value.strip().lower().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True, slots=True)

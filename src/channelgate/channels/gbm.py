@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
@@ -54,11 +55,11 @@ from channelgate.channels.google_agent import (
     TokenSource,
     as_dict,
     as_str,
+    check_key,
     check_signature,
     fallback_text,
     is_rich,
     last_segment,
-    load_credentials,
     new_id,
     parse_time,
     path_segment,
@@ -112,6 +113,12 @@ class GBMConfig(ChannelConfig):
     )
     rate_limit: float | None = Field(default=None, gt=0, description="Send calls per second (default 20).")
 
+    endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "api_base_url": ("businessmessages.googleapis.com",)
+    }
+    link_fields: ClassVar[frozenset[str]] = frozenset({"representative_avatar"})
+    inline_only: ClassVar[frozenset[str]] = frozenset({"service_account"})
+
     @field_validator("api_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -136,7 +143,7 @@ class GBMChannel(Channel[GBMConfig]):
     def check_config(cls, config: GBMConfig) -> list[str]:
         if not config.client_token.get_secret_value():
             raise ValueError("client_token is required to verify the webhook and its X-Goog-Signature")
-        load_credentials(config.service_account)  # refuses a missing or broken key at start
+        check_key(config.service_account, config.api_base_url)  # refuses a missing or broken key at start
         return ["Google Business Messages was shut down on 31 July 2024: only legacy agents still answer"]
 
     # --- inbound ---

@@ -38,7 +38,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote, unquote_plus
+from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
 
 import httpx
 import orjson
@@ -586,6 +586,29 @@ def load_service_account(value: SecretStr) -> dict[str, Any]:
 def load_credentials(value: SecretStr) -> service_account.Credentials:
     """The key, loaded and checked by google-auth (which parses the private key)."""
     return credentials_from(load_service_account(value))
+
+
+#: Where Google's keys send their signed assertions (``token_uri``), old and new.
+GOOGLE_TOKEN_HOSTS = ("oauth2.googleapis.com", "accounts.google.com", "www.googleapis.com")
+
+
+def check_key(value: SecretStr, api_base_url: str) -> None:
+    """Load the key (refusing a broken one at start) and refuse a ``token_uri`` that is neither Google's
+    nor on the host of the integration's own ``api_base_url`` (a simulator serving both): the gateway
+    sends a signed assertion there, which is as good as the key for an hour."""
+    info = load_service_account(value)
+    credentials_from(info)
+    token_uri = str(info["token_uri"])
+    parts, api = urlsplit(token_uri), urlsplit(api_base_url)
+    host = (parts.hostname or "").rstrip(".")
+    official = parts.scheme == "https" and host in GOOGLE_TOKEN_HOSTS
+    same_origin = bool(host) and (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
+    if not (official or same_origin):
+        raise ValueError(
+            f"service_account: the key's token_uri ({parts.scheme}://{parts.netloc or '?'}) is not Google's "
+            f"({', '.join(GOOGLE_TOKEN_HOSTS)}) nor api_base_url's host; the gateway will not send a signed "
+            "assertion there (use the key as Google issued it)"
+        )
 
 
 def credentials_from(info: dict[str, Any]) -> service_account.Credentials:

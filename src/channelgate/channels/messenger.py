@@ -29,7 +29,7 @@ refused before it is sent, with the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
@@ -54,9 +54,11 @@ from channelgate.channels.base import (
 from channelgate.channels.meta import (
     DAY,
     DEFAULT_API_BASE_URL,
+    GRAPH_HOSTS,
     GraphAPI,
     MetaChannel,
     maps_link,
+    meta_insecure_settings,
     normalise_base_url,
     obj,
     split_tail,
@@ -116,10 +118,15 @@ class MessengerConfig(ChannelConfig):
     insecure_no_signature: bool = False
     rate_limit: float | None = Field(default=None, gt=0)
 
+    endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": GRAPH_HOSTS}
+
     @field_validator("api_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         return normalise_base_url(value)
+
+    def insecure_settings(self) -> dict[str, str]:
+        return meta_insecure_settings(self)
 
 
 class MessengerChannel(MetaChannel[MessengerConfig]):

@@ -107,6 +107,20 @@ def check_meta_config(config: MetaSettings, title: str) -> list[str]:
     return []
 
 
+#: Where Graph API calls may go when the admin API sets ``api_base_url`` (see ChannelConfig.endpoint_hosts).
+GRAPH_HOSTS = ("graph.facebook.com",)
+
+
+def meta_insecure_settings(config: MetaSettings) -> dict[str, str]:
+    """``insecure_no_signature`` when on, for the admin API's refusal and the health shown in /readyz."""
+    if not config.insecure_no_signature:
+        return {}
+    return {
+        "insecure_no_signature": "webhook signatures are not required: without app_secret anyone who knows "
+        "the callback URL can post messages as any user"
+    }
+
+
 def normalise_base_url(value: str) -> str:
     """``api_base_url`` without a trailing slash, and only over HTTP(S)."""
     value = value.strip().rstrip("/")

@@ -29,6 +29,7 @@ import base64
 import binascii
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -62,8 +63,8 @@ from channelgate.channels.google_agent import (
     TokenSource,
     as_dict,
     as_str,
+    check_key,
     check_signature,
-    load_credentials,
     new_id,
     parse_time,
     path_segment,
@@ -107,6 +108,15 @@ class RBMConfig(ChannelConfig):
         default=DEFAULT_API_BASE_URL, description="RBM API base URL (or a regional one)."
     )
     rate_limit: float | None = Field(default=None, gt=0, description="Send calls per second (default 20).")
+
+    endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "api_base_url": (
+            "rcsbusinessmessaging.googleapis.com",
+            "europe-rcsbusinessmessaging.googleapis.com",
+            "asia-rcsbusinessmessaging.googleapis.com",
+        )
+    }
+    inline_only: ClassVar[frozenset[str]] = frozenset({"service_account"})
 
     @field_validator("api_base_url")
     @classmethod
@@ -163,7 +173,7 @@ class RBMChannel(Channel[RBMConfig]):
     def check_config(cls, config: RBMConfig) -> list[str]:
         if not config.client_token.get_secret_value():
             raise ValueError("client_token is required to verify the webhook and its X-Goog-Signature")
-        load_credentials(config.service_account)
+        check_key(config.service_account, config.api_base_url)
         return []
 
     # --- inbound ---

@@ -38,7 +38,7 @@ the window the fallback template rides along as ``Outbound.fallback``, sent if t
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -64,8 +64,10 @@ from channelgate.channels.base import (
 from channelgate.channels.meta import (
     DAY,
     DEFAULT_API_BASE_URL,
+    GRAPH_HOSTS,
     GraphAPI,
     MetaChannel,
+    meta_insecure_settings,
     normalise_base_url,
     obj,
     split_tail,
@@ -140,10 +142,15 @@ class WhatsAppConfig(ChannelConfig):
     insecure_no_signature: bool = False
     rate_limit: float = Field(default=80.0, gt=0)
 
+    endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": GRAPH_HOSTS}
+
     @field_validator("api_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         return normalise_base_url(value)
+
+    def insecure_settings(self) -> dict[str, str]:
+        return meta_insecure_settings(self)
 
 
 class WhatsAppChannel(MetaChannel[WhatsAppConfig]):

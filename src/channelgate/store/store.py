@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
 from sqlalchemy import Connection, and_, create_engine, delete, event, func, or_, select, update
@@ -35,8 +35,12 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from channelgate.channels.base import InboundMessage, Outbound, StatusUpdate
 from channelgate.store import statements as sql
+from channelgate.store.secret_box import SecretBox, SecretKeyMissing, create_private, sqlite_path
 from channelgate.store.statements import Row
 from channelgate.store.tables import conversations, inbox, kv, locks, metadata, outbox
+
+if TYPE_CHECKING:
+    from channelgate.config import Settings
 
 #: Outbox statuses in the order a message moves through them; a status update never moves one back.
 STATUS_RANK = {"held": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
@@ -155,12 +159,37 @@ class NewOutbound:
 
 
 class Store:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    """``synchronous``: SQLite's ``PRAGMA synchronous``. ``normal`` (WAL) survives a crash of the process
+    but may lose the last commits on an OS crash or power loss; ``full`` syncs the WAL at every commit and
+    survives those too (docs/configuration.md has the measured cost). PostgreSQL is durable by its own
+    ``synchronous_commit``. ``secrets``: how stored secrets are encrypted (default: from the environment,
+    see :mod:`channelgate.store.secret_box`)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        synchronous: Literal["normal", "full"] = "normal",
+        secrets: SecretBox | None = None,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _dumps, "json_deserializer": orjson.loads}
+        self.synchronous = synchronous
+        self.secrets = secrets if secrets is not None else SecretBox.for_store(url)
+        # hide_parameters: statements logged (``echo``, the sqlalchemy.engine logger at INFO) or quoted in
+        # an exception never carry their values, which include tokens and users' messages
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "hide_parameters": True,
+            "json_serializer": _dumps,
+            "json_deserializer": orjson.loads,
+        }
         if self.is_sqlite:
             kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
+            database = sqlite_path(url)
+            if database is not None and database.parent.is_dir():
+                create_private(database)  # 0600 before SQLite makes it; -wal and -shm inherit its mode
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
@@ -169,7 +198,22 @@ class Store:
         in_memory = url.rstrip("/") in ("sqlite:", "sqlite:/") or ":memory:" in url or "mode=memory" in url
         self._threaded = self.is_sqlite and not in_memory
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", self._sqlite_connect)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The store the config names, with its durability and secret-key settings."""
+        secrets = SecretBox.for_store(settings.store, settings.secret_key_file)
+        return cls(settings.store, synchronous=settings.sqlite_synchronous, secrets=secrets)
+
+    def _sqlite_connect(self, dbapi_conn: Any, record: Any) -> None:
+        _sqlite_pragmas(dbapi_conn, record, self.synchronous)
+
+    def _sqlite_writer_connect(self, dbapi_conn: Any, record: Any) -> None:
+        """The writer thread's connection: the same pragmas, and transactions begun by us (BEGIN IMMEDIATE),
+        not by the driver, so a job that reads before it writes never has its snapshot go stale."""
+        _sqlite_pragmas(dbapi_conn, record, self.synchronous)
+        dbapi_conn.isolation_level = None
 
     def _group_writer(self) -> GroupWriter:
         """SQLite: the writer thread and its own connection, made on first use (in the running loop)."""
@@ -177,13 +221,14 @@ class Store:
             assert self._write_lock is not None
             engine = create_engine(
                 self.url,
+                hide_parameters=True,
                 json_serializer=_dumps,
                 json_deserializer=orjson.loads,
                 pool_size=1,
                 max_overflow=0,
                 connect_args={"check_same_thread": False},
             )
-            event.listen(engine, "connect", _sqlite_writer_connect)
+            event.listen(engine, "connect", self._sqlite_writer_connect)
             event.listen(engine, "begin", _sqlite_begin_immediate)
             self._writer = GroupWriter(engine, self._write_lock)
         return self._writer
@@ -200,6 +245,8 @@ class Store:
     # --- lifecycle ---
 
     async def create_schema(self) -> None:
+        if not self.secrets.usable:  # fail at start, not at the first secret a channel or the API stores
+            raise SecretKeyMissing(self.secrets.missing_reason)
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
             await conn.run_sync(_create_missing_indexes)
@@ -845,21 +892,16 @@ def _create_missing_indexes(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
-def _sqlite_writer_connect(dbapi_conn: Any, record: Any) -> None:
-    """The writer thread's connection: the same pragmas, and transactions begun by us (BEGIN IMMEDIATE), not
-    by the driver, so a job that reads before it writes never has its snapshot go stale."""
-    _sqlite_pragmas(dbapi_conn, record)
-    dbapi_conn.isolation_level = None
-
-
 def _sqlite_begin_immediate(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, synchronous: str = "normal") -> None:
+    if synchronous not in ("normal", "full"):  # it goes into the statement: only the two known words
+        raise ValueError(f"synchronous must be normal or full, not {synchronous!r}")
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -874,10 +916,13 @@ class StoreKeyValue:
         self.namespace = namespace
 
     async def get(self, key: str) -> str | None:
-        return await self.store.kv_get(self.namespace + key)
+        value = await self.store.kv_get(self.namespace + key)
+        return self.store.secrets.open(value) if value else value
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        await self.store.kv_set(self.namespace + key, value, ttl)
+        """Values are sealed: channels keep secrets here (the web chat's HMAC key, access tokens)."""
+        sealed = self.store.secrets.seal(value) if value else value
+        await self.store.kv_set(self.namespace + key, sealed, ttl)
 
     @asynccontextmanager
     async def lock(self, key: str, ttl: float = 30.0) -> AsyncIterator[None]:

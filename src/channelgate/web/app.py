@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,10 +28,34 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+def monitoring_denied(request: Request) -> Response | None:
+    """401 unless the request carries the ``monitoring_token`` (when one is set), compared in constant
+    time. /healthz stays open: it says only that the process answers."""
+    gateway: Gateway = request.app.state.gateway
+    token = gateway.settings.monitoring_token
+    if token is None:
+        return None
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
+        return None
+    return JSONResponse(
+        {"error": "this endpoint needs the monitoring token: Authorization: Bearer <monitoring_token>"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="channelgate-monitoring"'},
+    )
+
+
 async def readyz(request: Request) -> Response:
-    """Readiness: the store answers and every integration is healthy (a red one is named)."""
+    """Readiness: the store answers and every integration is healthy (a red one is named). Integrations
+    running with a security check off say so under ``insecure`` (readiness is not changed: the config file
+    chose it)."""
+    denied = monitoring_denied(request)
+    if denied is not None:
+        return denied
     gateway: Gateway = request.app.state.gateway
     problems: dict[str, str] = {}
+    insecure: dict[str, dict[str, str]] = {}
     try:
         await gateway.store.ping()
     except Exception as exc:
@@ -39,6 +64,10 @@ async def readyz(request: Request) -> Response:
     for (name, label), channel in gateway.channels.items():
         health = channel.ctx.health
         integrations[f"{name}/{label}"] = {"status": health.status, "message": health.message}
+        switched_off = channel.config.insecure_settings()
+        if switched_off:
+            integrations[f"{name}/{label}"]["insecure"] = switched_off
+            insecure[f"{name}/{label}"] = switched_off
         if health.status != "ok":
             problems[f"{name}/{label}"] = health.message
     ready = gateway.accepting and "store" not in problems
@@ -46,11 +75,15 @@ async def readyz(request: Request) -> Response:
         "status": "ready" if ready and not problems else ("degraded" if ready else "not ready"),
         "integrations": integrations,
         "problems": problems,
+        "insecure": insecure,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
+    denied = monitoring_denied(request)
+    if denied is not None:
+        return denied
     gateway: Gateway = request.app.state.gateway
     with contextlib.suppress(Exception):
         for queue, depth in (await gateway.store.depths()).items():

@@ -43,7 +43,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -120,6 +120,14 @@ from channelgate.turns import (
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
+#: WeChat's API host and the alternates it documents (general, Shanghai, Shenzhen, Hong Kong).
+WECHAT_HOSTS = (
+    "api.weixin.qq.com",
+    "api2.weixin.qq.com",
+    "sh.api.weixin.qq.com",
+    "sz.api.weixin.qq.com",
+    "hk.api.weixin.qq.com",
+)
 TOKEN_PATH = "/cgi-bin/token"  # noqa: S105 - a URL path, not a secret
 CUSTOM_SEND_PATH = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND_PATH = "/cgi-bin/message/template/send"
@@ -239,6 +247,16 @@ class WeChatConfig(ChannelConfig):
         if value is not None:
             aes_key(value.get_secret_value())  # ValueError says what is wrong, never the key
         return value
+
+    endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": WECHAT_HOSTS}
+
+    def insecure_settings(self) -> dict[str, str]:
+        if self.encryption_mode != "plaintext":
+            return {}
+        return {
+            "encryption_mode": "plaintext: callbacks are neither encrypted nor signed over their body, so "
+            "one captured callback URL lets anyone post any message as any user within max_clock_skew"
+        }
 
     @field_validator("api_base_url")
     @classmethod
