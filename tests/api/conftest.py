@@ -68,7 +68,7 @@ def relay_integration(peer_url: str, label: str = "main", **extra: Any) -> dict[
 def gateway_config(peer_url: str, store: str, **extra: Any) -> dict[str, Any]:
     return {
         "store": store,
-        "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, "send_attempts": 3},
+        "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, "retry_budget": 1.0},
         "integrations": [relay_integration(peer_url)],
         **extra,
     }
