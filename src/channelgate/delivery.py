@@ -131,6 +131,13 @@ class _Lane:
     window: SendWindow
 
 
+#: what health says while an integration's deliveries are paused
+PAUSED_NOTE = (
+    "; deliveries are paused: they resume when the integration is replaced (config reload or admin API) "
+    "or when the send tried every "
+)
+
+
 @dataclass
 class _Pause:
     """An integration whose credentials the platform refused: its deliveries wait, one probe at a time.
@@ -334,11 +341,10 @@ class Deliverer:
                 channel, f"paused: credentials refused: {exc.reason}", probe_at
             )
         pause.probe_at, pause.probing = probe_at, False
-        hint = channel.ctx.health.message if channel.ctx.health.status == "failing" else exc.reason
-        channel.ctx.health.fail(
-            f"{hint}; deliveries are paused: they resume when the integration is replaced (config reload or "
-            f"admin API) or when a send tried every {interval:g}s goes through"
-        )
+        # the channel's own message names the field to fix; it is set again on each refusal, ours is added
+        message = channel.ctx.health.message if channel.ctx.health.status == "failing" else exc.reason
+        message = message.split(PAUSED_NOTE)[0]
+        channel.ctx.health.fail(f"{message}{PAUSED_NOTE}{interval:g}s goes through")
         gw.metrics.deliveries.labels(channel.name, "paused").inc()
         await gw.store.mark_retry(
             row["id"], row["conversation_id"], attempts - 1, probe_at, pause.reason, row["retry_since"]
