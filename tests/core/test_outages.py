@@ -12,7 +12,8 @@ import pytest
 
 from channelgate.bots.base import Bot, BotError
 from channelgate.channels.base import InboundMessage, Outbound
-from channelgate.config import build_integration
+from channelgate.channels.registry import load_registry
+from channelgate.config import build_integration, parse_config
 from channelgate.store import NewOutbound, Store
 from channelgate.store import statements as sql
 from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
@@ -330,3 +331,57 @@ async def test_replaying_a_dead_letter_keeps_the_conversations_order(store_url: 
         assert not await store.replay_dead_letter(ids[2])  # not dead any more
     finally:
         await store.close()
+
+
+async def test_waiting_conversations_do_not_starve_another_users_send(store_url: str) -> None:
+    """300 conversations whose head send waits an hour, each with a message behind it: a claim of 8 still
+    hands out another user's message at once, and the ones behind the waiting heads wait with them."""
+    store = Store(store_url)
+    await store.create_schema()
+    try:
+        for n in range(300):
+            conversation = await store.conversation_for_user("whatsapp", "shop", f"w{n}", "en-US")
+            await store.enqueue(
+                conversation,
+                "whatsapp",
+                "shop",
+                [NewOutbound(Outbound(body={"n": i}, summary=str(i))) for i in range(2)],
+                f"req-{n}",
+            )
+        heads = await store.claim_deliveries("w", time.time(), 1000, 30)
+        assert len(heads) == 300
+        for row in heads:
+            await store.mark_retry(row["id"], row["conversation_id"], 1, time.time() + 3600, "503", None)
+        other = await store.conversation_for_user("whatsapp", "shop", "lucky", "en-US")
+        [lucky] = await store.enqueue(
+            other, "whatsapp", "shop", [NewOutbound(Outbound(body={}, summary="hi"))], "req-lucky"
+        )
+        assert [r["id"] for r in await store.claim_deliveries("w", time.time(), 8, 30)] == [lucky]
+    finally:
+        await store.close()
+
+
+async def test_a_store_from_before_retry_since_gets_the_column(store_url: str) -> None:
+    store = Store(store_url)
+    await store.create_schema()
+    async with store.tx() as conn:
+        await conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN retry_since")
+    await store.close()
+    store = Store(store_url)
+    try:
+        await store.create_schema()  # what `channelgate serve` does at start
+        conversation = await store.conversation_for_user("whatsapp", "shop", "u1", "en-US")
+        [sent] = await store.enqueue(
+            conversation, "whatsapp", "shop", [NewOutbound(Outbound(body={}, summary="x"))], "r"
+        )
+        [row] = await store.claim_deliveries("w", time.time(), 10, 30)
+        assert row["id"] == sent and row["retry_since"] is None
+    finally:
+        await store.close()
+
+
+def test_send_attempts_is_accepted_with_a_warning_naming_it() -> None:
+    config = parse_config({"pipeline": {"send_attempts": 8}}, load_registry(), "old.yaml")
+    [warning] = config.warnings
+    assert warning.startswith("old.yaml: pipeline.send_attempts is deprecated and ignored")
+    assert "retry_budget" in warning and config.settings.pipeline.retry_budget == 86400
