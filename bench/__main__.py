@@ -877,7 +877,8 @@ def table(r: dict[str, Any]) -> str:
     def add(name: str, value: float, unit: str, ratio: bool = False, digits: int = 0) -> None:
         rows.append((name, f"{fmt(value, digits)} {unit}", f"{value / base:.2f}x" if ratio else ""))
 
-    add("bare Starlette endpoint, closed loop (wrk -c32)", base, "req/s", True)
+    if "baseline" in r:
+        add("bare Starlette endpoint, closed loop (wrk -c32)", base, "req/s", True)
     gw = r.get("gateway", {})
     if "ack_closed" in gw:
         add("ack, closed loop (wrk -c32)", gw["ack_closed"]["rps"], "webhooks/s", True)

@@ -9,8 +9,9 @@ integration has a rate limit and a bound on calls in flight. Failures are typed 
   sooner than the platform's hint, for ``pipeline.retry_budget`` seconds counted from the message's
   creation (or its replay); past that it is dead-lettered. Its conversation's later messages wait behind it.
 * ``InvalidCredentials``: the integration's deliveries pause (health red) without using tries or budget;
-  they resume when the integration is replaced (config reload, admin API) or when the one send tried every
-  ``pipeline.credentials_probe_interval`` seconds goes through (a token fixed on the platform's side).
+  they resume when the integration is replaced (the admin API, or a restart with a new token in the config
+  file) or when the one send tried every ``pipeline.credentials_probe_interval`` seconds goes through (a
+  token fixed on the platform's side).
 * ``WindowClosed``: the fallback template when there is one; ``Offline`` (web chat): wait for the user
   without counting a try; anything else (``Rejected``): failed at once with the platform's reason.
 """
@@ -133,8 +134,8 @@ class _Lane:
 
 #: what health says while an integration's deliveries are paused
 PAUSED_NOTE = (
-    "; deliveries are paused: they resume when the integration is replaced (config reload or admin API) "
-    "or when the send tried every "
+    "; deliveries are paused: they resume when the integration is replaced (admin API, or a restart with a "
+    "new token in the config file) or when the send tried every "
 )
 
 
@@ -142,8 +143,9 @@ PAUSED_NOTE = (
 class _Pause:
     """An integration whose credentials the platform refused: its deliveries wait, one probe at a time.
 
-    Kept per Channel instance: the gateway makes a new one when the integration is replaced (config reload,
-    admin API), and that is the sign the credentials may have been fixed."""
+    Kept per Channel instance: the gateway makes a new one when the integration is replaced (admin API),
+    and that is the sign the credentials may have been fixed. A restart resumes what was paused
+    (``Store.resume_paused``): the config file may hold a new token."""
 
     channel: Channel[Any]
     reason: str
@@ -186,6 +188,10 @@ class Deliverer:
         """Claim due payloads and send them until stopped."""
         settings = self.gateway.settings.pipeline
         max_in_flight = self.batch * 2
+        try:  # a restart may come with fixed credentials in the config: try what was paused at once
+            await self.gateway.store.resume_paused()
+        except Exception:
+            log.exception("could not resume paused deliveries; they wait for their next probe")
         while not self._stopping:
             self._wake.clear()
             await self._resume_replaced()
@@ -308,7 +314,7 @@ class Deliverer:
         await self._resume(key)
 
     async def _resume_replaced(self) -> None:
-        """Resume the paused integrations that were replaced (config reload, admin API) or removed."""
+        """Resume the paused integrations that were replaced (admin API) or removed."""
         for key, pause in list(self._paused.items()):
             if self.gateway.channel(*key) is not pause.channel:
                 log.info("%s/%s: the integration was replaced; its deliveries resume", *key)

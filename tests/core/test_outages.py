@@ -185,7 +185,7 @@ async def test_refused_credentials_pause_deliveries_until_the_integration_is_rep
         assert (behind["status"], behind["attempts"]) == ("queued", 0)
         assert texts(sim) == {}
 
-        # the operator puts the new token in (a config reload or the admin API: a new Channel instance)
+        # the operator puts the new token in (the admin API does this: a new Channel instance)
         fixed, _ = build_integration(
             integration(sim, graph_url, token="EAAG-rotated-token"), gw.gateway.registry, "test"
         )
@@ -215,6 +215,21 @@ async def test_refused_credentials_heal_when_the_probe_goes_through(
         sim.access_token = token  # fixed on the platform's side: the same token works again
         await wait_until(lambda: texts(sim).get(user) == ["echo: one"], timeout=10)
         await wait_until(lambda: channel.ctx.health.status == "ok")
+
+
+async def test_refused_credentials_resume_after_a_restart_with_the_new_token(
+    sim: GraphSimulator, graph_url: str, store_url: str
+) -> None:
+    user = "16505550008"
+    before = config(sim, graph_url, store_url)
+    sim.access_token = "EAAG-rotated-token"  # rotated on the platform; the config still has the old one
+    async with run_gateway(before, bot=EchoBot()) as gw:
+        await say(gw, sim, user, "one")
+        await wait_until(lambda: paused(gw, user), timeout=10)
+    restarted = config(sim, graph_url, store_url)  # the config file now holds the new token
+    restarted["integrations"] = [integration(sim, graph_url, token="EAAG-rotated-token")]
+    async with run_gateway(restarted, bot=EchoBot()):  # the probe is 300 s away: the start resumes it
+        await wait_until(lambda: texts(sim).get(user) == ["echo: one"], timeout=10)
 
 
 async def poison(gw: RunningGateway, conversation_id: str) -> None:

@@ -181,6 +181,12 @@ HOLD_FOLLOWERS = Sql(
 )
 # An integration's deliveries resume (its credentials were fixed): everything it has queued is due now,
 # and the retry budget of each starts again, since the pause was not the messages' failure.
+# At start: a process does not know which integrations an earlier one paused, and the config may hold a new
+# token now; what was paused is tried at once (and paused again if the credentials are still refused).
+RESUME_PAUSED = Sql(
+    """UPDATE outbox SET next_attempt_at = :now, retry_since = :now, updated_at = :now
+       WHERE status = 'queued' AND reason LIKE 'paused: credentials refused%'"""
+)
 RESUME_DELIVERIES = Sql(
     """UPDATE outbox SET next_attempt_at = :now, retry_since = :now, updated_at = :now
        WHERE channel = :channel AND label = :label AND status = 'queued'"""

@@ -717,6 +717,11 @@ class Store:
 
         await self.run(job)
 
+    async def resume_paused(self) -> int:
+        """At start: deliveries an earlier process paused for refused credentials are due now."""
+        now = {"now": time.time()}
+        return int(await self.run(lambda conn: sql.RESUME_PAUSED.execute(conn, now)))
+
     async def resume_deliveries(self, channel: str, label: str) -> int:
         """An integration's deliveries resume (credentials fixed): its queued rows are due now, each with a
         fresh retry budget. Returns how many."""
