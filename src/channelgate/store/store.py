@@ -930,7 +930,9 @@ def _add_missing_columns(conn: Connection) -> None:
         for column in table.columns:
             if column.name not in have and column.nullable:
                 kind = column.type.compile(dialect=conn.dialect)
-                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                # PostgreSQL: replicas starting together may race to add it
+                guard = "" if conn.dialect.name == "sqlite" else "IF NOT EXISTS "
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN {guard}"{column.name}" {kind}')
 
 
 def _create_missing_indexes(conn: Connection) -> None:
