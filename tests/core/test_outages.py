@@ -125,7 +125,7 @@ async def test_a_send_past_its_budget_is_dead_lettered_and_the_conversation_move
 ) -> None:
     user = "16505550001"
     sim.outage(600)
-    async with run_gateway(config(sim, graph_url, store_url, retry_budget=1.0), bot=EchoBot()) as gw:
+    async with run_gateway(config(sim, graph_url, store_url, retry_budget=2.0), bot=EchoBot()) as gw:
         await say(gw, sim, user, "one")
         await say(gw, sim, user, "two")
 
@@ -135,9 +135,9 @@ async def test_a_send_past_its_budget_is_dead_lettered_and_the_conversation_move
 
         await wait_until(both_dead, timeout=20)
         first, _ = await replies(gw, user)
-        assert first["attempts"] >= 2  # retried for the whole second, then given up
+        assert first["attempts"] >= 2  # retried for the whole two seconds, then given up
         assert first["reason"].startswith("Graph API error 2: Service temporarily unavailable")
-        assert "retry budget of 1s" in first["reason"]
+        assert "retry budget of 2s" in first["reason"]
         sim.outage(0)
         await say(gw, sim, user, "three")
         await wait_until(lambda: texts(sim).get(user) == ["echo: three"], timeout=10)
