@@ -41,9 +41,27 @@ class PipelineSettings(BaseModel):
 
     turn_concurrency: int = Field(default=64, ge=1, description="conversations whose turns run at once")
     bot_attempts: int = Field(
-        default=4, ge=1, description="tries of one turn before the user gets an apology"
+        default=4,
+        ge=1,
+        description="tries of one turn (a failing bot, or any error processing the turn) before it is "
+        "dead-lettered and the user gets an apology",
     )
-    send_attempts: int = Field(default=8, ge=1, description="tries of one send before it is dead-lettered")
+    retry_budget: float = Field(
+        default=86400.0,
+        gt=0,
+        description="seconds a message keeps being retried while its sends fail transiently (5xx, network, "
+        "throttling), counted from its first failure, before it is dead-lettered",
+    )
+    credentials_probe_interval: float = Field(
+        default=300.0,
+        gt=0,
+        description="while an integration's credentials are refused its deliveries pause; one of them is "
+        "tried again this often, seconds",
+    )
+    send_attempts: int | None = Field(
+        default=None,
+        description="deprecated and ignored: sends are retried for retry_budget seconds, not a count",
+    )
     max_backoff: float = Field(default=300.0, gt=0, description="longest wait between retries, seconds")
     max_pending: int = Field(
         default=20000, ge=1, description="accepted turns waiting for the bot before webhooks get 503"
@@ -361,6 +379,11 @@ def parse_config(data: Any, registry: ChannelRegistry, where: str = DEFAULT_CONF
         raise ConfigError(f"{where}: {exc}") from None
     integrations: list[Integration] = []
     warnings: list[str] = []
+    if settings.pipeline.send_attempts is not None:
+        warnings.append(
+            f"{where}: pipeline.send_attempts is deprecated and ignored: a failing send is retried for "
+            f"pipeline.retry_budget seconds ({settings.pipeline.retry_budget:g}); remove send_attempts"
+        )
     seen: set[tuple[str, str]] = set()
     declared = bot_locales(settings)
     for i, raw in enumerate(raw_integrations):

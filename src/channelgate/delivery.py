@@ -3,8 +3,17 @@
 Many sends are in flight at once (the platforms take 100-300 ms per call), but never two of the same
 conversation: the store only hands out the head of each conversation's line, so order is kept. Each
 integration has a rate limit and a bound on calls in flight. Failures are typed by the channel
-(channels.base.SendError) and acted on here: retry with backoff honouring the platform's hint, use the
-fallback when a window has closed, fail with the reason, or dead-letter after the last try.
+(channels.base.SendError) and acted on here:
+
+* transient (``Unavailable``: 5xx, network; ``Throttled``): retry with capped exponential backoff, never
+  sooner than the platform's hint, for ``pipeline.retry_budget`` seconds counted from the message's
+  creation (or its replay); past that it is dead-lettered. Its conversation's later messages wait behind it.
+* ``InvalidCredentials``: the integration's deliveries pause (health red) without using tries or budget;
+  they resume when the integration is replaced (the admin API, or a restart with a new token in the config
+  file) or when the one send tried every ``pipeline.credentials_probe_interval`` seconds goes through (a
+  token fixed on the platform's side).
+* ``WindowClosed``: the fallback template when there is one; ``Offline`` (web chat): wait for the user
+  without counting a try; anything else (``Rejected``): failed at once with the platform's reason.
 """
 
 from __future__ import annotations
@@ -19,8 +28,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from channelgate.channels.base import Channel, Offline, Outbound, SendError, Unavailable, WindowClosed
-from channelgate.pipeline import backoff
+from channelgate.channels.base import (
+    Channel,
+    InvalidCredentials,
+    Offline,
+    Outbound,
+    SendError,
+    Unavailable,
+    WindowClosed,
+)
+from channelgate.retry import backoff, budget_left
 from channelgate.store.statements import Row
 
 if TYPE_CHECKING:
@@ -115,12 +132,34 @@ class _Lane:
     window: SendWindow
 
 
+#: what health says while an integration's deliveries are paused
+PAUSED_NOTE = (
+    "; deliveries are paused: they resume when the integration is replaced (admin API, or a restart with a "
+    "new token in the config file) or when the send tried every "
+)
+
+
+@dataclass
+class _Pause:
+    """An integration whose credentials the platform refused: its deliveries wait, one probe at a time.
+
+    Kept per Channel instance: the gateway makes a new one when the integration is replaced (admin API),
+    and that is the sign the credentials may have been fixed. A restart resumes what was paused
+    (``Store.resume_paused``): the config file may hold a new token."""
+
+    channel: Channel[Any]
+    reason: str
+    probe_at: float  # wall clock: when the next probe may go
+    probing: bool = False
+
+
 @dataclass
 class Deliverer:
     gateway: Gateway
     owner: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     batch: int = 256
     _lanes: dict[tuple[str, str], _Lane] = field(default_factory=dict)
+    _paused: dict[tuple[str, str], _Pause] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: bool = False
@@ -149,8 +188,13 @@ class Deliverer:
         """Claim due payloads and send them until stopped."""
         settings = self.gateway.settings.pipeline
         max_in_flight = self.batch * 2
+        try:  # a restart may come with fixed credentials in the config: try what was paused at once
+            await self.gateway.store.resume_paused()
+        except Exception:
+            log.exception("could not resume paused deliveries; they wait for their next probe")
         while not self._stopping:
             self._wake.clear()
+            await self._resume_replaced()
             rows: list[Row] = []
             if len(self._tasks) < max_in_flight:
                 try:
@@ -209,6 +253,23 @@ class Deliverer:
             fallback=row["fallback"],
             summary=row["summary"] or "",
         )
+        key = (channel.name, channel.ctx.label)
+        pause = self._paused.get(key)
+        if pause is not None and pause.channel is channel:
+            if pause.probing or time.time() < pause.probe_at:
+                # paused: back in the queue until the probe time, no try and no budget used
+                await gw.store.mark_retry(
+                    row["id"],
+                    row["conversation_id"],
+                    attempts - 1,
+                    pause.probe_at,
+                    pause.reason,
+                    row["retry_since"],
+                )
+                return
+            # this send is the probe; the rest wait for the next one (or for its success)
+            pause.probing = True
+            pause.probe_at = time.time() + gw.settings.pipeline.credentials_probe_interval
         lane = self._lane(channel)
         try:
             await lane.window.acquire()
@@ -221,14 +282,79 @@ class Deliverer:
             finally:
                 lane.window.release(latency)
         except SendError as exc:
+            await self._after_probe(key, channel, exc)
             await self._failed(channel, row, outbound, attempts, exc)
             return
         except Exception as exc:
             log.exception("%s/%s: send raised unexpectedly", channel.name, channel.ctx.label)
-            await self._failed(channel, row, outbound, attempts, Unavailable(f"{type(exc).__name__}: {exc}"))
+            error = Unavailable(f"{type(exc).__name__}: {exc}")
+            await self._after_probe(key, channel, error)
+            await self._failed(channel, row, outbound, attempts, error)
             return
         await gw.store.mark_sent(row["id"], result.platform_message_id, attempts)
         gw.metrics.deliveries.labels(channel.name, "sent").inc()
+        if key in self._paused and self._paused[key].channel is channel:
+            log.warning("%s/%s: a send went through again; deliveries resume", *key)
+            channel.ctx.health.ok()
+            await self._resume(key)
+
+    async def _after_probe(self, key: tuple[str, str], channel: Channel[Any], exc: SendError) -> None:
+        """A send of a paused integration failed. Refused credentials: ``_pause`` schedules the next probe.
+        Another refusal of the message itself (a 4xx, a closed window) means the platform took the
+        credentials: resume. A transient failure says nothing about them: probe again later."""
+        pause = self._paused.get(key)
+        if pause is None or pause.channel is not channel or isinstance(exc, InvalidCredentials):
+            return
+        if exc.retryable:
+            pause.probing = False
+            pause.probe_at = time.time() + self.gateway.settings.pipeline.credentials_probe_interval
+            return
+        log.warning("%s/%s: the platform took the credentials again; deliveries resume", *key)
+        channel.ctx.health.ok()
+        await self._resume(key)
+
+    async def _resume_replaced(self) -> None:
+        """Resume the paused integrations that were replaced (admin API) or removed."""
+        for key, pause in list(self._paused.items()):
+            if self.gateway.channel(*key) is not pause.channel:
+                log.info("%s/%s: the integration was replaced; its deliveries resume", *key)
+                try:
+                    await self._resume(key)
+                except Exception:
+                    log.exception("%s/%s: could not resume deliveries; trying again", *key)
+
+    async def _resume(self, key: tuple[str, str]) -> None:
+        await self.gateway.store.resume_deliveries(*key)
+        self._paused.pop(key, None)
+        self._wake.set()
+
+    async def _pause(self, channel: Channel[Any], row: Row, attempts: int, exc: SendError) -> None:
+        """Credentials refused: pause the integration's deliveries; this row waits for the next probe."""
+        gw = self.gateway
+        key = (channel.name, channel.ctx.label)
+        interval = gw.settings.pipeline.credentials_probe_interval
+        probe_at = time.time() + interval
+        pause = self._paused.get(key)
+        if pause is None or pause.channel is not channel:
+            log.error(
+                "%s/%s: the platform refused the credentials (%s); deliveries pause until the integration is "
+                "replaced or a send tried every %gs goes through",
+                *key,
+                exc.reason,
+                interval,
+            )
+            pause = self._paused[key] = _Pause(
+                channel, f"paused: credentials refused: {exc.reason}", probe_at
+            )
+        pause.probe_at, pause.probing = probe_at, False
+        # the channel's own message names the field to fix; it is set again on each refusal, ours is added
+        message = channel.ctx.health.message if channel.ctx.health.status == "failing" else exc.reason
+        message = message.split(PAUSED_NOTE)[0]
+        channel.ctx.health.fail(f"{message}{PAUSED_NOTE}{interval:g}s goes through")
+        gw.metrics.deliveries.labels(channel.name, "paused").inc()
+        await gw.store.mark_retry(
+            row["id"], row["conversation_id"], attempts - 1, probe_at, pause.reason, row["retry_since"]
+        )
 
     async def _failed(
         self, channel: Channel[Any], row: Row, outbound: Outbound, attempts: int, exc: SendError
@@ -243,30 +369,40 @@ class Deliverer:
                 row["id"], outbound.fallback, f"window closed, fallback sent: {exc.reason}"
             )
             return
-        if isinstance(exc, Offline):
-            # not a failure of ours or the platform's: wait for the user, without counting a try
-            await gw.store.mark_retry(row["id"], attempts - 1, time.time() + settings.max_backoff, exc.reason)
-            return
-        if outbound.best_effort:
+        if outbound.best_effort and not isinstance(exc, Offline):
+            # a typing indicator or a receipt is not worth keeping for later
             log.debug("%s: best-effort %s failed: %s", where, outbound.summary, exc.reason)
             await gw.store.mark_failed(row["id"], exc.reason, attempts)
             return
-        if exc.retryable and attempts < settings.send_attempts:
-            delay = backoff(attempts, settings.max_backoff, exc.retry_after)
-            log.warning(
-                "%s: send failed (%s); try %d of %d in %.1fs",
-                where,
-                exc.reason,
-                attempts,
-                settings.send_attempts,
-                delay,
+        if isinstance(exc, InvalidCredentials):
+            await self._pause(channel, row, attempts, exc)
+            return
+        now = time.time()
+        since = row["retry_since"] if row["retry_since"] is not None else row["created_at"]
+        left = budget_left(since, now, settings.retry_budget)
+        if exc.retryable and left > 0:
+            counted = attempts - 1 if isinstance(exc, Offline) else attempts  # waiting for a user is no try
+            delay = min(backoff(max(counted, 1), settings.max_backoff, exc.retry_after), left)
+            if not isinstance(exc, Offline):
+                log.warning(
+                    "%s: send failed (%s); try %d in %.1fs (%.0fs of the retry budget left)",
+                    where,
+                    exc.reason,
+                    attempts + 1,
+                    delay,
+                    left,
+                )
+                gw.metrics.deliveries.labels(channel.name, "retry").inc()
+            await gw.store.mark_retry(
+                row["id"], row["conversation_id"], counted, now + delay, exc.reason, row["retry_since"]
             )
-            gw.metrics.deliveries.labels(channel.name, "retry").inc()
-            await gw.store.mark_retry(row["id"], attempts, time.time() + delay, exc.reason)
             return
         dead = exc.retryable
-        log.error(
-            "%s: message %s: %s", where, "dead-lettered after the last try" if dead else "failed", exc.reason
-        )
+        if dead:
+            reason = f"{exc.reason} (still failing after the retry budget of {settings.retry_budget:g}s)"
+            log.error("%s: message dead-lettered: %s", where, reason)
+        else:
+            reason = exc.reason
+            log.error("%s: message refused: %s", where, reason)
         gw.metrics.deliveries.labels(channel.name, "dead" if dead else "failed").inc()
-        await gw.store.mark_failed(row["id"], exc.reason, attempts, dead=dead)
+        await gw.store.mark_failed(row["id"], reason, attempts, dead=dead)

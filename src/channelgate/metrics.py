@@ -30,7 +30,7 @@ class Metrics:
         )
         self.deliveries = Counter(
             "channelgate_deliveries_total",
-            "Send attempts by channel and outcome (sent, retry, failed, dead, fallback)",
+            "Send attempts by channel and outcome (sent, retry, paused, failed, dead, fallback)",
             ["channel", "outcome"],
             registry=self.registry,
         )

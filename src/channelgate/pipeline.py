@@ -3,6 +3,10 @@
 A conversation is claimed with a lease in the store, so exactly one worker in one replica runs its turns,
 strictly in the order they were accepted. The accepting process starts the turn at once (the fast path);
 a poller picks up what other replicas accepted, what waits for a retry, and what a crashed process left.
+
+A turn that keeps failing ends: whatever the failure (the bot, a stored input that no longer validates, a
+bug of ours), it is retried with backoff up to ``pipeline.bot_attempts`` tries, then recorded as failed
+with its reason, the user gets the gateway's apology and the conversation's next turn runs.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from channelgate.channels.base import Channel, Outbound, RenderContext, SendErro
 from channelgate.i18n import APOLOGY, gettext_for
 from channelgate.locale import negotiate, normalize_locale
 from channelgate.messages import ChannelSpecific, Text, UniversalMessage, parse_messages
+from channelgate.retry import backoff
 from channelgate.store import NewOutbound
 from channelgate.store.statements import Row
 from channelgate.turns import EventInput, Reply, Turn, User, input_adapter
@@ -29,15 +33,6 @@ if TYPE_CHECKING:
     from channelgate.gateway import Gateway
 
 log = logging.getLogger("channelgate.pipeline")
-
-
-def backoff(attempt: int, maximum: float, hint: float | None = None, base: float = 0.5) -> float:
-    """Seconds before try ``attempt + 1``: exponential with full jitter, never below the platform's hint."""
-    delay = min(maximum, base * (2 ** max(attempt - 1, 0)))
-    delay = delay / 2 + random.uniform(0, delay / 2)
-    if hint is not None:
-        delay = max(delay, min(float(hint), maximum))
-    return float(delay)
 
 
 @dataclass
@@ -114,7 +109,11 @@ class TurnRunner:
                         if time.monotonic() - renewed > lease / 3:
                             await store.renew_lease(conversation_id, self.owner, lease)
                             renewed = time.monotonic()
-                        row = await self._run_turn(row)
+                        current = row
+                        try:
+                            row = await self._run_turn(current)
+                        except Exception as exc:
+                            row = await self._turn_failed(current, exc)
                     if conversation_id not in self._dirty:
                         break
         except Exception:
@@ -371,6 +370,62 @@ class TurnRunner:
 
     def _finished(self, turn_id: int) -> None:
         self.pending = max(self.pending - 1, 0)
+
+    async def _turn_failed(self, row: Row, exc: Exception) -> Row | None:
+        """Processing a turn raised (not the bot: ``_bot_failed`` has those). Retry it with backoff, up to
+        ``pipeline.bot_attempts`` tries; then end it with an apology so the conversation moves on. The
+        traceback is logged on the first failure only: the same one on every retry says nothing new."""
+        gw = self.gateway
+        store = gw.store
+        settings = gw.settings.pipeline
+        attempts = int(row["attempts"]) + 1
+        conversation_id = row["conversation_id"]
+        reason = f"{type(exc).__name__}: {exc}"[:1000]
+        if attempts == 1:
+            log.exception("conversation %s: turn %s failed", conversation_id, row["id"])
+        channel = gw.channel(row["channel"], row["label"])
+        label = channel.name if channel is not None else str(row["channel"])
+        if attempts < settings.bot_attempts:
+            delay = backoff(attempts, settings.max_backoff)
+            log.warning(
+                "conversation %s: turn %s failed (%s); try %d of %d in %.1fs",
+                conversation_id,
+                row["id"],
+                reason,
+                attempts + 1,
+                settings.bot_attempts,
+                delay,
+            )
+            gw.metrics.turns.labels(label, "retry").inc()
+            await store.retry_turn(int(row["id"]), attempts, time.time() + delay, reason)
+            await store.release_conversation(conversation_id, self.owner)
+            return None
+        log.error(
+            "conversation %s: turn %s failed %d times, for good: %s; the user is told",
+            conversation_id,
+            row["id"],
+            attempts,
+            reason,
+        )
+        gw.metrics.turns.labels(label, "failed").inc()
+        failed = f"turn failed {attempts} times: {reason}"
+        conversation = await store.conversation(conversation_id)
+        if channel is None or conversation is None:
+            _, following = await store.complete_turn(
+                int(row["id"]),
+                conversation_id,
+                row["channel"],
+                row["label"],
+                [],
+                failed_reason=failed,
+                owner=self.owner,
+            )
+            self._finished(int(row["id"]))
+            return following
+        locale = str(conversation["locale"])
+        apology: list[UniversalMessage] = [Text(text=gettext_for(locale)(APOLOGY))]
+        items = self.render(channel, conversation, apology, locale, reply_to=row["platform_message_id"])
+        return await self._commit(channel, conversation, row, items, {}, failed_reason=failed)
 
     async def _bot_failed(
         self,

@@ -70,7 +70,7 @@ def gateway_config(peer_url: str, store: str, **extra: Any) -> dict[str, Any]:
     tests/api/test_exfiltration.py checks what happens without that."""
     return {
         "store": store,
-        "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, "send_attempts": 3},
+        "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, "retry_budget": 1.0},
         "integrations": [relay_integration(peer_url)],
         "admin_api": {"allowed_hosts": ["127.0.0.1"]},
         **extra,

@@ -24,14 +24,16 @@ SEND = {
 
 
 async def dead_letter(api: Api, client: httpx.AsyncClient) -> int:
-    """A message that failed its three tries (send_attempts: 3 in the test config)."""
-    api.peer.fail_next(503, times=3)
+    """A message still failing after its retry budget (retry_budget: 1 s in the test config); the peer
+    then heals."""
+    api.peer.fail_next(503, times=1000)
     message_id: int = (await client.post("/messages", json=SEND)).json()["message_ids"][0]
 
     async def dead() -> bool:
         return bool((await client.get(f"/messages/{message_id}")).json()["dead_letter"])
 
     await wait_until(dead, timeout=10)
+    api.peer.failures.clear()
     return message_id
 
 
@@ -40,13 +42,14 @@ async def test_dead_letter_is_listed_with_its_reason_and_replayed(
 ) -> None:
     message_id = await dead_letter(api, client)
     status = (await client.get(f"/messages/{message_id}")).json()
-    assert (
-        status["status"] == "failed" and status["reason"] == "relay answered 503" and status["attempts"] == 3
-    )
+    # tried for the whole budget (the count depends on the backoff's jitter), with the platform's reason
+    assert status["status"] == "failed" and status["attempts"] >= 2
+    assert status["reason"].startswith("relay answered 503 (still failing after the retry budget")
     listing = (await client.get("/dead-letters")).json()
     assert [d["id"] for d in listing["items"]] == [message_id]
     item = listing["items"][0]
-    assert (item["channel"], item["label"], item["reason"]) == ("relay", "main", "relay answered 503")
+    assert (item["channel"], item["label"]) == ("relay", "main")
+    assert item["reason"].startswith("relay answered 503")
     assert item["body"]["message"] == {"type": "text", "text": "late"}
     replay = await client.post(f"/dead-letters/{message_id}/replay")
     assert replay.status_code == 202 and replay.json()["status"] == "queued"

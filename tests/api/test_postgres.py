@@ -111,7 +111,7 @@ async def test_broadcast_cancel_and_progress(peer: RelayPeer, pg_url: str) -> No
 
 async def test_dead_letters_keys_and_stored_integrations(peer: RelayPeer, pg_url: str) -> None:
     async with start_api(peer, pg_url) as api, api.client() as client:
-        peer.fail_next(503, times=3)
+        peer.fail_next(503, times=1000)
         sent = (
             await client.post(
                 "/messages", json={"channel": "relay", "label": "main", "user_id": "pg-d", "messages": TEXT}
@@ -122,6 +122,7 @@ async def test_dead_letters_keys_and_stored_integrations(peer: RelayPeer, pg_url
             return bool((await client.get("/dead-letters")).json()["items"])
 
         await wait_until(dead, timeout=10)
+        peer.failures.clear()
         replay = await client.post(f"/dead-letters/{sent['message_ids'][0]}/replay")
         assert replay.status_code == 202
         await peer.wait_for(1)

@@ -191,7 +191,9 @@ async def test_whatsapp_window_error_without_fallback_is_a_visible_failure(
 async def test_invalid_token_turns_health_red_and_the_message_waits(
     sim: GraphSimulator, graph_url: str
 ) -> None:
-    async with run_gateway(config("whatsapp", sim, graph_url), bot=EchoBot()) as gw:
+    settings = config("whatsapp", sim, graph_url)
+    settings["pipeline"]["credentials_probe_interval"] = 0.3  # the paused integration's probe
+    async with run_gateway(settings, bot=EchoBot()) as gw:
         channel = gw.gateway.channel("whatsapp", "shop")
         assert channel is not None
         sim.fail_next(1, code=190)
@@ -204,7 +206,7 @@ async def test_invalid_token_turns_health_red_and_the_message_waits(
         await sim.wait_for_sends(2)  # the read mark, then the retried message once the token works again
         await wait_until(lambda: channel.ctx.health.status == "ok")
         [row] = await settled(gw, "whatsapp", WA_ID)
-        assert row["attempts"] == 2
+        assert row["attempts"] == 1  # the refused try paused the integration and used up no try
 
 
 async def test_whatsapp_user_with_only_a_bsuid_and_a_failed_status(

@@ -1,8 +1,8 @@
 """Operations: dead letters (deliveries that failed after their last try) and media for bots.
 
-A dead letter is a message the platform kept failing (5xx, throttling, a rejected token) until the
-delivery worker gave up; fix the cause, then replay it: it is queued again with a fresh set of tries, in
-its conversation's order.
+A dead letter is a message the platform kept failing (5xx, network, throttling) for the retry budget;
+fix the cause, then replay it: it is queued again with a fresh budget, in its conversation's order
+(``Store.replay_dead_letter``).
 
 ``GET /media/{channel}/{label}/{media_id}`` lets a bot fetch what a user sent when the platform only gives a
 media id (WhatsApp, WeChat voice): the gateway downloads it with the integration's credentials and streams
@@ -74,7 +74,7 @@ async def list_dead_letters(
     operation_id="replay_dead_letter",
 )
 async def replay_dead_letter(message_id: MessageId, gateway: GatewayDep) -> MessageStatus:
-    """Queue a dead-lettered message again, with a fresh set of tries."""
+    """Queue a dead-lettered message again, with a fresh retry budget, in its conversation's order."""
     row = await admin.outbox_row(gateway.store, message_id)
     if row is None:
         raise ApiError(404, f"no message {message_id}")

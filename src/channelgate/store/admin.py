@@ -584,23 +584,9 @@ async def dead_letters(
 
 
 async def replay_dead(store: Store, message_id: int) -> bool:
-    """Queue a dead-lettered message again with a fresh set of tries; False if it is not dead (any more)."""
-    now = time.time()
-    async with store.tx() as conn:
-        result = await conn.execute(
-            update(outbox)
-            .where(outbox.c.id == message_id, outbox.c.status == "dead")
-            .values(
-                status="queued",
-                attempts=0,
-                next_attempt_at=now,
-                updated_at=now,
-                lease_owner=None,
-                lease_until=None,
-                reason="replayed from the dead letters",
-            )
-        )
-        return bool(result.rowcount)
+    """Queue a dead-lettered message again, in its conversation's order; False if it is not dead (any
+    more). See ``Store.replay_dead_letter``."""
+    return await store.replay_dead_letter(message_id)
 
 
 # --- broadcasts -----------------------------------------------------------------------------------------

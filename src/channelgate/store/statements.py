@@ -165,3 +165,29 @@ MARK_SENT = Sql(
          reason = CASE WHEN reason LIKE 'window closed%' THEN reason ELSE NULL END
        WHERE id = :id"""
 )
+# A send that failed and waits for its next try. Attempts and ``retry_since`` (when its retry budget
+# started) are the caller's; lease and status go back to the queue.
+MARK_RETRY = Sql(
+    """UPDATE outbox SET status = 'queued', attempts = :attempts, next_attempt_at = :at, reason = :reason,
+         retry_since = :retry_since, updated_at = :now, lease_owner = NULL, lease_until = NULL
+       WHERE id = :id"""
+)
+# What waits behind a retrying head waits as long: its later messages are not due before it is, so the
+# delivery claim does not scan them on every round while the head waits (a long outage queues thousands).
+HOLD_FOLLOWERS = Sql(
+    """UPDATE outbox SET next_attempt_at = :at
+       WHERE conversation_id = :conversation_id AND status = 'queued' AND id > :id
+         AND next_attempt_at < :at"""
+)
+# An integration's deliveries resume (its credentials were fixed): everything it has queued is due now,
+# and the retry budget of each starts again, since the pause was not the messages' failure.
+# At start: a process does not know which integrations an earlier one paused, and the config may hold a new
+# token now; what was paused is tried at once (and paused again if the credentials are still refused).
+RESUME_PAUSED = Sql(
+    """UPDATE outbox SET next_attempt_at = :now, retry_since = :now, updated_at = :now
+       WHERE status = 'queued' AND reason LIKE 'paused: credentials refused%'"""
+)
+RESUME_DELIVERIES = Sql(
+    """UPDATE outbox SET next_attempt_at = :now, retry_since = :now, updated_at = :now
+       WHERE channel = :channel AND label = :label AND status = 'queued'"""
+)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
-from sqlalchemy import Connection, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import Connection, and_, create_engine, delete, event, func, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -249,6 +249,7 @@ class Store:
             raise SecretKeyMissing(self.secrets.missing_reason)
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
             await conn.run_sync(_create_missing_indexes)
 
     async def close(self) -> None:
@@ -511,7 +512,14 @@ class Store:
     # --- turns ---
 
     async def claimable_conversations(self, now: float, limit: int) -> list[str]:
-        """Conversations with a turn due and no live lease (other replicas' work, retries, recovery)."""
+        """Conversations whose next turn is due and that nobody holds (other replicas' work, retries,
+        recovery), longest due first.
+
+        Only the oldest pending turn of a conversation decides: when it waits for a retry, the later ones
+        wait too, so a conversation whose head is backing off is not returned (it used to be, for its later
+        turns, on every poll: a few hundred such conversations filled the batch and other users' retries
+        never ran)."""
+        earlier = inbox.alias("earlier")
         async with self.engine.connect() as conn:
             result = await conn.execute(
                 select(inbox.c.conversation_id)
@@ -520,9 +528,15 @@ class Store:
                     inbox.c.status == "pending",
                     inbox.c.next_attempt_at <= now,
                     or_(conversations.c.lease_until.is_(None), conversations.c.lease_until < now),
+                    ~select(earlier.c.id)
+                    .where(
+                        earlier.c.conversation_id == inbox.c.conversation_id,
+                        earlier.c.status == "pending",
+                        earlier.c.id < inbox.c.id,
+                    )
+                    .exists(),
                 )
-                .group_by(inbox.c.conversation_id)
-                .order_by(func.min(inbox.c.id))
+                .order_by(inbox.c.next_attempt_at, inbox.c.id)
                 .limit(limit)
             )
             return [r[0] for r in result]
@@ -723,21 +737,43 @@ class Store:
                 .values(status="queued", lease_owner=None, lease_until=None)
             )
 
-    async def mark_retry(self, outbox_id: int, attempts: int, at: float, reason: str) -> None:
-        async with self.tx() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(
-                    status="queued",
-                    attempts=attempts,
-                    next_attempt_at=at,
-                    reason=reason,
-                    updated_at=time.time(),
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+    async def mark_retry(
+        self,
+        outbox_id: int,
+        conversation_id: str,
+        attempts: int,
+        at: float,
+        reason: str,
+        retry_since: float | None,
+    ) -> None:
+        """Put a claimed row back in the queue until ``at``; the later messages of its conversation wait
+        with it. ``retry_since``: when its retry budget started (None: at its creation)."""
+        retry = {
+            "id": outbox_id,
+            "attempts": attempts,
+            "at": at,
+            "reason": reason,
+            "retry_since": retry_since,
+            "now": time.time(),
+        }
+        hold = {"id": outbox_id, "conversation_id": conversation_id, "at": at}
+
+        def job(conn: Connection) -> None:
+            sql.MARK_RETRY.execute(conn, retry)
+            sql.HOLD_FOLLOWERS.execute(conn, hold)
+
+        await self.run(job)
+
+    async def resume_paused(self) -> int:
+        """At start: deliveries an earlier process paused for refused credentials are due now."""
+        now = {"now": time.time()}
+        return int(await self.run(lambda conn: sql.RESUME_PAUSED.execute(conn, now)))
+
+    async def resume_deliveries(self, channel: str, label: str) -> int:
+        """An integration's deliveries resume (credentials fixed): its queued rows are due now, each with a
+        fresh retry budget. Returns how many."""
+        resume = {"channel": channel, "label": label, "now": time.time()}
+        return int(await self.run(lambda conn: sql.RESUME_DELIVERIES.execute(conn, resume)))
 
     async def mark_failed(self, outbox_id: int, reason: str, attempts: int, *, dead: bool = False) -> None:
         async with self.tx() as conn:
@@ -753,6 +789,53 @@ class Store:
                     lease_until=None,
                 )
             )
+
+    async def replay_dead_letter(self, message_id: int) -> bool:
+        """Queue a dead letter again with a fresh retry budget; False if it is not dead (any more).
+
+        It keeps its place in its conversation's line (its id), so the messages queued after it wait for
+        it, as they would have had it gone out. The conversation's dead letters it directly followed (those
+        since the last message that went out) are replayed with it, so they go out before it, in their
+        original order, rather than after it if they were replayed later. Messages already sent stay
+        sent: a replay cannot go back in time."""
+        now = time.time()
+
+        def job(conn: Connection) -> bool:
+            found = conn.execute(
+                select(outbox.c.conversation_id).where(outbox.c.id == message_id, outbox.c.status == "dead")
+            ).first()
+            if found is None:
+                return False
+            conversation_id = found[0]
+            went_out = conn.execute(
+                select(func.max(outbox.c.id)).where(
+                    outbox.c.conversation_id == conversation_id,
+                    outbox.c.id < message_id,
+                    outbox.c.status.in_(["sent", "delivered", "read"]),
+                )
+            ).scalar()
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.conversation_id == conversation_id,
+                    outbox.c.status == "dead",
+                    outbox.c.id <= message_id,
+                    outbox.c.id > (went_out or 0),
+                )
+                .values(
+                    status="queued",
+                    attempts=0,
+                    next_attempt_at=now,
+                    retry_since=now,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                    reason="replayed from the dead letters",
+                )
+            )
+            return True
+
+        return await self.run(job)
 
     async def use_fallback(self, outbox_id: int, body: dict[str, Any], reason: str) -> None:
         """Replace a message the platform refused (closed window) with its fallback, queued at once."""
@@ -883,6 +966,20 @@ class Store:
     async def unlock(self, name: str, owner: str) -> None:
         async with self.tx() as conn:
             await conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """``create_all`` makes a table's columns only with the table: add the nullable ones a newer version
+    defines (e.g. ``outbox.retry_since``), so a store written by an older version keeps working."""
+    found = inspect(conn)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                # PostgreSQL: replicas starting together may race to add it
+                guard = "" if conn.dialect.name == "sqlite" else "IF NOT EXISTS "
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN {guard}"{column.name}" {kind}')
 
 
 def _create_missing_indexes(conn: Connection) -> None:

@@ -96,6 +96,9 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("sent_at", Float),
+    # when the message's retry budget started: NULL for its creation; a replay or the end of a
+    # credentials pause starts it again (delivery.py)
+    Column("retry_since", Float),
 )
 Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
 Index("ix_outbox_conversation", outbox.c.conversation_id, outbox.c.id)

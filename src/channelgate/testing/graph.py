@@ -9,8 +9,8 @@ It lets channelgate's tests, and bot developers without a Meta account, run a bo
 * it checks the access token (``Authorization: Bearer`` or ``?access_token=``), answers user profiles
   (``GET /{version}/{psid}``) and media (``GET /{version}/{media_id}`` and the download URL it gives);
 * it records accepted sends (``sim.sent``; ``await sim.wait_for_sends(n)``), can be told to fail the next
-  sends (``sim.fail_next(1, code=131047)``, throttling codes with ``retry_after``, 5xx, 190) and to answer
-  slowly (``sim.send_delay``);
+  sends (``sim.fail_next(1, code=131047)``, throttling codes with ``retry_after``, 5xx, 190), to be down
+  for a while (``sim.outage(150)``: every send answers 500) and to answer slowly (``sim.send_delay``);
 * it builds the platform's webhook payloads and delivers them signed with the app secret, as Meta does
   (``await sim.deliver(url, sim.messenger_text("PSID", "hi"))``); redelivering the same bytes is a redelivery.
 
@@ -469,6 +469,10 @@ class GraphSimulator:
 
     def __post_init__(self) -> None:
         self._failures: deque[_Failure] = deque()
+        self._down_until = 0.0  # time.monotonic() until which every send fails (``outage``)
+        self._down_status = 500
+        #: sends refused by an ``outage``
+        self.refused_in_outage = 0
         self._waiters: set[asyncio.Event] = set()
         self._counter = 0
         self.app = Starlette(
@@ -518,6 +522,17 @@ class GraphSimulator:
             status, code, subcode, text, details or _DEFAULT_DETAILS.get(code or 0), retry_after, actions
         )
         self._failures.extend(failure for _ in range(n))
+
+    def outage(self, seconds: float, *, status: int = 500) -> None:
+        """Be down for ``seconds`` from now: every send (messages, typing indicators and read marks alike)
+        answers HTTP ``status`` with Graph error 2, as the real API does in an incident. ``outage(0)`` ends
+        it at once. For tests of outages scaled down in time."""
+        self._down_until = time.monotonic() + seconds
+        self._down_status = status
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     def add_media(self, media_id: str, content: bytes, mime_type: str) -> None:
         self.media[media_id] = (content, mime_type)
@@ -824,6 +839,9 @@ class GraphSimulator:
         except orjson.JSONDecodeError:
             return self._error(400, 100, "(#100) The request body is not valid JSON", product=product)
         is_action = isinstance(body, dict) and ("sender_action" in body or body.get("status") == "read")
+        if self.down:
+            self.refused_in_outage += 1
+            return self._error(self._down_status, 2, _DEFAULT_MESSAGES[2], product=product)
         failure = self._take_failure(is_action)
         if failure is not None:
             headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after is not None else None
@@ -927,7 +945,11 @@ class GraphSimulator:
         return JSONResponse([asdict(s) for s in self.sent])
 
     async def _sim_fail(self, request: Request) -> Response:
+        """``{"count": 3, "code": 2}`` fails the next sends; ``{"outage": 150}`` fails all for 150 s."""
         spec = orjson.loads(await request.body() or b"{}")
+        if "outage" in spec:
+            self.outage(float(spec["outage"]), status=int(spec.get("status", 500)))
+            return JSONResponse({"down_for": max(self._down_until - time.monotonic(), 0.0)})
         self.fail_next(
             int(spec.get("count", 1)),
             code=spec.get("code"),

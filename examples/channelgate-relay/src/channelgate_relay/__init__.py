@@ -31,6 +31,7 @@ from channelgate.channels.base import (
     Forbidden,
     InboundEvent,
     InboundMessage,
+    InvalidCredentials,
     Outbound,
     Rejected,
     RenderContext,
@@ -134,7 +135,12 @@ class RelayChannel(Channel[RelayConfig]):
             raise Throttled("relay rate limit", retry_after=float(retry) if retry else None)
         if response.status_code >= 500:
             raise Unavailable(f"relay answered {response.status_code}")
+        if response.status_code == 401:  # the far side refused our signature: the secret differs
+            self.ctx.health.fail("the relay refused the signature (401); check the integration's secret")
+            raise InvalidCredentials("relay refused the signature (401)")
         if response.status_code >= 400:
             raise Rejected(f"relay refused the message ({response.status_code}): {response.text[:200]}")
+        if self.ctx.health.status != "ok":
+            self.ctx.health.ok()
         data = response.json() if response.content else {}
         return SendResult(platform_message_id=data.get("message_id"))
