@@ -1,5 +1,6 @@
 """Hostile webhook bodies for ``make soak``: what a broken platform, a proxy that mangles bodies or an
-attacker who holds no secret sends, deterministic from a seed.
+attacker who holds no secret sends. What is sent where follows a seed (ids and timestamps inside are the
+moment's, as a platform's are), so a run that found a 5xx can be run again.
 
 Three kinds, each answered in its own way by a gateway that keeps its promise:
 
@@ -18,6 +19,7 @@ soak's real users, so what the gateway makes of them cannot be mistaken for the 
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from dataclasses import dataclass
@@ -117,37 +119,41 @@ class HostileBodies:
     def _real(self, product: str) -> dict[str, Any]:
         g, n = self.graph, self.count
         text = f"hostile {n}"
+        mid = f"h{n}.{self.rng.randrange(10**9)}"  # the simulator's own ids would depend on its history
         if product == "messenger":
             psid = f"66{self.rng.randrange(10**8):08d}"
             builders = (
-                lambda: g.messenger_text(psid, text),
-                lambda: g.messenger_postback(psid, "Yes", f"P{n}"),
-                lambda: g.messenger_quick_reply(psid, "Yes", f"Q{n}"),
-                lambda: g.messenger_attachment(psid, "image", "https://example.com/a.jpg"),
+                lambda: g.messenger_text(psid, text, mid=f"m_{mid}"),
+                lambda: g.messenger_postback(psid, "Yes", f"P{n}", mid=f"m_{mid}"),
+                lambda: g.messenger_quick_reply(psid, "Yes", f"Q{n}", mid=f"m_{mid}"),
+                lambda: g.messenger_attachment(psid, "image", "https://example.com/a.jpg", mid=f"m_{mid}"),
                 lambda: g.messenger_webhook(
                     g.messenger_event(
                         psid,
                         message={
-                            "mid": f"m_h{n}",
+                            "mid": f"m_{mid}",
                             "attachments": [
                                 {"type": "location", "payload": {"coordinates": {"lat": 48.8, "long": 2.3}}}
                             ],
                         },
                     )
                 ),
-                lambda: g.messenger_delivery(psid, g._now_ms(), [f"m_h{n}"]),
+                lambda: g.messenger_delivery(psid, g._now_ms(), [f"m_{mid}"]),
                 lambda: g.messenger_read(psid, g._now_ms()),
             )
         else:
             wa_id = f"1999{self.rng.randrange(10**7):07d}"
             builders = (
-                lambda: g.whatsapp_text(wa_id, text),
-                lambda: g.whatsapp_button_reply(wa_id, f"B{n}", "Yes"),
-                lambda: g.whatsapp_image(wa_id, f"media{n}", caption=text),
+                lambda: g.whatsapp_text(wa_id, text, wamid=f"wamid.{mid}"),
+                lambda: g.whatsapp_button_reply(wa_id, f"B{n}", "Yes", wamid=f"wamid.{mid}"),
+                lambda: g.whatsapp_image(wa_id, f"media{n}", caption=text, wamid=f"wamid.{mid}"),
                 lambda: g.whatsapp_message(
-                    "location", {"latitude": 48.8, "longitude": 2.3, "name": "Here"}, wa_id=wa_id
+                    "location",
+                    {"latitude": 48.8, "longitude": 2.3, "name": "Here"},
+                    wa_id=wa_id,
+                    wamid=f"wamid.{mid}",
                 ),
-                lambda: g.whatsapp_status(f"wamid.h{n}", "delivered", wa_id),
+                lambda: g.whatsapp_status(f"wamid.{mid}", "delivered", wa_id),
             )
         return self.rng.choice(builders)()
 
@@ -163,7 +169,7 @@ class HostileBodies:
             elif roll < 0.25:
                 container[key] = _nested(300)
             else:
-                container[key] = self.rng.choice(_WRONG)
+                container[key] = copy.deepcopy(self.rng.choice(_WRONG))  # a later mutation may hit it
         return payload
 
     def _garbage(self, product: str) -> bytes:
