@@ -323,8 +323,16 @@ class Soak:
                 continue
             status = response.status_code
             self.tally.hostile[f"{h.kind} {status // 100}xx"] += 1
-            if status >= 500 and len(self.tally.hostile_5xx) < 8:
-                self.tally.hostile_5xx.append(f"{h.kind} {status} for {h.body[:100]!r}")
+            if status >= 500:
+                # the whole request, to replay it (curl --data-binary @N.body with N.json's headers)
+                saved = self.workdir / "hostile-5xx"
+                saved.mkdir(exist_ok=True)
+                (saved / f"{n:06d}-{h.kind}.body").write_bytes(h.body)
+                (saved / f"{n:06d}-{h.kind}.json").write_text(
+                    json.dumps({"path": h.path, "headers": h.headers})
+                )
+                if len(self.tally.hostile_5xx) < 8:
+                    self.tally.hostile_5xx.append(f"{h.kind} {status} for {h.body[:100]!r}")
 
     async def collect(self, stop: asyncio.Event) -> None:
         """Read the simulator's record of sends and match each echo to its message."""
@@ -528,6 +536,13 @@ def table(s: dict[str, Any]) -> str:
     )
     lines = [title, "", f"| {'measure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|---|"]
     lines += [f"| {n.ljust(width)} | {v} |" for n, v in rows]
+    if s["hostile_5xx_samples"]:
+        lines += [
+            "",
+            "hostile bodies answered 5xx (first few; the gateway's log says why, and each request is in"
+            " hostile-5xx/ of the work directory: --keep keeps it):",
+        ]
+        lines += [f"  {sample}" for sample in s["hostile_5xx_samples"]]
     problems = failed(s)
     lines += ["", "RESULT: " + ("FAIL (" + ", ".join(problems) + ")" if problems else "PASS")]
     return "\n".join(lines)
@@ -679,4 +694,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted: the gateway and the simulator it started are stopped")
+        sys.exit(130)
