@@ -3,19 +3,21 @@
 The promise: a message the platform handed us (its webhook got a 2xx) is answered, once, in order, whatever
 happens to the platform, the process or the input, and nothing a platform sends gets a 5xx. This harness runs
 the real gateway (``channelgate serve``, SQLite or ``--store postgres``) with a deterministic echo bot
-(bench/soak_bot.py) against the Graph API simulator (bench/sim.py: Messenger and WhatsApp), and meanwhile:
+(bench/soak_bot.py) against the platform simulators (bench/sim.py: Graph API for Messenger and WhatsApp,
+WeChat in safe mode), and meanwhile:
 
 * sends a steady stream of signed webhooks from many users, each user's texts numbered (``run:user:seq``)
   and each sent only after the previous one was acknowledged, as a platform does;
-* takes the platform down: every send answers 500 for ``--outage`` seconds (default 600), then recovers;
+* takes the platform down: every Graph API call answers 500 for ``--outage`` seconds (default 600), then
+  recovers (WeChat's replies are mostly passive, in the webhook's answer, which an outage does not touch);
 * SIGKILLs the gateway under load ``--kills`` times (default 2: one in the middle of the outage, one while
   the backlog drains) and restarts it on the same store; webhooks that meet a dead gateway (connection
   refused or reset, timeout) are re-sent like a platform redelivers, and counted as platform retries;
 * interleaves a flood of hostile bodies (bench/hostile.py): signed mutated payloads, signed garbage, and
-  unsigned or wrongly signed ones;
+  unsigned or wrongly signed ones, for Messenger and WhatsApp;
 * after the traffic, waits until every acknowledged message is answered or none of them can still be
   (nothing of theirs waits in the store any more), and prints one table. Each reply is matched to its
-  message by its text at the simulator.
+  message by its text, at the simulator or in a WeChat webhook's answer (a passive reply).
 
 It exits 1 when any message was lost (acknowledged, never answered), never acknowledged, answered out of
 order, or when any webhook got a 5xx other than the documented 503 + Retry-After of backpressure; the table
@@ -43,25 +45,28 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import orjson
 import yaml
 
-from bench.__main__ import GRAPH, PY, Proc, free_port, gateway_config, log, running
+from bench.__main__ import GRAPH, PY, WECHAT, Proc, free_port, gateway_config, log, running
 from bench.hostile import HostileBodies
 
 #: the admin database the throwaway PostgreSQL databases are made from (as the tests' conftest)
 PG_ADMIN_URL = os.environ.get("CHANNELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+CHANNELS = ("messenger", "whatsapp", "wechat")
 #: reply rows of a turn that are still on their way (anything else is final: sent, failed, dead...)
 WAITING_OUTBOX = ("held", "queued", "sending")
 
 
 @dataclass(slots=True)
 class User:
-    uid: str  # m007 / w007: the harness's name, in every text
-    channel: str  # messenger | whatsapp
-    address: str  # PSID or phone number
+    uid: str  # m007 / w007 / x007: the harness's name, in every text
+    channel: str  # messenger | whatsapp | wechat
+    address: str  # PSID, phone number or OpenID
+    number: int  # its index among its channel's users
 
 
 @dataclass
@@ -76,9 +81,11 @@ class Tally:
     backpressure: int = 0  # 503 with Retry-After
     hostile: Counter[str] = field(default_factory=Counter)  # "signed 2xx", "garbage 4xx", ...
     hostile_5xx: list[str] = field(default_factory=list)  # a few samples: kind, status, body start
-    replies: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # uid -> seqs seen
+    # uid -> (when, seq) of each message's first answer: passive WeChat replies are seen at once, sends
+    # when the simulator's record is next read, so order is judged by the time each was received
+    replies: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
     reply_count: Counter[str] = field(default_factory=Counter)  # key -> times answered
-    last_reply_at: float = 0.0
+    passive: int = 0  # WeChat echoes that came in the webhook's answer
 
 
 class Store:
@@ -124,18 +131,22 @@ class Store:
         state |= {f"outbox {s}": int(n) for s, n in await self.rows(_BY_STATUS.format(table="outbox"))}
         return state
 
-    async def places(self, run: str) -> dict[str, tuple[str, str]]:
-        """Each of the run's accepted messages: message key -> (where it is, the last reason given)."""
+    async def places(self, run: str, wechat_keys: dict[str, str]) -> dict[str, tuple[str, str]]:
+        """Each of the run's accepted messages: ``run.uid.seq`` -> (where it is, the last reason given).
+        Meta's message ids carry the key; WeChat's are numbers, looked up in ``wechat_keys``."""
         rows = await self.rows(
             "SELECT i.platform_message_id, i.status, i.error, o.status, o.reason FROM inbox i"
             " LEFT JOIN outbox o ON o.inbox_id = i.id AND NOT o.best_effort"
-            " WHERE i.kind = 'message' AND (i.platform_message_id LIKE ? OR i.platform_message_id LIKE ?)",
+            " WHERE i.kind = 'message' AND (i.platform_message_id LIKE ? OR i.platform_message_id LIKE ?"
+            " OR i.channel = 'wechat')",
             f"m_{run}.%",
             f"wamid.{run}.%",
         )
         out: dict[str, tuple[str, str]] = {}
         for mid, turn, turn_error, reply, reason in rows:
-            key = str(mid)[str(mid).index(run) :]  # "<run>.<uid>.<seq>"
+            key = wechat_keys.get(str(mid)) or str(mid)[str(mid).find(run) :]  # "<run>.<uid>.<seq>"
+            if run not in key:
+                continue
             if turn != "done" or reply is None:
                 out[key] = (f"inbox {turn}", str(turn_error or ""))
             else:
@@ -169,9 +180,11 @@ class Soak:
             bot="{python: 'bench.soak_bot:respond'}",
             pipeline=args.pipeline,
         )
-        half = args.users // 2
-        self.users = [User(f"m{i:04d}", "messenger", f"{7100000000 + i}") for i in range(args.users - half)]
-        self.users += [User(f"w{i:04d}", "whatsapp", f"1555{i:07d}") for i in range(half)]
+        channels = args.channels
+        self.users = [make_user(channels[n % len(channels)], n // len(channels)) for n in range(args.users)]
+        self.wechat_msg_base = 6_000_000_000_000_000_000 + uuid.uuid4().int % 10**15 * 1000
+        self.wechat_seen = 0
+        self.last_seq: dict[str, int] = {}
         self.gw: Proc | None = None
         self.gateways: list[dict[str, float]] = []  # per process: startup_s, peak_rss_mb
         self.events: list[str] = []
@@ -250,8 +263,16 @@ class Soak:
     # --- traffic ---
 
     def webhook(self, user: User, seq: int) -> tuple[str, bytes, dict[str, str]]:
+        """The request of message ``seq`` of ``user``, built afresh for each try (WeChat signs each with a
+        new timestamp and nonce; Meta's bytes are the same every time)."""
         text = f"{self.run}:{user.uid}:{seq}"
         key = f"{self.run}.{user.uid}.{seq}"
+        if user.channel == "wechat":
+            xml = WECHAT.text_message(user.address, text, msg_id=self.wechat_msg_id(user, seq))
+            ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+            sealed, extra = WECHAT.seal(xml, ts, nonce, "safe")
+            query = urlencode({**WECHAT.signed_query(ts, nonce, user.address), **extra})
+            return f"/webhooks/wechat/main?{query}", sealed.encode(), {"Content-Type": "text/xml"}
         if user.channel == "messenger":
             payload = GRAPH.messenger_text(user.address, text, mid=f"m_{key}")
         else:
@@ -260,6 +281,18 @@ class Soak:
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": GRAPH.signature(body)}
         return f"/webhooks/{user.channel}/main", body, headers
 
+    def wechat_msg_id(self, user: User, seq: int) -> int:
+        return self.wechat_msg_base + user.number * 100_000 + seq
+
+    def wechat_keys(self) -> dict[str, str]:
+        """The WeChat MsgIds of the messages sent so far -> their ``run.uid.seq``."""
+        out = {}
+        for user in self.users:
+            if user.channel == "wechat":
+                for seq in range(1, self.last_seq.get(user.uid, 0) + 1):
+                    out[str(self.wechat_msg_id(user, seq))] = f"{self.run}.{user.uid}.{seq}"
+        return out
+
     async def user(self, client: httpx.AsyncClient, user: User, offset: float) -> None:
         period = self.args.users / self.args.rate
         due = self.t0 + offset
@@ -267,17 +300,18 @@ class Soak:
         while due < self.traffic_end:
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             seq += 1
+            self.last_seq[user.uid] = seq
             await self.deliver(client, user, seq)
             due = max(due + period, time.monotonic())
 
     async def deliver(self, client: httpx.AsyncClient, user: User, seq: int) -> None:
         """One message, re-sent as a platform redelivers until it gets a 2xx (or a 4xx, or the time is up)."""
-        path, body, headers = self.webhook(user, seq)
         key = f"{user.uid}:{seq}"
         self.tally.sent += 1
         give_up = time.monotonic() + self.args.redeliver_for
         pause = 0.25
         while True:
+            path, body, headers = self.webhook(user, seq)
             status, retry_after = 0, None
             try:
                 response = await client.post(self.url + path, content=body, headers=headers)
@@ -287,6 +321,8 @@ class Soak:
                 pass  # refused while down, reset by the kill, or timed out: the platform tries again
             if 200 <= status < 300:
                 self.tally.acked.add(key)
+                if user.channel == "wechat":
+                    self.passive_reply(response)
                 return
             if 400 <= status < 500:
                 self.tally.unacked[key] = f"{status}: {response.text[:120]}"
@@ -334,10 +370,31 @@ class Soak:
                 if len(self.tally.hostile_5xx) < 8:
                     self.tally.hostile_5xx.append(f"{h.kind} {status} for {h.body[:100]!r}")
 
+    def passive_reply(self, response: httpx.Response) -> None:
+        """A WeChat webhook's answer may carry the reply itself (encrypted): that is the message answered."""
+        try:
+            reply = WECHAT.read_reply(response)
+        except Exception as exc:  # a garbled answer is a finding: say so, the message counts as unanswered
+            log(f"unreadable WeChat passive reply: {type(exc).__name__}: {exc}")
+            return
+        if reply is not None:
+            self.tally.passive += 1
+            self.answer(str(reply.get("Content", "")), time.time())
+
+    def answer(self, text: str, at: float) -> None:
+        """Count an echo seen (at the simulator or in a passive reply) for the message it names."""
+        prefix = f"echo: {self.run}:"
+        if not text.startswith(prefix):
+            return
+        uid, _, seq = text[len(prefix) :].partition(":")
+        key = f"{uid}:{seq}"
+        self.tally.reply_count[key] += 1
+        if self.tally.reply_count[key] == 1:
+            self.tally.replies[uid].append((at, int(seq)))
+
     async def collect(self, stop: asyncio.Event) -> None:
         """Read the simulator's record of sends and match each echo to its message."""
         since = 0
-        prefix = f"echo: {self.run}:"
         async with httpx.AsyncClient(timeout=60) as client:
             while True:
                 try:
@@ -346,17 +403,13 @@ class Soak:
                 except (httpx.HTTPError, orjson.JSONDecodeError) as exc:  # the next read catches up
                     log(f"reading the simulator's sends failed: {exc!r}")
                     rows = []
+                # /_bench/sent lists the Graph sends after ``since``, then every WeChat send so far
                 graph = [r for r in rows if r[0] != "wechat"]
+                wechat = [r for r in rows if r[0] == "wechat"]
                 since += len(graph)
-                for _, _, text, at in graph:
-                    if not text.startswith(prefix):
-                        continue
-                    uid, _, seq = text[len(prefix) :].partition(":")
-                    key = f"{uid}:{seq}"
-                    self.tally.reply_count[key] += 1
-                    if self.tally.reply_count[key] == 1:
-                        self.tally.replies[uid].append(int(seq))
-                    self.tally.last_reply_at = max(self.tally.last_reply_at, at)
+                fresh, self.wechat_seen = wechat[self.wechat_seen :], max(self.wechat_seen, len(wechat))
+                for _, _, text, at in graph + fresh:
+                    self.answer(text, at)
                 if stop.is_set():
                     return
                 with suppress(TimeoutError):
@@ -377,7 +430,7 @@ class Soak:
             missing = self.unanswered()
             if not missing:
                 break
-            places = await self.store.places(self.run)
+            places = await self.store.places(self.run, self.wechat_keys())
             if not any(
                 is_waiting(places.get(_mid_key(self.run, k), ("inbox missing", ""))[0]) for k in missing
             ):
@@ -416,7 +469,7 @@ class Soak:
                     task.cancel()
                 await asyncio.gather(*helpers, *load, chaos, return_exceptions=True)
         outage = await self.sim_post("/_sim/outage", {"seconds": 0}) if self.args.outage else {}
-        places = await self.store.places(self.run)
+        places = await self.store.places(self.run, self.wechat_keys())
         return {"drain_s": drained, "outage_refused": outage.get("refused", 0), "places": places}
 
     # --- the result ---
@@ -425,9 +478,9 @@ class Soak:
         t = self.tally
         answered = {k for k, n in t.reply_count.items() if n}
         out_of_order = 0
-        for seqs in t.replies.values():
+        for seen in t.replies.values():
             highest = 0
-            for seq in seqs:
+            for _, seq in sorted(seen):
                 if seq < highest:
                     out_of_order += 1
                 highest = max(highest, seq)
@@ -447,6 +500,8 @@ class Soak:
             "outage_s": self.args.outage,
             "kills": len(self.gateways) - 1,
             "users": len(self.users),
+            "channels": dict(Counter(u.channel for u in self.users)),
+            "wechat_passive_replies": t.passive,
             "sent": t.sent,
             "acknowledged": len(t.acked),
             "answered": len(answered & t.acked),
@@ -474,6 +529,14 @@ class Soak:
         }
 
 
+def make_user(channel: str, n: int) -> User:
+    if channel == "messenger":
+        return User(f"m{n:04d}", channel, f"{7100000000 + n}", n)
+    if channel == "whatsapp":
+        return User(f"w{n:04d}", channel, f"1555{n:07d}", n)
+    return User(f"x{n:04d}", channel, f"oSoakUser{n:06d}", n)
+
+
 def _mid_key(run: str, key: str) -> str:
     """The harness's ``uid:seq`` as the store's message id suffix ``run.uid.seq``."""
     return f"{run}.{key.replace(':', '.')}"
@@ -487,11 +550,15 @@ def failed(s: dict[str, Any]) -> list[str]:
 
 def table(s: dict[str, Any]) -> str:
     hostile = s["hostile"]
+    users = ", ".join(f"{n} {channel}" for channel, n in s["channels"].items())
     hostile_line = ", ".join(f"{k} {v}" for k, v in hostile.items()) or "none"
     rows: list[tuple[str, str]] = [
-        ("messages sent", f"{s['sent']:,} ({s['users']} users)"),
+        ("messages sent", f"{s['sent']:,} ({s['users']} users: {users})"),
         ("acknowledged (webhook got a 2xx)", f"{s['acknowledged']:,}"),
-        ("answered (echo seen at the simulator)", f"{s['answered']:,}"),
+        (
+            "answered (echo seen at the simulator)",
+            f"{s['answered']:,} ({s['wechat_passive_replies']:,} passive on WeChat)",
+        ),
         ("lost (acknowledged, never answered)", f"{s['lost']:,}"),
         ("never acknowledged", f"{s['never_acknowledged']:,}"),
         ("duplicated replies", f"{s['duplicated']:,}"),
@@ -600,7 +667,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--kills", type=int, default=2, help="SIGKILLs of the gateway under load")
     parser.add_argument("--down", type=float, default=1.0, help="seconds the gateway stays dead after a kill")
-    parser.add_argument("--users", type=int, default=200, help="users (half Messenger, half WhatsApp)")
+    parser.add_argument("--users", type=int, default=200, help="users, spread evenly over --channels")
+    parser.add_argument(
+        "--channels",
+        type=lambda v: [c.strip() for c in v.split(",") if c.strip()],
+        default=["messenger", "whatsapp", "wechat"],
+        help="comma list of messenger, whatsapp, wechat (safe mode, passive replies)",
+    )
     parser.add_argument(
         "--rate", type=float, default=20, help="valid messages per second, all users together"
     )
@@ -641,7 +714,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         name
         for name, bad in (
             ("--duration", args.duration <= 0),
-            ("--users", args.users < 2),
+            ("--users", args.users < len(args.channels)),
+            ("--channels", not args.channels or not set(args.channels) <= set(CHANNELS)),
             ("--rate", args.rate <= 0),
             ("--kills", not 0 <= args.kills <= 10),
             ("--outage", args.outage < 0 or (args.outage and args.outage_at + args.outage > args.duration)),
@@ -651,7 +725,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if problems:
         parser.error(
             f"{', '.join(problems)}: out of range (the outage must end before the traffic does;"
-            " at least 2 users; 0 to 10 kills)"
+            f" a user per channel at least; channels among {', '.join(CHANNELS)}; 0 to 10 kills)"
         )
     return args
 
