@@ -526,7 +526,24 @@ class Soak:
             "unanswered_reasons": reasons,
             "store_rows": store_state,
             "events": self.events,
+            "gateway_tracebacks": dict(tracebacks(self.workdir / "gateway.log").most_common(8)),
         }
+
+
+def tracebacks(log_file: Path) -> Counter[str]:
+    """The exceptions that ended each traceback in the gateway's log, by their first 150 characters: what
+    a 5xx or a failing turn was, without reading the whole log."""
+    found: Counter[str] = Counter()
+    if not log_file.exists():
+        return found
+    inside = False
+    for line in log_file.read_text(errors="replace").splitlines():
+        if line.startswith("Traceback (most recent call last)"):
+            inside = True
+        elif inside and line and not line.startswith((" ", "During handling", "The above exception")):
+            found[line[:150]] += 1
+            inside = False
+    return found
 
 
 def make_user(channel: str, n: int) -> User:
@@ -610,6 +627,9 @@ def table(s: dict[str, Any]) -> str:
             " hostile-5xx/ of the work directory: --keep keeps it):",
         ]
         lines += [f"  {sample}" for sample in s["hostile_5xx_samples"]]
+    if s["gateway_tracebacks"]:
+        lines += ["", "tracebacks in the gateway's log, by the exception that ended them:"]
+        lines += [f"  {n:>5} x {text}" for text, n in s["gateway_tracebacks"].items()]
     problems = failed(s)
     lines += ["", "RESULT: " + ("FAIL (" + ", ".join(problems) + ")" if problems else "PASS")]
     return "\n".join(lines)
