@@ -478,11 +478,14 @@ class Soak:
         t = self.tally
         answered = {k for k, n in t.reply_count.items() if n}
         out_of_order = 0
-        for seen in t.replies.values():
+        disorder: list[str] = []
+        for uid, seen in t.replies.items():
             highest = 0
-            for _, seq in sorted(seen):
+            for at, seq in sorted(seen):
                 if seq < highest:
                     out_of_order += 1
+                    if len(disorder) < 8:
+                        disorder.append(f"{uid}: {seq} answered after {highest} (at {at:.3f})")
                 highest = max(highest, seq)
         lost = sorted(self.unanswered())
         where: Counter[str] = Counter()
@@ -510,6 +513,7 @@ class Soak:
             "never_acknowledged_why": dict(Counter(t.unacked.values()).most_common(5)),
             "duplicated": sum(n - 1 for n in t.reply_count.values() if n > 1),
             "out_of_order": out_of_order,
+            "out_of_order_samples": disorder,
             "valid_5xx": valid_5xx,
             "hostile_5xx": hostile_5xx,
             "5xx": valid_5xx + hostile_5xx,
@@ -620,6 +624,9 @@ def table(s: dict[str, Any]) -> str:
     )
     lines = [title, "", f"| {'measure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|---|"]
     lines += [f"| {n.ljust(width)} | {v} |" for n, v in rows]
+    if s["out_of_order_samples"]:
+        lines += ["", "answers out of order (first few; users m* Messenger, w* WhatsApp, x* WeChat):"]
+        lines += [f"  {sample}" for sample in s["out_of_order_samples"]]
     if s["hostile_5xx_samples"]:
         lines += [
             "",
