@@ -682,7 +682,9 @@ def pipeline_setting(text: str) -> tuple[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--outage", type=float, default=600, help="seconds every send answers 500 (0: none)")
+    parser.add_argument(
+        "--outage", type=float, default=600, help="seconds every Graph API call answers 500 (0: none)"
+    )
     parser.add_argument(
         "--outage-at", type=float, default=20, help="when the outage starts, s into the traffic"
     )
@@ -705,7 +707,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rate", type=float, default=20, help="valid messages per second, all users together"
     )
     parser.add_argument("--hostile-rate", type=float, default=10, help="hostile bodies per second (0: none)")
-    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="a SQLite file in the work directory, or a throwaway database on $CHANNELGATE_TEST_PG's server",
+    )
     parser.add_argument(
         "--pipeline",
         type=pipeline_setting,
