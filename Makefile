@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml examples/channelgate-relay/pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= channelgate.yaml
 
-.PHONY: run test lint typecheck format bench chromium clean help i18n
+.PHONY: run test lint typecheck format bench soak chromium clean help i18n
 
 help:
 	@echo "make run    start the gateway (demo bot + web chat at http://127.0.0.1:8080/)"
 	@echo "make test   lint, type-check and run every test"
 	@echo "make bench  run the benchmark harness"
+	@echo "make soak   ~15 min: outage, SIGKILLs, hostile bodies; nothing lost (SOAK_ARGS=... for options)"
 	@echo "make i18n   extract the gateway's own texts and update the translation catalogs"
 
 $(STAMP):
@@ -57,6 +58,12 @@ test: $(STAMP) chromium lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Not in CI (tests/core/test_soak.py runs a 20-second version there). Options: SOAK_ARGS="--store postgres",
+# SOAK_ARGS="--duration 60 --outage 20 --pipeline max_backoff=5"; `.venv/bin/python -m bench.soak -h` lists all.
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 LOCALES := src/channelgate/locales
 

@@ -57,23 +57,36 @@ def log(text: str) -> None:
 
 
 class Proc:
-    def __init__(self, name: str, cmd: list[str], port: int, health: str, cwd: Path | None = None) -> None:
+    """A server process started and waited for until ``health`` answers. ``log``: a file its stderr is
+    appended to (a long run logs more than a pipe nobody reads can hold), instead of a pipe."""
+
+    def __init__(
+        self,
+        name: str,
+        cmd: list[str],
+        port: int,
+        health: str,
+        cwd: Path | None = None,
+        log: Path | None = None,
+    ) -> None:
         self.name, self.port = name, port
         self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        stderr: Any = subprocess.PIPE if log is None else open(log, "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
             cmd,
             cwd=cwd or ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
+        if log is not None:
+            stderr.close()
         self.started = time.perf_counter()
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
-                )
+                raise RuntimeError(f"{name} exited: {self.errors()}")
             try:
                 if httpx.get(self.url + health, timeout=1).status_code < 500:
                     break
@@ -81,8 +94,21 @@ class Proc:
                 pass
             time.sleep(0.05)
         else:
-            raise RuntimeError(f"{name} did not start")
+            self.kill()
+            raise RuntimeError(f"{name} did not start: {self.errors()}")
         self.startup = time.perf_counter() - self.started
+
+    def errors(self) -> str:
+        """What the process wrote to stderr (the end of its log file), once it has exited."""
+        if self.log is not None:
+            return self.log.read_text(errors="replace")[-4000:]
+        return self.proc.stderr.read().decode() if self.proc.stderr else ""
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to finish anything, as in a crash or an OOM kill."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
     def rss_mb(self, peak: bool = True) -> float:
         key = "VmHWM:" if peak else "VmRSS:"
@@ -112,15 +138,26 @@ def running(name: str, cmd: list[str], port: int, health: str = "/healthz") -> I
 
 
 def gateway_config(
-    workdir: Path, port: int, sim: str, *, db: str = "bench.db", whatsapp: int = 1, extra: str = ""
+    workdir: Path,
+    port: int,
+    sim: str,
+    *,
+    db: str = "bench.db",
+    whatsapp: int = 1,
+    extra: str = "",
+    store: str | None = None,
+    bot: str = "demo",
+    pipeline: dict[str, Any] | None = None,
 ) -> Path:
+    """The gateway's config for a run: ``store`` (a URL) instead of the SQLite file ``db``, ``bot`` as a YAML
+    value, ``pipeline`` settings over the benchmark's own."""
     lines = [
         f"public_url: http://127.0.0.1:{port}",
         f"port: {port}",
-        f"store: sqlite:///{workdir / db}",
-        "bot: demo",
+        f"store: {store or f'sqlite:///{workdir / db}'}",
+        f"bot: {bot}",
         "log_level: warning",
-        "pipeline: {max_pending: 20000}",
+        f"pipeline: {json.dumps({'max_pending': 20000, **(pipeline or {})})}",
         "integrations:",
     ]
     for n in range(whatsapp):

@@ -102,20 +102,26 @@ async def test_a_platform_outage_heals_with_nothing_lost_in_order(
     sim: GraphSimulator, graph_url: str, store_url: str
 ) -> None:
     users = [f"1650555{n:04d}" for n in range(4)]
-    sim.outage(2.5)  # every send answers 500 for 2.5 s: ~10 backoff rounds at max_backoff 0.3
     async with run_gateway(config(sim, graph_url, store_url, retry_budget=120), bot=EchoBot()) as gw:
+        sim.outage(600)  # down until the test ends the outage: every send answers 500
         for i in range(3):
             for user in users:
                 await say(gw, sim, user, f"{user}-{i}")
+        # the outage lasts until each user's first reply has been refused several times over (many
+        # backoff rounds at max_backoff 0.3), however slow the machine: ended by events, not by a clock
+        await wait_until(lambda: sim.outage_refused >= 3 * len(users), timeout=60)
+        sim.outage(0)
 
         async def all_answered() -> bool:
             return sum(len(v) for v in texts(sim).values()) >= 12
 
         await wait_until(all_answered, timeout=60)
-        assert sim.refused_in_outage > 0
-        for user in users:
-            rows = await replies(gw, user)
-            assert [r["status"] for r in rows] == ["sent"] * 3
+
+        async def all_marked_sent() -> bool:  # the platform answers before the store records it
+            statuses = [[r["status"] for r in await replies(gw, user)] for user in users]
+            return statuses == [["sent"] * 3] * len(users)
+
+        await wait_until(all_marked_sent, timeout=10)
     got = texts(sim)
     assert got == {user: [f"echo: {user}-{i}" for i in range(3)] for user in users}  # in order, once each
 

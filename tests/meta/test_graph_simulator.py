@@ -301,6 +301,40 @@ async def test_control_api_says_what_a_user_would(graph_url) -> None:
     assert (postback["payload"], postback["title"]) == ("YES", "Yes")
 
 
+async def test_an_outage_answers_every_call_with_500_until_it_ends(sim, graph_url) -> None:
+    base = graph_url.rsplit("/", 1)[0]
+    body = {"recipient": {"id": "P"}, "messaging_type": "UPDATE", "message": {"text": "x"}}
+    typing = {"recipient": {"id": "P"}, "sender_action": "typing_on"}
+    async with httpx.AsyncClient() as client:
+        started = await client.post(f"{base}/_sim/outage", json={"seconds": 60, "status": 502})
+        during = [
+            await post(f"{graph_url}/me/messages", body),
+            await post(f"{graph_url}/me/messages", typing),
+            await client.get(f"{graph_url}/PSID", headers={"Authorization": f"Bearer {SIM_TOKEN}"}),
+        ]
+        bad = await client.post(f"{base}/_sim/outage", json={"seconds": 1, "status": 404})
+        ended = await client.post(f"{base}/_sim/outage", json={"seconds": 0})
+        after = await post(f"{graph_url}/me/messages", body)
+    assert started.status_code == 200 and 59 < started.json()["seconds_left"] <= 60
+    for response in during:
+        assert_graph_error(response, 502, 2)
+    assert bad.status_code == 400 and "status" in bad.json()["error"]
+    assert ended.json() == {"seconds_left": 0.0, "refused": 3}
+    assert after.status_code == 200
+    assert [s.body["message"]["text"] for s in sim.sent] == ["x"]
+
+
+async def test_an_outage_ends_by_itself(sim, graph_url) -> None:
+    body = {"recipient": {"id": "P"}, "messaging_type": "UPDATE", "message": {"text": "x"}}
+    sim.outage(0.3)
+    assert_graph_error(await post(f"{graph_url}/me/messages", body), 500, 2)
+    for _ in range(100):  # poll: the end is measured on the simulator's clock
+        await asyncio.sleep(0.05)
+        if not sim.outage_left():
+            break
+    assert (await post(f"{graph_url}/me/messages", body)).status_code == 200
+
+
 def test_main_refuses_an_unknown_kind() -> None:
     with pytest.raises(SystemExit, match="telegram"):
         main("telegram", "127.0.0.1", 0)

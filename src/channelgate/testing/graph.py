@@ -9,14 +9,15 @@ It lets channelgate's tests, and bot developers without a Meta account, run a bo
 * it checks the access token (``Authorization: Bearer`` or ``?access_token=``), answers user profiles
   (``GET /{version}/{psid}``) and media (``GET /{version}/{media_id}`` and the download URL it gives);
 * it records accepted sends (``sim.sent``; ``await sim.wait_for_sends(n)``), can be told to fail the next
-  sends (``sim.fail_next(1, code=131047)``, throttling codes with ``retry_after``, 5xx, 190), to be down
-  for a while (``sim.outage(150)``: every send answers 500) and to answer slowly (``sim.send_delay``);
+  sends (``sim.fail_next(1, code=131047)``, throttling codes with ``retry_after``, 5xx, 190), to go down
+  for a while (``sim.outage(600)``: every API call answers 500 until then) and to answer slowly
+  (``sim.send_delay``);
 * it builds the platform's webhook payloads and delivers them signed with the app secret, as Meta does
   (``await sim.deliver(url, sim.messenger_text("PSID", "hi"))``); redelivering the same bytes is a redelivery.
 
 Run it standalone with ``channelgate simulate messenger|whatsapp`` (see :func:`main`): it prints the config to
 give the integration, and offers a small control API (``POST /_sim/say``, ``GET /_sim/sent``,
-``POST /_sim/fail``) to talk to the bot as a user would.
+``POST /_sim/fail``, ``POST /_sim/outage``) to talk to the bot as a user would.
 """
 
 from __future__ import annotations
@@ -469,10 +470,10 @@ class GraphSimulator:
 
     def __post_init__(self) -> None:
         self._failures: deque[_Failure] = deque()
-        self._down_until = 0.0  # time.monotonic() until which every send fails (``outage``)
-        self._down_status = 500
-        #: sends refused by an ``outage``
-        self.refused_in_outage = 0
+        self._outage_until = 0.0
+        self._outage_status = 500
+        #: API calls answered with the outage's error (``outage``)
+        self.outage_refused = 0
         self._waiters: set[asyncio.Event] = set()
         self._counter = 0
         self.app = Starlette(
@@ -480,6 +481,7 @@ class GraphSimulator:
                 Route("/_sim/sent", self._sim_sent, methods=["GET"]),
                 Route("/_sim/say", self._sim_say, methods=["POST"]),
                 Route("/_sim/fail", self._sim_fail, methods=["POST"]),
+                Route("/_sim/outage", self._sim_outage, methods=["POST"]),
                 Route("/whatsapp_business/attachments/", self._download, methods=["GET"]),
                 Route("/{version}/{node}/messages", self._messages, methods=["POST"]),
                 Route("/{version}/{node}", self._node, methods=["GET"]),
@@ -523,16 +525,26 @@ class GraphSimulator:
         )
         self._failures.extend(failure for _ in range(n))
 
-    def outage(self, seconds: float, *, status: int = 500) -> None:
-        """Be down for ``seconds`` from now: every send (messages, typing indicators and read marks alike)
-        answers HTTP ``status`` with Graph error 2, as the real API does in an incident. ``outage(0)`` ends
-        it at once. For tests of outages scaled down in time."""
-        self._down_until = time.monotonic() + seconds
-        self._down_status = status
+    def outage(self, seconds: float, status: int = 500) -> None:
+        """Answer every API call (sends, typing, profiles, media) with ``status`` for the next ``seconds``,
+        as a platform down for a while does; ``outage(0)`` ends it at once.
 
-    @property
-    def down(self) -> bool:
-        return time.monotonic() < self._down_until
+        Unlike ``fail_next`` it is bounded by time, not by a count: how long the gateway keeps a
+        conversation's messages waiting is measured against it (``make soak``)."""
+        if not 500 <= status <= 599:
+            raise ValueError(f"an outage answers a 5xx status, not {status}")
+        self._outage_status = status
+        self._outage_until = time.monotonic() + max(seconds, 0.0)
+
+    def outage_left(self) -> float:
+        """Seconds until the outage ends (0 when the platform is up)."""
+        return max(self._outage_until - time.monotonic(), 0.0)
+
+    def _outage_error(self, product: Product | None) -> JSONResponse | None:
+        if not self.outage_left():
+            return None
+        self.outage_refused += 1
+        return self._error(self._outage_status, 2, _DEFAULT_MESSAGES[2], product=product)
 
     def add_media(self, media_id: str, content: bytes, mime_type: str) -> None:
         self.media[media_id] = (content, mime_type)
@@ -556,6 +568,7 @@ class GraphSimulator:
         self.sent.clear()
         self.rejected.clear()
         self._failures.clear()
+        self._outage_until = 0.0
 
     # --- webhooks, as the platform sends them ---
 
@@ -838,10 +851,10 @@ class GraphSimulator:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return self._error(400, 100, "(#100) The request body is not valid JSON", product=product)
+        down = self._outage_error(product)
+        if down is not None:
+            return down
         is_action = isinstance(body, dict) and ("sender_action" in body or body.get("status") == "read")
-        if self.down:
-            self.refused_in_outage += 1
-            return self._error(self._down_status, 2, _DEFAULT_MESSAGES[2], product=product)
         failure = self._take_failure(is_action)
         if failure is not None:
             headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after is not None else None
@@ -911,6 +924,9 @@ class GraphSimulator:
         denied = self._auth_error(request)
         if denied is not None:
             return denied
+        down = self._outage_error(None)
+        if down is not None:
+            return down
         if node in self.media:
             content, mime = self.media[node]
             url = f"{str(request.base_url).rstrip('/')}/whatsapp_business/attachments/?mid={node}"
@@ -934,6 +950,9 @@ class GraphSimulator:
         denied = self._auth_error(request)
         if denied is not None:
             return denied
+        down = self._outage_error("whatsapp")
+        if down is not None:
+            return down
         item = self.media.get(request.query_params.get("mid", ""))
         if item is None:
             return Response(status_code=404)
@@ -945,11 +964,8 @@ class GraphSimulator:
         return JSONResponse([asdict(s) for s in self.sent])
 
     async def _sim_fail(self, request: Request) -> Response:
-        """``{"count": 3, "code": 2}`` fails the next sends; ``{"outage": 150}`` fails all for 150 s."""
+        """``{"count": 3, "code": 2}`` fails the next sends (an outage bounded by time: ``/_sim/outage``)."""
         spec = orjson.loads(await request.body() or b"{}")
-        if "outage" in spec:
-            self.outage(float(spec["outage"]), status=int(spec.get("status", 500)))
-            return JSONResponse({"down_for": max(self._down_until - time.monotonic(), 0.0)})
         self.fail_next(
             int(spec.get("count", 1)),
             code=spec.get("code"),
@@ -957,6 +973,18 @@ class GraphSimulator:
             retry_after=spec.get("retry_after"),
         )
         return JSONResponse({"queued": len(self._failures)})
+
+    async def _sim_outage(self, request: Request) -> Response:
+        """``{"seconds": 600, "status": 500}``: every API call fails with ``status`` for ``seconds``
+        (``{"seconds": 0}`` ends an outage); answers how long is left and how many calls it refused."""
+        try:
+            spec = orjson.loads(await request.body() or b"{}")
+            seconds, status = float(spec.get("seconds", 0)), int(spec.get("status", 500))
+            self.outage(seconds, status)
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+            error = f"expected {{'seconds': N, 'status': 5xx}}: {exc}"
+            return JSONResponse({"error": error}, status_code=400)
+        return JSONResponse({"seconds_left": self.outage_left(), "refused": self.outage_refused})
 
     async def _sim_say(self, request: Request) -> Response:
         """``{"webhook": url, "user": id, "text": "hi"}`` or ``{..., "payload": "X", "title": "Yes"}``:
