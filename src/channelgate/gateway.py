@@ -36,6 +36,7 @@ from channelgate.metrics import Metrics
 from channelgate.pipeline import TurnRunner
 from channelgate.store import Accepted, Store, StoreKeyValue
 from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
+from channelgate.store.replay import StoreReplayCache
 
 log = logging.getLogger("channelgate.gateway")
 
@@ -153,6 +154,7 @@ class Gateway:
             kv=StoreKeyValue(self.store, self.owner, f"{integration.channel}:{integration.label}:"),
             health=Health(),
             log=logging.getLogger(f"channelgate.channels.{integration.channel}"),
+            replay=StoreReplayCache(self.store, f"{integration.channel}:{integration.label}"),
         )
         channel = cls(integration.config, ctx)
         await channel.start()

@@ -78,6 +78,7 @@ async def webhook(request: Request) -> Response:
         if request.method != "POST":
             return error(405, "webhooks deliver events with POST")
         channel.authenticate(hook)
+        await channel.check_replay(hook)
     except WebhookError as exc:
         metrics.labels(name, "rejected").inc()
         log.warning("%s/%s: webhook refused (%d): %s", name, label, exc.status, exc.reason)
