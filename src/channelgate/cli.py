@@ -128,6 +128,7 @@ def serve(
 
     from channelgate.gateway import Gateway
     from channelgate.web.app import create_app
+    from channelgate.web.serving import server_options
 
     cfg = _load(config)
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
@@ -150,6 +151,7 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=15,
         lifespan="on",
+        **server_options(cfg.settings),
     )
 
 

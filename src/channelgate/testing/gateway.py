@@ -19,6 +19,7 @@ from channelgate.config import parse_config
 from channelgate.gateway import Gateway
 from channelgate.testing.server import free_port, serve_app
 from channelgate.web.app import create_app
+from channelgate.web.serving import server_options
 
 
 @dataclass
@@ -49,7 +50,7 @@ async def run_gateway(
     config.setdefault("store", "sqlite:///:memory:")
     registry = registry or load_registry()
     gateway = Gateway(parse_config(config, registry, "test config"), registry, bot=bot)
-    async with serve_app(create_app(gateway), port=port) as url:
+    async with serve_app(create_app(gateway), port=port, **server_options(gateway.settings)) as url:
         yield RunningGateway(url, gateway)
 
 

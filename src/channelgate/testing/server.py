@@ -18,8 +18,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @asynccontextmanager
-async def serve_app(app: Any, host: str = "127.0.0.1", port: int | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``)."""
+async def serve_app(
+    app: Any, host: str = "127.0.0.1", port: int | None = None, **options: Any
+) -> AsyncIterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``). ``options`` go
+    to ``uvicorn.Config`` (a gateway's are web.serving.server_options)."""
     port = port or free_port(host)
     config = uvicorn.Config(
         app,
@@ -30,6 +33,7 @@ async def serve_app(app: Any, host: str = "127.0.0.1", port: int | None = None) 
         access_log=False,
         # an open WebSocket (a browser page still on it) must not hold the shutdown forever
         timeout_graceful_shutdown=5,
+        **options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
