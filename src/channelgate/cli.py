@@ -272,7 +272,7 @@ def channels_add(
             raise fail(f"--set {item!r}: write it as key=value")
         values[key.strip()] = value
     secrets_ = set(cls.Config.secret_fields())
-    for name in cls.Config.required_fields():
+    for name in cls.Config.asked_fields(values):
         if name in values:
             continue
         if name == "verify_token":

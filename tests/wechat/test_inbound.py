@@ -4,6 +4,7 @@ and event type as inputs."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -468,3 +469,23 @@ def test_class_metadata() -> None:
     assert WeChatChannel.setup_fields == ("token",)
     assert set(WeChatChannel.Config.secret_fields()) == {"app_secret", "token", "encoding_aes_key"}
     assert make_config("safe").api_base_url == "https://api.weixin.qq.com"
+
+
+def test_channels_add_wechat_asks_for_the_key_unless_plaintext_is_chosen(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from channelgate.cli import app
+
+    path = tmp_path / "gw.yaml"
+    path.write_text("integrations: []\n")
+    base = ["channels", "add", "wechat", "--label", "shop", "--config", str(path)]
+    creds = ["--set", f"app_id={APP_ID}", "--set", "app_secret=s", "--set", f"token={TOKEN}"]
+    result = CliRunner().invoke(app, [*base, *creds])
+    assert result.exit_code == 2 and "--set encoding_aes_key=" in result.output
+    result = CliRunner().invoke(app, [*base, *creds, "--set", f"encoding_aes_key={AES_KEY}"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        app, [*base[:4], "plain", *base[5:], *creds, "--set", "encryption_mode=plaintext"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "plaintext mode" in result.output  # the warning, at once

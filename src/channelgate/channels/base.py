@@ -370,6 +370,12 @@ class ChannelConfig(BaseModel):
     def required_fields(cls) -> list[str]:
         return [name for name, f in cls.model_fields.items() if f.is_required()]
 
+    @classmethod
+    def asked_fields(cls, values: Mapping[str, Any]) -> list[str]:
+        """The settings ``channels add`` asks for, given those passed already: the required ones, and any
+        that other choices make necessary (WeChat's key, unless it runs in plaintext mode)."""
+        return cls.required_fields()
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelLimits:

@@ -43,7 +43,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -221,6 +221,13 @@ class WeChatConfig(ChannelConfig):
         description="Seconds to wait for the bot's reply in the HTTP answer (WeChat: 5)",
     )
     rate_limit: float | None = Field(default=None, gt=0)
+
+    @classmethod
+    def asked_fields(cls, values: Mapping[str, Any]) -> list[str]:
+        """``channels add wechat`` asks for the EncodingAESKey too: safe mode, the default, needs it."""
+        if values.get("encryption_mode") == "plaintext":
+            return cls.required_fields()
+        return [*cls.required_fields(), "encoding_aes_key"]
 
     @field_validator("token")
     @classmethod
