@@ -147,6 +147,7 @@ def serve(
 
     from channelgate.gateway import Gateway
     from channelgate.web.app import create_app
+    from channelgate.web.serving import server_options
 
     cfg = _load(config)
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
@@ -176,6 +177,7 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=15,
         lifespan="on",
+        **server_options(cfg.settings),
     )
 
 
@@ -296,7 +298,7 @@ def channels_add(
             raise fail(f"--set {item!r}: write it as key=value")
         values[key.strip()] = value
     secrets_ = set(cls.Config.secret_fields())
-    for name in cls.Config.required_fields():
+    for name in cls.Config.asked_fields(values):
         if name in values:
             continue
         if name == "verify_token":

@@ -7,6 +7,7 @@ reading a terminal, not by a debugger.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import re
 import unicodedata
@@ -174,6 +175,9 @@ class Settings(BaseModel):
     store: str = "sqlite:///channelgate.db"
     bot: BotSpec = Field(default_factory=lambda: parse_bot_spec("demo"))
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: reverse proxies whose X-Forwarded-For/-Proto are believed (IP addresses or networks, or "*"); none by
+    #: default, so a client cannot claim another address (web chat limits count per address)
+    trusted_proxies: list[str] = Field(default_factory=list)
     log_level: str = "info"
     log_format: str = Field(default="text", pattern="^(text|json)$")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
@@ -190,6 +194,19 @@ class Settings(BaseModel):
     @classmethod
     def _bot(cls, value: Any) -> Any:
         return value if isinstance(value, BaseModel) else parse_bot_spec(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8) or '*'"
+                    ) from None
+        return value
 
     @field_validator("public_url")
     @classmethod

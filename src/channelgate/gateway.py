@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -36,6 +37,7 @@ from channelgate.metrics import Metrics
 from channelgate.pipeline import TurnRunner
 from channelgate.store import Accepted, Store, StoreKeyValue
 from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
+from channelgate.store.replay import StoreReplayCache
 
 log = logging.getLogger("channelgate.gateway")
 
@@ -155,6 +157,7 @@ class Gateway:
             kv=StoreKeyValue(self.store, self.owner, f"{integration.channel}:{integration.label}:"),
             health=Health(),
             log=logging.getLogger(f"channelgate.channels.{integration.channel}"),
+            replay=StoreReplayCache(self.store, f"{integration.channel}:{integration.label}"),
         )
         channel = cls(integration.config, ctx)
         await channel.start()
@@ -228,10 +231,26 @@ class Gateway:
                 "%s/%s: passive reply failed; sending through the API", channel.name, channel.ctx.label
             )
             response = channel.ack(request, events)
-        finally:
-            await self.store.release_held(ids, used)
-            self.wake_delivery()
-        return response, accepted
+        if not used:
+            await self._release_held(ids, 0)
+            return response, accepted
+
+        async def written(ok: bool) -> None:
+            """The web layer wrote the answer (or could not): only now is the passive reply sent. When the
+            platform had hung up, every held payload goes out through the API instead."""
+            if not ok:
+                log.info(
+                    "%s/%s: the passive reply could not be written; sending it through the API",
+                    channel.name,
+                    channel.ctx.label,
+                )
+            await self._release_held(ids, used if ok else 0)
+
+        return dataclasses.replace(response, written=written), accepted
+
+    async def _release_held(self, ids: list[int], passive: int) -> None:
+        await self.store.release_held(ids, passive)
+        self.wake_delivery()
 
     async def nudge(self, channel: Channel[Any], user_id: str) -> None:
         if await self.store.nudge(channel.name, channel.ctx.label, user_id):

@@ -82,6 +82,7 @@ async def platforms(tmp_path: Path, peer: Any) -> AsyncIterator[Platforms]:
                 "app_id": wechat.app_id,
                 "app_secret": wechat.app_secret,
                 "token": wechat.token,
+                "encryption_mode": "plaintext",  # no inbound callbacks here; the simulator has no key
                 "api_base_url": wechat_url,
             },
             {

@@ -8,7 +8,7 @@ import httpx
 
 from channelgate.channels.base import ChannelContext, WebhookRequest
 from channelgate.channels.wechat import WeChatChannel, WeChatConfig
-from channelgate.testing.memory import MemoryKeyValue
+from channelgate.testing.memory import MemoryKeyValue, MemoryReplayCache
 
 # the reference notes, §0.3 and §0.4
 TOKEN = "testtoken123"
@@ -52,6 +52,7 @@ def make_context(http: httpx.AsyncClient | None = None, kv: MemoryKeyValue | Non
         public_url="https://gw.example.com",
         http=http or _IDLE_CLIENT,
         kv=kv or MemoryKeyValue(),
+        replay=MemoryReplayCache(),
     )
 
 

@@ -4,6 +4,7 @@ and event type as inputs."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +18,11 @@ from channelgate.channels.base import (
     StatusUpdate,
     Unauthorized,
 )
-from channelgate.channels.wechat import WeChatChannel
+from channelgate.channels.registry import load_registry
+from channelgate.channels.wechat import WeChatChannel, WeChatConfig
 from channelgate.channels.wechat.crypto import MessageCrypto, sha1_signature
 from channelgate.channels.wechat.xml import build_xml
+from channelgate.config import ConfigError, parse_config
 from channelgate.testing.wechat import WeChatSimulator
 from channelgate.turns import EventInput, LocationInput, MediaInput, PostbackInput, TextInput
 
@@ -404,12 +407,29 @@ def test_location_with_garbage_coordinates_is_a_bad_request() -> None:
 # --- config -----------------------------------------------------------------------------------------------
 
 
-def test_mode_defaults_to_safe_with_a_key_and_plaintext_without() -> None:
-    with_key = make_config("safe").model_validate(
-        {"app_id": APP_ID, "app_secret": "s", "token": TOKEN, "encoding_aes_key": AES_KEY}
+def test_mode_defaults_to_safe_and_plaintext_must_be_written_out() -> None:
+    """A config that worked before (a key, no mode) still works; one without a key no longer falls back to
+    plaintext mode: it is refused, naming the field, unless it says ``encryption_mode: plaintext``."""
+    base = {"app_id": APP_ID, "app_secret": "s", "token": TOKEN}
+    with_key = WeChatConfig.model_validate({**base, "encoding_aes_key": AES_KEY})
+    assert with_key.encryption_mode == "safe"
+    with pytest.raises(ValidationError) as caught:
+        WeChatConfig.model_validate(base)
+    message = str(caught.value)
+    assert "encoding_aes_key is required" in message and "encryption_mode: plaintext" in message
+    explicit = WeChatConfig.model_validate({**base, "encryption_mode": "plaintext"})
+    assert explicit.encryption_mode == "plaintext" and explicit.encoding_aes_key is None
+
+
+def test_config_file_without_a_key_is_refused_at_load() -> None:
+    registry = load_registry()
+    integration = {"channel": "wechat", "label": "shop", "app_id": APP_ID, "app_secret": "s", "token": TOKEN}
+    with pytest.raises(ConfigError, match="encoding_aes_key"):
+        parse_config({"integrations": [integration]}, registry, "test config")
+    parsed = parse_config(
+        {"integrations": [{**integration, "encryption_mode": "plaintext"}]}, registry, "test config"
     )
-    without = with_key.model_validate({"app_id": APP_ID, "app_secret": "s", "token": TOKEN})
-    assert (with_key.encryption_mode, without.encryption_mode) == ("safe", "plaintext")
+    assert parsed.integrations[0].config.encryption_mode == "plaintext"
 
 
 @pytest.mark.parametrize("mode", ["safe", "compatible"])
@@ -449,3 +469,23 @@ def test_class_metadata() -> None:
     assert WeChatChannel.setup_fields == ("token",)
     assert set(WeChatChannel.Config.secret_fields()) == {"app_secret", "token", "encoding_aes_key"}
     assert make_config("safe").api_base_url == "https://api.weixin.qq.com"
+
+
+def test_channels_add_wechat_asks_for_the_key_unless_plaintext_is_chosen(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from channelgate.cli import app
+
+    path = tmp_path / "gw.yaml"
+    path.write_text("integrations: []\n")
+    base = ["channels", "add", "wechat", "--label", "shop", "--config", str(path)]
+    creds = ["--set", f"app_id={APP_ID}", "--set", "app_secret=s", "--set", f"token={TOKEN}"]
+    result = CliRunner().invoke(app, [*base, *creds])
+    assert result.exit_code == 2 and "--set encoding_aes_key=" in result.output
+    result = CliRunner().invoke(app, [*base, *creds, "--set", f"encoding_aes_key={AES_KEY}"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        app, [*base[:4], "plain", *base[5:], *creds, "--set", "encryption_mode=plaintext"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "plaintext mode" in result.output  # the warning, at once

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
@@ -61,6 +61,9 @@ class WebhookResponse:
     body: bytes | str = b""
     media_type: str = "text/plain"
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: called by the web layer once the answer was written to the client (True) or could not be (False):
+    #: a passive reply counts as sent only then (gateway.answer_webhook)
+    written: Callable[[bool], Awaitable[None]] | None = None
 
 
 class WebhookError(Exception):
@@ -269,6 +272,19 @@ class KeyValue(Protocol):
         ...
 
 
+class ReplayCache(Protocol):
+    """The (timestamp, nonce) pairs of an integration's recent webhooks, shared by every replica (a store
+    table). For platforms whose signature covers a timestamp and a nonce but not the body (WeChat): it binds
+    each signed pair to the first message that came with it."""
+
+    async def first_seen(
+        self, timestamp: int, nonce: str, fingerprint: str, *, now: float, until: float
+    ) -> str | None:
+        """Record the pair with ``fingerprint`` (a digest of what the request said) until ``until``,
+        atomically across replicas. None when this call recorded it, else the fingerprint recorded first."""
+        ...
+
+
 HealthStatus = Literal["ok", "failing"]
 
 
@@ -296,6 +312,8 @@ class ChannelContext:
     kv: KeyValue
     health: Health = field(default_factory=Health)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("channelgate.channels"))
+    #: the store's replay cache for this integration (the gateway always gives one)
+    replay: ReplayCache | None = None
 
     @property
     def callback_url(self) -> str:
@@ -376,6 +394,12 @@ class ChannelConfig(BaseModel):
     def required_fields(cls) -> list[str]:
         return [name for name, f in cls.model_fields.items() if f.is_required()]
 
+    @classmethod
+    def asked_fields(cls, values: Mapping[str, Any]) -> list[str]:
+        """The settings ``channels add`` asks for, given those passed already: the required ones, and any
+        that other choices make necessary (WeChat's key, unless it runs in plaintext mode)."""
+        return cls.required_fields()
+
 
 def _is_url(value: str) -> bool:
     return value.strip().lower().startswith(("http://", "https://"))
@@ -441,6 +465,10 @@ class Channel(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     def authenticate(self, request: WebhookRequest) -> None:
         """Raise Unauthorized (missing credentials) or Forbidden (wrong ones). Runs before parsing."""
+
+    async def check_replay(self, request: WebhookRequest) -> None:
+        """Raise Forbidden for a replayed request. Runs after ``authenticate`` and before ``parse``; unlike
+        them it may use the store (``ctx.replay``), which is why it is a separate, async step."""
 
     @abc.abstractmethod
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:

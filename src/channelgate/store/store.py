@@ -694,13 +694,14 @@ class Store:
             )
 
     async def release_held(self, ids: Sequence[int], passive: int) -> None:
-        """After a passive reply: the first ``passive`` rows went out in the HTTP answer, the rest queue."""
+        """After a passive reply: the first ``passive`` rows went out in the HTTP answer (called once it was
+        written, so a row ``recover`` already put back in the queue stays there), the rest queue."""
         now = time.time()
         async with self.tx() as conn:
             if passive:
                 await conn.execute(
                     update(outbox)
-                    .where(outbox.c.id.in_(list(ids[:passive])))
+                    .where(outbox.c.id.in_(list(ids[:passive])), outbox.c.status == "held")
                     .values(status="sent", sent_at=now, updated_at=now, reason="passive reply", attempts=1)
                 )
             rest = list(ids[passive:])

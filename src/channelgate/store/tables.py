@@ -124,3 +124,16 @@ locks = Table(
     Column("owner", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# The (timestamp, nonce) of each integration's recent signed webhooks and a digest of the message that came
+# with them (WeChat's replay cache, store/replay.py), kept while the timestamp still passes the clock check.
+seen_nonces = Table(
+    "seen_nonces",
+    metadata,
+    Column("scope", String(130), primary_key=True),  # channel:label
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+Index("ix_seen_nonces_expiry", seen_nonces.c.expires_at)

@@ -20,6 +20,7 @@ from channelgate.config import parse_config
 from channelgate.gateway import Gateway
 from channelgate.testing.server import listening_socket, serve_app
 from channelgate.web.app import create_app
+from channelgate.web.serving import server_options
 
 
 @dataclass
@@ -55,7 +56,8 @@ async def run_gateway(
     with tempfile.TemporaryDirectory(prefix="channelgate-test-") as folder:
         config.setdefault("store", f"sqlite:///{folder}/store.db")
         gateway = Gateway(parse_config(config, registry, "test config"), registry, bot=bot)
-        async with serve_app(create_app(gateway), sock=sock) as url:
+        app = create_app(gateway)
+        async with serve_app(app, sock=sock, **server_options(gateway.settings)) as url:
             yield RunningGateway(url, gateway)
 
 

@@ -33,3 +33,19 @@ class MemoryKeyValue:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             yield
+
+
+class MemoryReplayCache:
+    """The ReplayCache protocol (channels.base.ReplayCache) in a dict, for one process."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[int, str], tuple[str, float]] = {}
+
+    async def first_seen(
+        self, timestamp: int, nonce: str, fingerprint: str, *, now: float, until: float
+    ) -> str | None:
+        known = self.seen.get((timestamp, nonce))
+        if known is not None and known[1] > now:
+            return known[0]
+        self.seen[(timestamp, nonce)] = (fingerprint, until)
+        return None

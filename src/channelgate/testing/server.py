@@ -36,11 +36,17 @@ def listening_socket(host: str = "127.0.0.1") -> socket.socket:
 
 @asynccontextmanager
 async def serve_app(
-    app: Any, host: str = "127.0.0.1", port: int | None = None, *, sock: socket.socket | None = None
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    *,
+    sock: socket.socket | None = None,
+    **options: Any,
 ) -> AsyncIterator[str]:
     """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``).
 
-    Without ``port`` or ``sock`` the app gets a socket of its own on a free port."""
+    Without ``port`` or ``sock`` the app gets a socket of its own on a free port. ``options`` go to
+    ``uvicorn.Config`` (a gateway's are web.serving.server_options)."""
     if sock is None and port is None:
         sock = listening_socket(host)
     if sock is not None:
@@ -55,6 +61,7 @@ async def serve_app(
         access_log=False,
         # an open WebSocket (a browser page still on it) must not hold the shutdown forever
         timeout_graceful_shutdown=5,
+        **options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))

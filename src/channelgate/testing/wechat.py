@@ -114,6 +114,15 @@ class Delivery:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """One callback as sent: its query string and body, i.e. what a proxy's access log or an eavesdropper
+    captures and may try to replay (``replay``)."""
+
+    params: dict[str, str]
+    body: str
+
+
 @dataclass
 class _Token:
     expires_at: float
@@ -153,6 +162,7 @@ class WeChatSimulator:
     callback_tries: int = 3
 
     sent: list[SentMessage] = field(default_factory=list)
+    captured: list[Callback] = field(default_factory=list)
     tokens_issued: int = 0
     callback_attempts: int = 0
     media: dict[str, _Media] = field(default_factory=dict)
@@ -436,22 +446,28 @@ class WeChatSimulator:
     ) -> Delivery:
         """POST a callback to ``url`` as WeChat does; resend it when no answer comes within
         ``callback_timeout``, ``callback_tries`` times in all."""
-        ts = str(timestamp if timestamp is not None else int(time.time()))
-        nonce = nonce or str(secrets.randbelow(10**9))
-        user = _field(xml, "FromUserName")
-        body, extra = self.seal(xml, ts, nonce, mode)
-        params = {**self.signed_query(ts, nonce, user), **extra}
+        callback = self.callback(xml, mode=mode, timestamp=timestamp, nonce=nonce)
         async with httpx.AsyncClient(timeout=self.callback_timeout) as client:
             for attempt in range(1, self.callback_tries + 1):
                 self.callback_attempts += 1
                 try:
-                    response = await client.post(
-                        url, params=params, content=body.encode(), headers={"content-type": "text/xml"}
-                    )
+                    response = await post_callback(client, url, callback)
                 except (httpx.TimeoutException, httpx.TransportError):
                     continue
                 return Delivery(response, attempt)
         return Delivery(None, self.callback_tries)
+
+    def callback(
+        self, xml: str, *, mode: Mode = "plaintext", timestamp: int | None = None, nonce: str | None = None
+    ) -> Callback:
+        """The signed (and in compatible and safe mode encrypted) callback of ``xml``; recorded in
+        ``captured``. WeChat's retries of one callback send it again unchanged."""
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        nonce = nonce or str(secrets.randbelow(10**9))
+        body, extra = self.seal(xml, ts, nonce, mode)
+        callback = Callback({**self.signed_query(ts, nonce, _field(xml, "FromUserName")), **extra}, body)
+        self.captured.append(callback)
+        return callback
 
     async def verify_url(
         self, url: str, echostr: str = "sim-echo-1234", timestamp: int | None = None
@@ -480,6 +496,13 @@ class WeChatSimulator:
             fields["Encrypt"], fields.get("MsgSignature"), fields["TimeStamp"], fields["Nonce"]
         )
         return parse_xml(plain)
+
+
+async def post_callback(client: httpx.AsyncClient, url: str, callback: Callback) -> httpx.Response:
+    """POST ``callback`` to ``url`` once, as WeChat (or someone replaying it) would."""
+    return await client.post(
+        url, params=callback.params, content=callback.body.encode(), headers={"content-type": "text/xml"}
+    )
 
 
 def _field(xml: str, name: str) -> str | None:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from channelgate.channels.base import WebhookError, WebhookRequest, WebhookResponse
 from channelgate.gateway import Busy, Gateway
+from channelgate.web.written import WrittenResponse
 
 log = logging.getLogger("channelgate.webhooks")
 
@@ -42,6 +43,14 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def to_response(answer: WebhookResponse) -> Response:
+    if answer.written is not None:  # a passive reply: it counts as sent only once written (web/written.py)
+        return WrittenResponse(
+            answer.body,
+            status_code=answer.status,
+            media_type=answer.media_type,
+            headers=answer.headers,
+            written=answer.written,
+        )
     return Response(
         answer.body, status_code=answer.status, media_type=answer.media_type, headers=dict(answer.headers)
     )
@@ -78,6 +87,7 @@ async def webhook(request: Request) -> Response:
         if request.method != "POST":
             return error(405, "webhooks deliver events with POST")
         channel.authenticate(hook)
+        await channel.check_replay(hook)
     except WebhookError as exc:
         metrics.labels(name, "rejected").inc()
         log.warning("%s/%s: webhook refused (%d): %s", name, label, exc.status, exc.reason)

@@ -43,6 +43,7 @@ from channelgate.channels.base import (
 )
 from channelgate.channels.rendering import truncate
 from channelgate.channels.webchat.hub import Hub, NotConnected
+from channelgate.channels.webchat.limits import Limiter, WebChatLimits
 from channelgate.messages import ChannelSpecific, Text, UniversalMessage, dump_message, parse_message
 
 #: seconds a browser has to confirm a message before the send counts as failed (and is retried)
@@ -77,6 +78,10 @@ class WebChatConfig(ChannelConfig):
     secret: SecretStr | None = Field(
         default=None, description="HMAC key of the user tokens; generated and stored when not set"
     )
+    limits: WebChatLimits = Field(
+        default_factory=WebChatLimits,
+        description="sockets and inputs per second, per client address and for the whole integration",
+    )
 
     @field_validator("allowed_origins")
     @classmethod
@@ -104,6 +109,7 @@ class WebChatChannel(Channel[WebChatConfig]):
     def __init__(self, config: WebChatConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
         self.hub = Hub()
+        self.limiter = Limiter(config.limits)
         self._secret: bytes | None = None
 
     @classmethod

@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from channelgate.channels.base import GatewayAPI, InboundMessage
 from channelgate.channels.webchat.channel import WebChatChannel
 from channelgate.channels.webchat.hub import Connection, close_reason
+from channelgate.channels.webchat.limits import Bucket, address_key
 from channelgate.channels.webchat.protocol import (
     MAX_FRAME_BYTES,
     FrameError,
@@ -45,10 +46,6 @@ log = logging.getLogger("channelgate.channels.webchat")
 
 #: seconds a new socket has to say hello before it is closed
 HELLO_TIMEOUT = 30.0
-#: inputs per socket: a burst (a reconnect resends what was not acknowledged) and a sustained rate
-INPUT_BURST = 20
-INPUT_RATE = 3.0
-
 # WebSocket close codes (RFC 6455 and the application range 4000-4999)
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
@@ -109,7 +106,16 @@ def build_routes(gateway: GatewayAPI) -> list[BaseRoute]:
             code, reason = refusal or (CLOSE_NOT_FOUND, "no such web chat")
             await websocket.close(code, close_reason(reason))
             return
-        await Session(gateway, channel, Connection(websocket)).run()
+        address = address_key(websocket.client.host if websocket.client else None)
+        too_many = channel.limiter.open(address)
+        if too_many is not None:
+            log.warning("webchat/%s: socket from %s refused: %s", label, address, too_many.reason)
+            await websocket.close(CLOSE_TRY_LATER, close_reason(too_many.reason + "; try again later"))
+            return
+        try:
+            await Session(gateway, channel, Connection(websocket), address).run()
+        finally:
+            channel.limiter.close(address)
 
     return [
         Route("/webchat/{label}", page, methods=["GET"]),
@@ -152,24 +158,6 @@ def _refusal(
     return None
 
 
-class _Bucket:
-    """A token bucket for one socket's inputs."""
-
-    def __init__(self, burst: int, rate: float) -> None:
-        self.capacity, self.rate = float(burst), rate
-        self.tokens, self.updated = float(burst), time.monotonic()
-
-    def take(self) -> float:
-        """0 when an input may go now, else the seconds until it may."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
 @dataclass
 class Session:
     """One browser socket, from hello to close."""
@@ -177,9 +165,14 @@ class Session:
     gateway: GatewayAPI
     channel: WebChatChannel
     connection: Connection
+    #: the client address as the limits count it (limits.address_key)
+    address: str = "unknown"
     user_id: str | None = None
     languages: tuple[str, ...] = ()
-    bucket: _Bucket = field(default_factory=lambda: _Bucket(INPUT_BURST, INPUT_RATE))
+    bucket: Bucket = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bucket = self.channel.limiter.socket_bucket()
 
     @property
     def where(self) -> str:
@@ -263,9 +256,9 @@ class Session:
             log.warning("%s: could not nudge waiting messages for %s: %s", self.where, user_id, exc)
 
     async def _input(self, frame: InputFrame, user_id: str) -> None:
-        wait = self.bucket.take()
-        if wait:
-            await self._error("too many messages; wait a moment", frame.id, retry_after=round(wait, 2))
+        refusal = self.channel.limiter.take_input(self.address, self.bucket)
+        if refusal is not None:
+            await self._error(refusal.reason, frame.id, retry_after=refusal.retry_after)
             return
         event = InboundMessage(
             dedup_key=f"{user_id}:{frame.id}",

@@ -134,6 +134,8 @@ TEMPLATE_SEND_PATH = "/cgi-bin/message/template/send"
 MEDIA_UPLOAD_PATH = "/cgi-bin/media/upload"
 MEDIA_GET_PATH = "/cgi-bin/media/get"
 
+#: WeChat's nonces are 9-10 digits; longer ones are refused before they reach the replay cache.
+MAX_NONCE_LENGTH = 64
 #: Text limit of passive replies and customer-service messages, in UTF-8 bytes (a Chinese character is 3).
 TEXT_MAX_BYTES = 2048
 #: ``msgmenu`` limits (WeChat's customer-service docs; the item limits are WeCom's, assumed here too).
@@ -209,11 +211,14 @@ class WeChatConfig(ChannelConfig):
     )
     encoding_aes_key: SecretStr | None = Field(
         default=None,
-        description="EncodingAESKey (消息加解密密钥): 43 characters, needed for safe/compatible mode",
+        description="EncodingAESKey (消息加解密密钥): 43 characters, needed in safe and compatible mode",
     )
     encryption_mode: Mode = Field(
-        default="plaintext",
-        description="Message encryption mode as set in the console; default safe when a key is given",
+        default="safe",
+        description=(
+            "Message encryption mode as set in the console. Plaintext mode authenticates no message body, "
+            "so it must be chosen explicitly"
+        ),
     )
     api_base_url: str = DEFAULT_API_BASE_URL
     max_clock_skew: float = Field(default=300.0, gt=0, description="Refuse callbacks older/newer than this")
@@ -225,13 +230,12 @@ class WeChatConfig(ChannelConfig):
     )
     rate_limit: float | None = Field(default=None, gt=0)
 
-    @model_validator(mode="before")
     @classmethod
-    def _default_mode(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("encryption_mode") is None:
-            data = dict(data)
-            data["encryption_mode"] = "safe" if data.get("encoding_aes_key") else "plaintext"
-        return data
+    def asked_fields(cls, values: Mapping[str, Any]) -> list[str]:
+        """``channels add wechat`` asks for the EncodingAESKey too: safe mode, the default, needs it."""
+        if values.get("encryption_mode") == "plaintext":
+            return cls.required_fields()
+        return [*cls.required_fields(), "encoding_aes_key"]
 
     @field_validator("token")
     @classmethod
@@ -268,10 +272,14 @@ class WeChatConfig(ChannelConfig):
 
     @model_validator(mode="after")
     def _mode_needs_key(self) -> WeChatConfig:
+        """No key means no authenticated bodies: that must be a choice written in the config, never the
+        fallback of a forgotten field (docs/channels/wechat.md, "Encryption modes")."""
         if self.encryption_mode != "plaintext" and self.encoding_aes_key is None:
             raise ValueError(
-                f"encoding_aes_key is required when encryption_mode is {self.encryption_mode!r} "
-                "(copy the EncodingAESKey from the console's Server configuration)"
+                f"encoding_aes_key is required when encryption_mode is {self.encryption_mode!r}"
+                f"{' (the default)' if self.encryption_mode == 'safe' else ''}: copy the EncodingAESKey "
+                "from the console's Server configuration (服务器配置). Only if the account really runs in "
+                "plaintext mode, set encryption_mode: plaintext (message bodies are then not authenticated)"
             )
         return self
 
@@ -652,6 +660,8 @@ class WeChatChannel(Channel[WeChatConfig]):
 
     def __init__(self, config: WeChatConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
+        if ctx.replay is None:
+            raise ValueError("the WeChat channel needs the store's replay cache (ChannelContext.replay)")
         self.passive_reply_budget = config.passive_reply_budget
         #: the clock used for timestamps and token expiry; tests pin it for fixed vectors
         self.clock: Callable[[], float] = time.time
@@ -694,6 +704,30 @@ class WeChatChannel(Channel[WeChatConfig]):
     def authenticate(self, request: WebhookRequest) -> None:
         self._open(request)
 
+    async def check_replay(self, request: WebhookRequest) -> None:
+        """Bind the callback's signed (timestamp, nonce) to the message it carried, in the store's replay
+        cache shared by every replica. The same pair with another message is a forgery on a captured URL
+        (403). The same pair with the same message is let through: it is what WeChat's own retry of an
+        unanswered callback looks like, and the dedup answers it once (``success``, no second turn, no
+        passive reply to whoever sent it). The message is compared by its authentic fields (decrypted in
+        compatible and safe mode), so a re-encryption of the same message is still the same message."""
+        assert self.ctx.replay is not None  # __init__ refuses a context without one
+        opened = self._open(request)
+        timestamp = int(request.query["timestamp"])  # _open checked it is digits within max_clock_skew
+        fingerprint = hashlib.sha256(orjson.dumps(opened.fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        now = self.clock()
+        first = await self.ctx.replay.first_seen(
+            timestamp,
+            opened.nonce,
+            fingerprint,
+            now=now,
+            until=max(now, timestamp) + self.config.max_clock_skew + 1,
+        )
+        if first is not None and first != fingerprint:
+            raise Forbidden(
+                "this timestamp and nonce already came with another message: a replayed callback URL"
+            )
+
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
         return parse_fields(self._open(request).fields)
 
@@ -716,6 +750,8 @@ class WeChatChannel(Channel[WeChatConfig]):
         signature, timestamp, nonce = q.get("signature"), q.get("timestamp"), q.get("nonce")
         if not signature or not timestamp or not nonce:
             raise Unauthorized("signature, timestamp and nonce are required")
+        if len(nonce) > MAX_NONCE_LENGTH:
+            raise BadRequest(f"nonce is over {MAX_NONCE_LENGTH} characters")
         if not signature_matches(signature, self._token, timestamp, nonce):
             raise Forbidden("signature does not match the Token")
         self._check_clock(timestamp)
