@@ -218,7 +218,12 @@ async def test_security_switches_are_refused_through_the_api(scene: Scene) -> No
             json={
                 "channel": "wechat",
                 "label": "oa",
-                "config": {"app_id": "wx1234567890abcdef", "app_secret": "s", "token": "tok123"},
+                "config": {
+                    "app_id": "wx1234567890abcdef",
+                    "app_secret": "s",
+                    "token": "tok123",
+                    "encryption_mode": "plaintext",
+                },
             },
         )
         still = (await client.get("/integrations/messenger/shop")).json()
