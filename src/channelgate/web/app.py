@@ -17,6 +17,7 @@ from channelgate.api import PREFIX as API_PREFIX
 from channelgate.api import create_api
 from channelgate.api.app import ApiMount
 from channelgate.gateway import Gateway
+from channelgate.web.console.app import create_console
 from channelgate.web.webhooks import webhook
 
 log = logging.getLogger("channelgate.web")
@@ -94,6 +95,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         Route("/metrics", metrics),
         Route("/webhooks/{channel}/{label}", webhook, methods=["GET", "POST"]),
         ApiMount(API_PREFIX, api),
+        create_console(gateway, api),  # /console: off until `channelgate console add-user`
     ]
     for cls in gateway.registry.channels.values():
         extra: list[Any] = cls.routes(gateway)

@@ -1,0 +1,136 @@
+""" "Send a test": a signed event through the gateway's own webhook route, as the platform would send it.
+
+The event is built and signed with the integration's own secret here, on the server (the secret never
+reaches the browser), and posted in-process to the same ``webhook`` route function platforms reach, so it
+goes through authentication, parsing, dedup, the bot and rendering like any real message. The bot's reply
+is then queued for delivery as usual: with a real platform the send to the test user is refused (the user
+does not exist) and shows as failed with the platform's reason, which is itself a useful check of the
+credentials; with the Graph simulator it is accepted.
+
+Only channels whose webhook format the gateway can produce are offered (Messenger and WhatsApp, through
+the Graph simulator's payload builders, which follow Meta's documented shapes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy.engine import RowMapping
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from channelgate.config import Integration
+from channelgate.gateway import Gateway
+from channelgate.store import operators
+from channelgate.web.webhooks import webhook
+
+TEST_USER = "channelgate-console-test"
+SUPPORTED = ("messenger", "whatsapp")
+#: How long the page waits for the bot's answer to reach the platform (seconds).
+WAIT = 15.0
+
+
+@dataclass
+class TestResult:
+    status: int
+    answer: str
+    conversation_id: str | None = None
+    replies: list[RowMapping] = field(default_factory=list)
+    waited_out: bool = False
+
+
+def supported(integration: Integration) -> bool:
+    return integration.channel in SUPPORTED
+
+
+def _secret(integration: Integration, name: str) -> str | None:
+    value = getattr(integration.config, name, None)
+    return value.get_secret_value() if value is not None and hasattr(value, "get_secret_value") else None
+
+
+def build_event(integration: Integration, text: str) -> tuple[bytes, dict[str, str]]:
+    """The webhook body and headers the platform would send for ``text`` from the test user."""
+    from channelgate.testing.graph import GraphSimulator
+
+    app_secret = _secret(integration, "app_secret") or ""
+    if integration.channel == "messenger":
+        sim = GraphSimulator(kind="messenger", app_secret=app_secret)
+        payload = sim.messenger_text(TEST_USER, text)
+    else:
+        phone = str(getattr(integration.config, "phone_number_id", "") or "")
+        sim = GraphSimulator(kind="whatsapp", app_secret=app_secret, phone_number_id=phone)
+        payload = sim.whatsapp_text(TEST_USER, text)
+    raw = orjson.dumps(payload)
+    headers = {"content-type": "application/json", "user-agent": "channelgate-console-test"}
+    if app_secret:
+        headers["x-hub-signature-256"] = sim.signature(raw)
+    return raw, headers
+
+
+def webhook_app(gateway: Gateway) -> Starlette:
+    """Just the webhook route, for in-process posts (no lifespan: the gateway is already running)."""
+    app = Starlette(routes=[Route("/webhooks/{channel}/{label}", webhook, methods=["GET", "POST"])])
+    app.state.gateway = gateway
+    return app
+
+
+async def send_test(gateway: Gateway, hooks: Starlette, integration: Integration, text: str) -> TestResult:
+    """Post the test event and wait (up to :data:`WAIT`) for the bot's reply to be sent or to fail."""
+    raw, headers = build_event(integration, text)
+    since = 0
+    existing = await gateway.store.find_conversation(integration.channel, integration.label, TEST_USER)
+    if existing is not None:
+        rows = await operators.conversation_outbox(gateway.store, existing["id"], 0)
+        since = max((int(r["id"]) for r in rows), default=0)
+    transport = httpx.ASGITransport(app=hooks)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.invalid") as client:
+        response = await client.post(
+            f"/webhooks/{integration.channel}/{integration.label}", content=raw, headers=headers
+        )
+    result = TestResult(response.status_code, response.text[:500])
+    if response.status_code != 200:
+        return result
+    deadline = time.monotonic() + WAIT
+    while True:
+        conversation = await gateway.store.find_conversation(
+            integration.channel, integration.label, TEST_USER
+        )
+        if conversation is not None:
+            result.conversation_id = conversation["id"]
+            rows = await operators.conversation_outbox(gateway.store, conversation["id"], since)
+            result.replies = [r for r in rows if r["kind"] == "message"]
+            if result.replies and all(
+                r["status"] not in ("held", "queued", "sending") for r in result.replies
+            ):
+                return result
+        if time.monotonic() > deadline:
+            result.waited_out = True
+            return result
+        await asyncio.sleep(0.1)
+
+
+def preview(body: Any) -> list[str]:
+    """What a user would see of a platform payload, as lines of text: the message text, then button and
+    quick-reply titles in brackets. Never markup: the page shows these as text."""
+    lines: list[str] = []
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str) and node.strip():
+            if key in ("text", "body", "caption"):
+                lines.append(node)
+            elif key == "title":
+                lines.append(f"[{node}]")
+
+    walk(body.get("message", body) if isinstance(body, dict) else body)
+    return lines
