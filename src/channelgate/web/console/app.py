@@ -91,6 +91,9 @@ GENERIC_STEP3 = T(
     "listed next to it."
 )
 
+#: Delivery states as the transcript shows them (the API's names), marked for translation.
+STATUS_TEXTS = (T("queued"), T("sent"), T("delivered"), T("read"), T("failed"))
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
