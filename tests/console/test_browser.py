@@ -112,7 +112,9 @@ async def test_set_up_messenger_test_it_watch_a_transcript_and_replay_a_dead_let
     await page.get_by_role("button", name="Send a test").click()
     await expect(page.get_by_text("You said: ping from the browser", exact=True)).to_be_visible()
     await shot(page, "3-setup-and-test")
-    assert any(s.body.get("message", {}).get("text") == "You said: ping from the browser" for s in env.sim.sent)
+    assert any(
+        s.body.get("message", {}).get("text") == "You said: ping from the browser" for s in env.sim.sent
+    )
 
     # a live transcript: a signed webhook arrives while the page is open, and shows without a reload
     hook = env.gw.webhook_url("messenger", "shop")
@@ -137,7 +139,9 @@ async def test_set_up_messenger_test_it_watch_a_transcript_and_replay_a_dead_let
         return len(rows) == 1
 
     await wait_until(dead, timeout=20)
-    await expect(page.get_by_text("You said: this one fails", exact=True)).to_be_visible()  # shown failed, live
+    await expect(
+        page.get_by_text("You said: this one fails", exact=True)
+    ).to_be_visible()  # shown failed, live
     await page.get_by_role("link", name="Dead letters").click()
     row = page.get_by_role("row").filter(has_text="You said: this one fails")
     await expect(row).to_contain_text("Service temporarily unavailable")
@@ -180,9 +184,14 @@ async def test_a_read_only_operator_cannot_change_anything(env: ConsoleEnv, brow
     await shot(page, "7-read-only")
     csrf = await page.locator("form[action='/console/logout'] input[name=csrf]").input_value()
     # the browser's own session, with its valid CSRF token, still may not change anything
-    for path in ("/console/integrations/new", "/console/dead-letters", "/console/integrations/webchat/site/delete"):
+    for path in (
+        "/console/integrations/new",
+        "/console/dead-letters",
+        "/console/integrations/webchat/site/delete",
+    ):
         answer = await page.request.post(
-            f"{env.gw.url}{path}", form={"csrf": csrf, "channel": "messenger", "label": "x", "action": "replay"}
+            f"{env.gw.url}{path}",
+            form={"csrf": csrf, "channel": "messenger", "label": "x", "action": "replay"},
         )
         assert answer.status == 403, path
     assert set(env.gw.gateway.integrations) == {("webchat", "site")}

@@ -359,3 +359,67 @@ async def test_pages_speak_simplified_chinese(env: ConsoleEnv, operators_added: 
         page = await client.get("/console/login")
         assert '<html lang="zh-Hans">' in page.text
         assert "登录" in page.text
+
+
+async def test_an_integration_is_edited_and_removed_through_the_api_operations(
+    env: ConsoleEnv, alice: httpx.AsyncClient
+) -> None:
+    assert (await add_messenger(env, alice)).status_code == 303
+    page = await alice.get("/console/integrations/messenger/shop")
+    assert "EAAG" not in page.text  # secrets are never put back into a form
+    before = await admin.stored_integration(env.gw.store, "messenger", "shop")
+    assert before is not None
+    answer = await alice.post(
+        "/console/integrations/messenger/shop/edit",
+        data={
+            "csrf": csrf_of(page.text),
+            "locale": "fr-FR",
+            "config.api_base_url": env.sim.api_base_url(env.sim_url),
+            "config.rate_limit": "12.5",
+            "config.page_access_token": "",  # left empty: unchanged
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    after = await admin.stored_integration(env.gw.store, "messenger", "shop")
+    assert after is not None and after["locale"] == "fr-FR"
+    assert after["config"]["rate_limit"] == 12.5
+    assert after["config"]["page_access_token"] == before["config"]["page_access_token"]
+    assert env.gw.gateway.integrations[("messenger", "shop")].locale == "fr-FR"
+
+    bad = await alice.post(
+        "/console/integrations/messenger/shop/edit",
+        data={"csrf": csrf_of(page.text), "locale": "fr-FR", "config.rate_limit": "-1"},
+    )
+    assert bad.status_code == 400
+    help_text = re.search(r'id="config-rate_limit-help">(.*?)</p>', bad.text, re.DOTALL)
+    assert help_text is not None and "greater than 0" in help_text.group(1)
+
+    removed = await alice.post(
+        "/console/integrations/messenger/shop/delete", data={"csrf": csrf_of(page.text)}
+    )
+    assert removed.status_code == 303
+    assert ("messenger", "shop") not in env.gw.gateway.integrations
+    assert await admin.stored_integration(env.gw.store, "messenger", "shop") is None
+
+
+async def test_config_file_integrations_are_read_only_with_the_reason(
+    env: ConsoleEnv, alice: httpx.AsyncClient
+) -> None:
+    page = await alice.get("/console/integrations/webchat/site")
+    assert "defined in the config file" in page.text
+    assert "/console/integrations/webchat/site/edit" not in page.text
+    answer = await alice.post("/console/integrations/webchat/site/delete", data={"csrf": csrf_of(page.text)})
+    assert answer.status_code == 409
+    assert "read-only in the API" in answer.text
+    assert ("webchat", "site") in env.gw.gateway.integrations
+
+
+async def test_unknown_things_are_404_pages(env: ConsoleEnv, alice: httpx.AsyncClient) -> None:
+    for path in (
+        "/console/integrations/messenger/nope",
+        "/console/conversations/0123abcd",
+        "/console/integrations/new?channel=nope",
+    ):
+        answer = await alice.get(path)
+        assert answer.status_code == 404, path
+        assert "content-security-policy" in answer.headers

@@ -111,8 +111,19 @@ def values_from_form(
             if field.kind == "secret" and keep_secrets:
                 config[field.name] = "***"
             continue
-        config[field.name] = value
+        config[field.name] = _number(value) if field.kind == "number" else value
     return config
+
+
+def _number(text: str) -> Any:
+    """A number typed into a form, stored as a number (as the config file would hold it); text that is not
+    one is passed on for the model to name in its error."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
 
 
 def field_errors(model: type[ChannelConfig], config: dict[str, Any]) -> dict[str, str]:

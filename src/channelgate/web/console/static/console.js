@@ -38,6 +38,10 @@ function live(element) {
     if (!document.hidden) {
       try {
         const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+        if (response.redirected) {
+          window.location.assign(response.url); // the session ended: show the sign-in page
+          return;
+        }
         if (response.ok) {
           const html = await response.text();
           if (html !== last) {
@@ -45,8 +49,8 @@ function live(element) {
             last = element.innerHTML;
             element.dataset.updated = String(Date.now());
           }
-        } else if (response.redirected || response.status === 401 || response.status === 403) {
-          return; // signed out: stop asking
+        } else if (response.status === 404 || response.status === 403) {
+          return; // gone, or the console was turned off: stop asking
         }
       } catch (err) {
         // the gateway restarted or the network dropped: try again at the next tick
