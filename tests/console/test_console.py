@@ -423,3 +423,32 @@ async def test_unknown_things_are_404_pages(env: ConsoleEnv, alice: httpx.AsyncC
         answer = await alice.get(path)
         assert answer.status_code == 404, path
         assert "content-security-policy" in answer.headers
+
+
+async def test_password_guessing_is_throttled(env: ConsoleEnv, operators_added: None) -> None:
+    async with env.client() as client:
+        for _ in range(5):
+            assert (await sign_in(client, "alice", "wrong guess")).status_code == 401
+        blocked = await sign_in(client, "alice")  # even the right password, for now
+        assert blocked.status_code == 429
+        assert 0 < int(blocked.headers["retry-after"]) <= 301
+        assert "Too many wrong passwords" in blocked.text
+        assert (await sign_in(client, "rob")).status_code == 303  # another name is not held up
+
+
+def test_the_throttle_forgets_after_its_window() -> None:
+    from channelgate.web.console.throttle import SignInThrottle
+
+    throttle = SignInThrottle(per_name=2, per_address=3, window=10)
+    throttle.failed("a", "1.2.3.4", now=0)
+    assert throttle.wait("a", "1.2.3.4", now=1) == 0
+    throttle.failed("A", "1.2.3.4", now=1)  # names are compared case-insensitively
+    assert throttle.wait("a", "1.2.3.4", now=2) == 8
+    assert throttle.wait("a", "1.2.3.4", now=10.5) == 0
+    for second, name in ((20, "b"), (21, "c"), (22, "d")):  # three names from one address
+        throttle.failed(name, "5.6.7.8", now=second)
+    assert throttle.wait("e", "5.6.7.8", now=23) == 7  # the address is held until 20 + 10
+    assert throttle.wait("e", "9.9.9.9", now=23) == 0
+    throttle.succeeded("A", "1.2.3.4")
+    throttle.failed("a", "1.2.3.4", now=24)
+    assert throttle.wait("a", "1.2.3.4", now=24) == 0  # a success wiped the name's count

@@ -51,6 +51,7 @@ from channelgate.web.console.security import (
     read_form_lists,
     same,
 )
+from channelgate.web.console.throttle import SignInThrottle
 from channelgate.web.console.texts import T, environment, gettext_for, preferred, translations
 
 log = logging.getLogger("channelgate.console")
@@ -105,6 +106,7 @@ class Console:
         self.api = api
         self.hooks = testsend.webhook_app(gateway)
         self.secure = gateway.public_url.lower().startswith("https://")
+        self.throttle = SignInThrottle()
 
     # --- plumbing ---
 
@@ -213,11 +215,22 @@ class Console:
             return self.error(request, None, exc.status, exc.reason)
         if not same(request.cookies.get(LOGIN_COOKIE), form.get(CSRF_FIELD)):
             return self._login_form(request, T("The sign-in form expired: try again."), 403)
-        name = form.get("username", "").strip()
+        name = form.get("username", "").strip()[:64]
+        address = request.client.host if request.client else "?"
+        wait = self.throttle.wait(name, address)
+        if wait > 0:
+            log.warning("console sign-in throttled for %r from %s", name, address)
+            response = self._login_form(
+                request, T("Too many wrong passwords: wait a few minutes."), 429, name
+            )
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
         operator = await operators.authenticate(self.gateway.store, name, form.get("password", ""))
         if operator is None:
-            log.info("console sign-in refused for %r", name[:64])
+            self.throttle.failed(name, address)
+            log.info("console sign-in refused for %r from %s", name, address)
             return self._login_form(request, T("Wrong name or password."), 401, name)
+        self.throttle.succeeded(name, address)
         token, session = await operators.open_session(self.gateway.store, operator)
         log.info("console: %s signed in (%s)", operator.name, operator.role)
         response = RedirectResponse(PREFIX, status_code=303)
