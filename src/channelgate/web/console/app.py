@@ -51,8 +51,8 @@ from channelgate.web.console.security import (
     read_form_lists,
     same,
 )
-from channelgate.web.console.throttle import SignInThrottle
 from channelgate.web.console.texts import T, environment, gettext_for, preferred, translations
+from channelgate.web.console.throttle import SignInThrottle
 
 log = logging.getLogger("channelgate.console")
 
