@@ -19,6 +19,9 @@ WRITE_ROUTES = [
     "/console/integrations/webchat/site/test",
     "/console/conversations/0123abcd/send",
     "/console/dead-letters",
+    "/console/send",
+    "/console/broadcasts",
+    "/console/broadcasts/0123abcd/cancel",
 ]
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 INLINE_HANDLER = re.compile(r"\son[a-z]+\s*=", re.IGNORECASE)
@@ -142,6 +145,7 @@ async def test_every_page_has_a_strict_csp_and_no_inline_code(
         "/console/conversations",
         f"/console/conversations/{conversation['id']}",
         "/console/dead-letters",
+        "/console/send",
     ]
     for path in pages:
         answer = await alice.get(path)
@@ -268,7 +272,7 @@ async def test_a_read_only_operator_sees_no_forms_and_is_refused_every_change(
     assert "read-only" in home.text
     assert "Add an integration" not in home.text
     token = csrf_of(home.text)  # rob's own, valid token (from the sign-out form)
-    for path in ("/console", "/console/integrations/webchat/site", "/console/dead-letters"):
+    for path in ("/console", "/console/integrations/webchat/site", "/console/dead-letters", "/console/send"):
         page = await rob.get(path)
         posts = re.findall(r'<form[^>]*method="post"[^>]*action="([^"]+)"', page.text)
         assert posts == ["/console/logout"], path
@@ -452,3 +456,76 @@ def test_the_throttle_forgets_after_its_window() -> None:
     throttle.succeeded("A", "1.2.3.4")
     throttle.failed("a", "1.2.3.4", now=24)
     assert throttle.wait("a", "1.2.3.4", now=24) == 0  # a success wiped the name's count
+
+
+async def test_send_to_one_user_explains_and_applies_the_window(
+    env: ConsoleEnv, alice: httpx.AsyncClient
+) -> None:
+    assert (await add_messenger(env, alice)).status_code == 303
+    await env.sim.deliver(env.gw.webhook_url("messenger", "shop"), env.sim.messenger_text("PSID5", "hi"))
+    await wait_until(lambda: len(env.sim.sent) >= 2, timeout=10)
+    page = await alice.get("/console/send")
+    assert "Messenger: free-form messages within 24 hours" in page.text
+    answer = await alice.post(
+        "/console/send",
+        data={
+            "csrf": csrf_of(page.text),
+            "integration": "messenger/shop",
+            "user_id": "PSID5",
+            "text": "Your order shipped",
+        },
+    )
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/console/conversations/")
+    await wait_until(
+        lambda: "Your order shipped" in [s.body.get("message", {}).get("text") for s in env.sim.sent],
+        timeout=10,
+    )
+    refused = await alice.post(
+        "/console/send",
+        data={
+            "csrf": csrf_of(page.text),
+            "integration": "messenger/shop",
+            "user_id": "never-wrote",
+            "text": "Hi",
+        },
+    )
+    assert refused.status_code == 422
+    assert "messenger refuses this send" in refused.text
+
+
+async def test_a_broadcast_shows_its_progress_and_a_finished_one_cannot_be_cancelled(
+    env: ConsoleEnv, alice: httpx.AsyncClient
+) -> None:
+    assert (await add_messenger(env, alice)).status_code == 303
+    hook = env.gw.webhook_url("messenger", "shop")
+    for psid in ("PSID6", "PSID7"):
+        await env.sim.deliver(hook, env.sim.messenger_text(psid, "hi"))
+    await wait_until(lambda: env.gw.store.find_conversation("messenger", "shop", "PSID7"), timeout=10)
+    page = await alice.get("/console/send")
+    answer = await alice.post(
+        "/console/broadcasts",
+        data={
+            "csrf": csrf_of(page.text),
+            "integration": "messenger/shop",
+            "recipients": "",
+            "text": "Sale today",
+        },
+    )
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("/console/broadcasts/")
+
+    async def all_sent() -> bool:
+        fragment = await alice.get(f"{location}/progress")
+        return "sent: 2" in fragment.text or "delivered: 2" in fragment.text
+
+    await wait_until(all_sent, timeout=20)
+    texts = [s.body.get("message", {}).get("text") for s in env.sim.sent]
+    assert texts.count("Sale today") == 2
+    detail = await alice.get(location)
+    assert "PSID6" in detail.text and "PSID7" in detail.text
+    listing = await alice.get("/console/send")
+    assert location in listing.text
+    cancel = await alice.post(f"{location}/cancel", data={"csrf": csrf_of(detail.text)})
+    assert cancel.status_code == 200
+    assert "has finished" in cancel.text

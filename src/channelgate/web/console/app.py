@@ -51,6 +51,7 @@ from channelgate.web.console.security import (
     read_form_lists,
     same,
 )
+from channelgate.web.console.sending import SendPages
 from channelgate.web.console.texts import T, environment, gettext_for, preferred, translations
 from channelgate.web.console.throttle import SignInThrottle
 
@@ -93,7 +94,8 @@ GENERIC_STEP3 = T(
 )
 
 #: Delivery states as the transcript shows them (the API's names), marked for translation.
-STATUS_TEXTS = (T("queued"), T("sent"), T("delivered"), T("read"), T("failed"))
+STATUS_TEXTS = (T("queued"), T("sent"), T("delivered"), T("read"), T("failed"), T("pending"), T("cancelled"))
+BROADCAST_TEXTS = (T("running"), T("completed"))
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -589,6 +591,7 @@ class ConsoleMount(Mount):
 def create_console(gateway: Gateway, api: FastAPI) -> Mount:
     """The console, mounted at ``/console`` by ``web/app.py``."""
     console = Console(gateway, api)
+    sending = SendPages(console)
     g = console.guard
     routes: list[BaseRoute] = [
         Route("/", g(console.integrations), methods=["GET"]),
@@ -615,6 +618,12 @@ def create_console(gateway: Gateway, api: FastAPI) -> Mount:
         Route("/conversations/{conversation_id}", g(console.conversation), methods=["GET"]),
         Route("/conversations/{conversation_id}/transcript", g(console.transcript_fragment), methods=["GET"]),
         Route("/conversations/{conversation_id}/send", g(console.send, write=True), methods=["POST"]),
+        Route("/send", g(sending.page), methods=["GET"]),
+        Route("/send", g(sending.send_one, write=True), methods=["POST"]),
+        Route("/broadcasts", g(sending.broadcast, write=True), methods=["POST"]),
+        Route("/broadcasts/{broadcast_id}", g(sending.broadcast_page), methods=["GET"]),
+        Route("/broadcasts/{broadcast_id}/progress", g(sending.broadcast_fragment), methods=["GET"]),
+        Route("/broadcasts/{broadcast_id}/cancel", g(sending.cancel, write=True), methods=["POST"]),
         Route("/dead-letters", g(console.dead_letters), methods=["GET"]),
         Route("/dead-letters", g(console.dead_letters_action, write=True), methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="console-static"),
