@@ -529,3 +529,18 @@ async def test_a_broadcast_shows_its_progress_and_a_finished_one_cannot_be_cance
     cancel = await alice.post(f"{location}/cancel", data={"csrf": csrf_of(detail.text)})
     assert cancel.status_code == 200
     assert "has finished" in cancel.text
+
+
+async def test_the_overview_charts_the_metrics_per_channel(env: ConsoleEnv, alice: httpx.AsyncClient) -> None:
+    assert (await add_messenger(env, alice)).status_code == 303
+    await env.sim.deliver(env.gw.webhook_url("messenger", "shop"), env.sim.messenger_text("PSID8", "hi"))
+    await wait_until(lambda: len(env.sim.sent) >= 2, timeout=10)
+    page = await alice.get("/console/overview")
+    assert page.status_code == 200
+    card = page.text[page.text.index('id="ch-messenger"') :]
+    webhooks = re.search(r"Webhooks: <strong>([0-9.]+)/min</strong>", card)
+    assert webhooks is not None and float(webhooks.group(1)) > 0
+    assert re.search(r'<polyline points="[0-9., ]+">', card)
+    assert "Bot latency (mean)" in card and "inbox_pending" in page.text
+    fragment = await alice.get("/console/overview/charts")
+    assert fragment.status_code == 200 and 'id="ch-messenger"' in fragment.text

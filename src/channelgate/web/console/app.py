@@ -8,6 +8,7 @@ disagree about what an operation does; the console only turns forms into those a
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import time
@@ -38,6 +39,7 @@ from channelgate.messages import Text
 from channelgate.store import operators
 from channelgate.store.operators import Session
 from channelgate.web.console import forms, testsend
+from channelgate.web.console.overview import Sampler
 from channelgate.web.console.security import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -109,6 +111,7 @@ class Console:
         self.hooks = testsend.webhook_app(gateway)
         self.secure = gateway.public_url.lower().startswith("https://")
         self.throttle = SignInThrottle()
+        self.sampler = Sampler(gateway)
 
     # --- plumbing ---
 
@@ -521,6 +524,16 @@ class Console:
         log.info("console: %s sent a message to conversation %s", session.operator.name, conversation_id)
         return RedirectResponse(f"{PREFIX}/conversations/{conversation_id}", status_code=303)
 
+    # --- overview ---
+
+    async def overview(self, request: Request, session: Session) -> Response:
+        if len(self.sampler.samples) < 2:  # the first look right after a start: a point to draw from
+            await self.sampler.sample()
+        return self.page(request, "overview.html", session, o=self.sampler.charts(), poll_ms=15000)
+
+    async def overview_charts(self, request: Request, session: Session) -> Response:
+        return self.page(request, "_overview.html", session, o=self.sampler.charts())
+
     # --- dead letters ---
 
     async def dead_letters(self, request: Request, session: Session, **extra: Any) -> Response:
@@ -576,7 +589,10 @@ def _when(epoch: float | None) -> str:
 
 class ConsoleMount(Mount):
     """Mounts the console so that ``/console`` itself is its home page (a plain Mount would redirect it to
-    ``/console/`` first, and the contract is one 303 to the sign-in page)."""
+    ``/console/`` first, and the contract is one 303 to the sign-in page). ``running()`` is the console's
+    background work (the overview's sampler), for the app's lifespan to enter."""
+
+    running: Callable[[], contextlib.AbstractAsyncContextManager[None]]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http":
@@ -588,7 +604,7 @@ class ConsoleMount(Mount):
         return super().matches(scope)
 
 
-def create_console(gateway: Gateway, api: FastAPI) -> Mount:
+def create_console(gateway: Gateway, api: FastAPI) -> ConsoleMount:
     """The console, mounted at ``/console`` by ``web/app.py``."""
     console = Console(gateway, api)
     sending = SendPages(console)
@@ -618,6 +634,8 @@ def create_console(gateway: Gateway, api: FastAPI) -> Mount:
         Route("/conversations/{conversation_id}", g(console.conversation), methods=["GET"]),
         Route("/conversations/{conversation_id}/transcript", g(console.transcript_fragment), methods=["GET"]),
         Route("/conversations/{conversation_id}/send", g(console.send, write=True), methods=["POST"]),
+        Route("/overview", g(console.overview), methods=["GET"]),
+        Route("/overview/charts", g(console.overview_charts), methods=["GET"]),
         Route("/send", g(sending.page), methods=["GET"]),
         Route("/send", g(sending.send_one, write=True), methods=["POST"]),
         Route("/broadcasts", g(sending.broadcast, write=True), methods=["POST"]),
@@ -631,4 +649,6 @@ def create_console(gateway: Gateway, api: FastAPI) -> Mount:
     app = Starlette(routes=routes)
     app.state.gateway = gateway
     app.add_middleware(SecurityHeaders)
-    return ConsoleMount(PREFIX, app=app)
+    mount = ConsoleMount(PREFIX, app=app)
+    mount.running = console.sampler.running
+    return mount
