@@ -158,6 +158,22 @@ async def test_set_up_messenger_test_it_watch_a_transcript_and_replay_a_dead_let
         timeout=10,
     )
 
+    # the overview's charts, and the Send page with each channel's window rules
+    await page.get_by_role("link", name="Overview").click()
+    await expect(page.get_by_role("heading", name="messenger")).to_be_visible()
+    await expect(page.locator("#ch-messenger + figure polyline")).to_have_count(1)
+    await shot(page, "9-overview")
+    await page.get_by_role("link", name="Send", exact=True).click()
+    await expect(
+        page.get_by_text("Messenger: free-form messages within 24 hours", exact=False)
+    ).to_be_visible()
+    await page.get_by_label("Integration").first.select_option("messenger/shop")
+    await page.get_by_label("User id (the platform's)").fill("PSID-live")
+    await page.locator("#one-text").fill("A person here: your order ships today.")
+    await page.get_by_role("button", name="Send the message").click()
+    await expect(page.get_by_text("A person here: your order ships today.", exact=True)).to_be_visible()
+    await shot(page, "10-sent-by-an-operator")
+
     # on a phone
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.get_by_role("link", name="Integrations").click()

@@ -40,4 +40,4 @@ def test_a_sparkline_fits_its_box() -> None:
     coords = [tuple(map(float, p.split(","))) for p in line["points"].split()]
     assert coords[0] == (0.0, 46.0) and coords[-1] == (240.0, 2.0)
     assert chart([])["points"] == "" and chart([])["last"] is None
-    assert chart([(5.0, 0.0)])["points"] == "240.0,46.0"
+    assert chart([(5.0, 3.0)])["points"] == "0.0,2.0 240.0,2.0"  # one interval: a level line

@@ -159,8 +159,10 @@ def chart(points: list[tuple[float, float]], unit: str = PER_MINUTE) -> dict[str
         return {"points": "", "last": None, "peak": None, "unit": unit}
     values = [v for _, v in points]
     peak = max(values) or 1.0
-    if len(points) == 1:
-        xs = [WIDTH]
+    if len(points) == 1:  # one interval so far: a level line across, rather than an invisible dot
+        points = [(points[0][0] - 1, values[0]), points[0]]
+        values = [values[0], values[0]]
+        xs = [0.0, WIDTH]
     else:
         first, last = points[0][0], points[-1][0]
         span = (last - first) or 1.0
