@@ -544,3 +544,37 @@ async def test_the_overview_charts_the_metrics_per_channel(env: ConsoleEnv, alic
     assert "Bot latency (mean)" in card and "inbox_pending" in page.text
     fragment = await alice.get("/console/overview/charts")
     assert fragment.status_code == 200 and 'id="ch-messenger"' in fragment.text
+
+
+async def test_send_a_test_on_whatsapp(env: ConsoleEnv, alice: httpx.AsyncClient) -> None:
+    page = await alice.get("/console/integrations/new", params={"channel": "whatsapp"})
+    created = await alice.post(
+        "/console/integrations/new",
+        data={
+            "csrf": csrf_of(page.text),
+            "channel": "whatsapp",
+            "label": "support",
+            "locale": "en-US",
+            "config.app_secret": env.sim.app_secret,
+            "config.access_token": env.sim.access_token,
+            "config.phone_number_id": env.sim.phone_number_id,
+            "config.api_base_url": env.sim.api_base_url(env.sim_url),
+            "config.rate_limit": "80",
+        },
+    )
+    assert created.status_code == 303, created.text
+    page = await alice.get("/console/integrations/whatsapp/support")
+    assert "WhatsApp → Configuration → Webhook" in page.text
+    answer = await alice.post(
+        "/console/integrations/whatsapp/support/test", data={"csrf": csrf_of(page.text), "text": "ping wa"}
+    )
+    assert answer.status_code == 200
+    assert "You said: ping wa" in answer.text
+    assert "sent" in answer.text
+
+
+async def test_the_sign_in_page_sends_a_signed_in_operator_home(
+    env: ConsoleEnv, alice: httpx.AsyncClient
+) -> None:
+    answer = await alice.get("/console/login")
+    assert answer.status_code == 303 and answer.headers["location"] == "/console"

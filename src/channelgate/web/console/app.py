@@ -199,6 +199,8 @@ class Console:
     async def login_page(self, request: Request) -> Response:
         if not await operators.has_operators(self.gateway.store):
             return self.off(request)
+        if await self.session(request) is not None:
+            return RedirectResponse(PREFIX, status_code=303)
         return self._login_form(request)
 
     def _login_form(
@@ -598,7 +600,7 @@ class ConsoleMount(Mount):
         if scope["type"] == "http":
             path: str = scope.get("path", "")
             root: str = scope.get("root_path", "")
-            if path[len(root) :] == self.path if path.startswith(root) else False:
+            if path.startswith(root) and path[len(root) :] == self.path:
                 match, child = super().matches({**scope, "path": path + "/"})
                 return match, {**child, "path": path + "/"}
         return super().matches(scope)
