@@ -329,6 +329,11 @@ async def test_dead_letters_replay_in_order_and_discard(env: ConsoleEnv, alice: 
     assert row["reason"] == "discarded by alice: Graph API error 2: Service temporarily unavailable"
     nothing = await alice.post("/console/dead-letters", data={"csrf": csrf_of(page.text), "action": "replay"})
     assert nothing.status_code == 400
+    for bad in ("x", "0", str(2**63)):
+        refused = await alice.post(
+            "/console/dead-letters", data={"csrf": csrf_of(page.text), "action": "replay", "ids": bad}
+        )
+        assert refused.status_code == 400, bad
 
 
 async def test_an_operator_sends_a_message_into_a_conversation(
@@ -578,3 +583,23 @@ async def test_the_sign_in_page_sends_a_signed_in_operator_home(
 ) -> None:
     answer = await alice.get("/console/login")
     assert answer.status_code == 303 and answer.headers["location"] == "/console"
+
+
+async def test_conversations_are_found_by_channel_integration_and_user(
+    env: ConsoleEnv, alice: httpx.AsyncClient
+) -> None:
+    assert (await add_messenger(env, alice)).status_code == 303
+    hook = env.gw.webhook_url("messenger", "shop")
+    await env.sim.deliver(hook, env.sim.messenger_text("PSID-anna", "hi"))
+    await env.sim.deliver(hook, env.sim.messenger_text("PSID-bert", "hi"))
+    await wait_until(lambda: env.gw.store.find_conversation("messenger", "shop", "PSID-bert"), timeout=10)
+    everyone = await alice.get("/console/conversations")
+    assert "PSID-anna" in everyone.text and "PSID-bert" in everyone.text
+    by_user = await alice.get("/console/conversations", params={"q": "anna"})
+    assert "PSID-anna" in by_user.text and "PSID-bert" not in by_user.text
+    by_channel = await alice.get("/console/conversations", params={"label": "messenger/"})
+    assert "PSID-anna" in by_channel.text and "PSID-bert" in by_channel.text
+    other = await alice.get("/console/conversations", params={"label": "webchat/site"})
+    assert "PSID-anna" not in other.text and "No conversations found." in other.text
+    bad = await alice.get("/console/conversations", params={"label": "Not A Label/x"})
+    assert bad.status_code == 400

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,7 +31,13 @@ from channelgate.api import integrations as api_integrations
 from channelgate.api import messages as api_messages
 from channelgate.api import operations as api_operations
 from channelgate.api.errors import ApiError, describe_validation
-from channelgate.api.models import IntegrationCreate, IntegrationUpdate, SendRequest
+from channelgate.api.models import (
+    CHANNEL_PATTERN,
+    LABEL_PATTERN,
+    IntegrationCreate,
+    IntegrationUpdate,
+    SendRequest,
+)
 from channelgate.api.sending import render as render_send
 from channelgate.api.sending import target_for
 from channelgate.config import bot_locales
@@ -433,9 +440,18 @@ class Console:
         query = request.query_params
         channel = query.get("channel") or None
         label = query.get("label") or None
-        if label and not channel and "/" in label:
+        if (
+            label and not channel and "/" in label
+        ):  # the filter's "channel/label", or "channel/" for all of one
             channel, label = label.split("/", 1)
+            label = label or None
         text = (query.get("q") or "").strip() or None
+        # the API's route functions are called directly, past FastAPI's query validation: check here
+        for value, pattern, name in ((channel, CHANNEL_PATTERN, "channel"), (label, LABEL_PATTERN, "label")):
+            if value is not None and not re.match(pattern, value):
+                return self.error(request, session, 400, f"{name}: not a valid {name} name")
+        if text is not None and len(text) > 255:
+            return self.error(request, session, 400, "q: at most 255 characters")
         try:
             listed = await api_conversations.list_conversations(
                 self.gateway,
@@ -454,6 +470,7 @@ class Console:
             items=listed["items"],
             next_cursor=listed["next_cursor"],
             integrations=sorted(self.gateway.integrations),
+            channel_names=sorted({name for name, _ in self.gateway.integrations}),
             filters={"channel": channel or "", "label": label or "", "q": text or ""},
         )
 
@@ -559,7 +576,9 @@ class Console:
         try:
             ids = sorted({int(v) for v in form.get("ids", [])})
         except ValueError:
-            return self.error(request, session, 400, "ids must be message numbers")
+            ids = [0]
+        if any(not 1 <= i <= 2**62 for i in ids) or len(ids) > 1000:
+            return self.error(request, session, 400, "ids must be message numbers (at most 1000)")
         if not ids:
             return await self.dead_letters(
                 request, session, status=400, problem=T("Select at least one message.")
