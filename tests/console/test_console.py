@@ -603,3 +603,32 @@ async def test_conversations_are_found_by_channel_integration_and_user(
     assert "PSID-anna" not in other.text and "No conversations found." in other.text
     bad = await alice.get("/console/conversations", params={"label": "Not A Label/x"})
     assert bad.status_code == 400
+
+
+async def test_an_api_key_signs_in_with_its_scope_and_revoking_it_ends_the_session(
+    env: ConsoleEnv, operators_added: None
+) -> None:
+    read_key, read_secret = await admin.create_key(env.gw.store, "dashboard", "read")
+    _, full_secret = await admin.create_key(env.gw.store, "ops", "full")
+    async with env.client() as client:
+        page = await client.get("/console/login")
+        assert 'name="api_key"' in page.text
+        wrong = await client.post("/console/login", data={"csrf": csrf_of(page.text), "api_key": "cg_nope"})
+        assert wrong.status_code == 401 and "Unknown or revoked API key." in wrong.text
+        page = await client.get("/console/login")
+        answer = await client.post(
+            "/console/login", data={"csrf": csrf_of(page.text), "api_key": read_secret}
+        )
+        assert answer.status_code == 303
+        home = await client.get("/console")
+        assert "dashboard (API key" in home.text and "read-only" in home.text
+        refused = await client.post("/console/integrations/new", data={"csrf": csrf_of(home.text)})
+        assert refused.status_code == 403
+        await admin.revoke_key(env.gw.store, read_key.id)
+        gone = await client.get("/console")
+        assert gone.status_code == 303 and gone.headers["location"] == "/console/login"
+    async with env.client() as client:
+        page = await client.get("/console/login")
+        await client.post("/console/login", data={"csrf": csrf_of(page.text), "api_key": full_secret})
+        home = await client.get("/console")
+        assert "ops (API key" in home.text and "Add an integration" in home.text

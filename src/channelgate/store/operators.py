@@ -21,7 +21,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import RowMapping
 
-from channelgate.store.admin_tables import console_sessions, operators
+from channelgate.store.admin import ApiKey
+from channelgate.store.admin_tables import api_keys, console_sessions, operators
 from channelgate.store.store import Store
 from channelgate.store.tables import inbox, outbox
 
@@ -133,8 +134,20 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def open_session(store: Store, operator: Operator, ttl: float = SESSION_TTL) -> tuple[str, Session]:
-    """A new session; the token (for the cookie) is returned once and only its hash is stored."""
+#: Sessions opened with an API key name their key as ``key:<id>`` (operator names cannot hold ':').
+KEY_SESSION = "key:"
+
+
+def key_operator(key: ApiKey) -> Operator:
+    """The console identity of an API key: its name, and its scope as the role."""
+    return Operator(f"{key.name} (API key {key.prefix}…)", "full" if key.scope == "full" else "read")
+
+
+async def open_session(
+    store: Store, operator: Operator, ttl: float = SESSION_TTL, *, key: ApiKey | None = None
+) -> tuple[str, Session]:
+    """A new session (for an operator, or for an API key); the token (for the cookie) is returned once and
+    only its hash is stored."""
     token = secrets.token_urlsafe(32)
     now = time.time()
     session = Session(operator, secrets.token_urlsafe(32), now + ttl)
@@ -143,7 +156,7 @@ async def open_session(store: Store, operator: Operator, ttl: float = SESSION_TT
         await conn.execute(
             console_sessions.insert().values(
                 token_hash=_token_hash(token),
-                operator=operator.name,
+                operator=KEY_SESSION + key.id if key is not None else operator.name,
                 csrf=session.csrf,
                 created_at=now,
                 expires_at=session.expires_at,
@@ -153,17 +166,33 @@ async def open_session(store: Store, operator: Operator, ttl: float = SESSION_TT
 
 
 async def find_session(store: Store, token: str) -> Session | None:
-    """The live session of this token, with its operator's current role; None when unknown or expired."""
+    """The live session of this token, with its operator's current role (or its API key's current scope:
+    revoking the key ends the session); None when unknown, expired, or its operator or key is gone."""
     query = (
-        select(console_sessions.c.csrf, console_sessions.c.expires_at, operators.c.name, operators.c.role)
-        .join(operators, operators.c.name == console_sessions.c.operator)
+        select(
+            console_sessions.c.csrf,
+            console_sessions.c.expires_at,
+            console_sessions.c.operator,
+            operators.c.role,
+        )
+        .outerjoin(operators, operators.c.name == console_sessions.c.operator)
         .where(console_sessions.c.token_hash == _token_hash(token))
     )
     async with store.engine.connect() as conn:
         row = (await conn.execute(query)).mappings().first()
-    if row is None or row["expires_at"] < time.time():
+        if row is None or row["expires_at"] < time.time():
+            return None
+        if row["role"] is not None:
+            return Session(Operator(row["operator"], row["role"]), row["csrf"], row["expires_at"])
+        if not str(row["operator"]).startswith(KEY_SESSION):
+            return None
+        found = await conn.execute(
+            select(api_keys).where(api_keys.c.id == row["operator"][len(KEY_SESSION) :])
+        )
+        key_row = found.mappings().first()
+    if key_row is None or key_row["revoked_at"] is not None:
         return None
-    return Session(Operator(row["name"], row["role"]), row["csrf"], row["expires_at"])
+    return Session(key_operator(ApiKey.from_row(key_row)), row["csrf"], row["expires_at"])
 
 
 async def close_session(store: Store, token: str) -> None:

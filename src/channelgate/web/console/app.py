@@ -43,7 +43,7 @@ from channelgate.api.sending import target_for
 from channelgate.config import bot_locales
 from channelgate.gateway import Gateway
 from channelgate.messages import Text
-from channelgate.store import operators
+from channelgate.store import admin, operators
 from channelgate.store.operators import Session
 from channelgate.web.console import forms, testsend
 from channelgate.web.console.overview import Sampler
@@ -229,8 +229,10 @@ class Console:
             return self.error(request, None, exc.status, exc.reason)
         if not same(request.cookies.get(LOGIN_COOKIE), form.get(CSRF_FIELD)):
             return self._login_form(request, T("The sign-in form expired: try again."), 403)
-        name = form.get("username", "").strip()[:64]
         address = request.client.host if request.client else "?"
+        if form.get("api_key"):
+            return await self._login_with_key(request, form["api_key"].strip(), address)
+        name = form.get("username", "").strip()[:64]
         wait = self.throttle.wait(name, address)
         if wait > 0:
             log.warning("console sign-in throttled for %r from %s", name, address)
@@ -245,7 +247,24 @@ class Console:
             log.info("console sign-in refused for %r from %s", name, address)
             return self._login_form(request, T("Wrong name or password."), 401, name)
         self.throttle.succeeded(name, address)
-        token, session = await operators.open_session(self.gateway.store, operator)
+        return await self._signed_in(operator)
+
+    async def _login_with_key(self, request: Request, secret: str, address: str) -> Response:
+        """Sign-in with an admin API key: its scope is the role, and revoking it ends the session."""
+        wait = self.throttle.wait("(api key)", address)
+        if wait > 0:
+            response = self._login_form(request, T("Too many wrong passwords: wait a few minutes."), 429)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        key = await admin.find_key(self.gateway.store, secret)
+        if key is None or key.revoked:
+            self.throttle.failed("(api key)", address)
+            log.info("console sign-in with an unknown or revoked API key from %s", address)
+            return self._login_form(request, T("Unknown or revoked API key."), 401)
+        return await self._signed_in(operators.key_operator(key), key)
+
+    async def _signed_in(self, operator: operators.Operator, key: admin.ApiKey | None = None) -> Response:
+        token, session = await operators.open_session(self.gateway.store, operator, key=key)
         log.info("console: %s signed in (%s)", operator.name, operator.role)
         response = RedirectResponse(PREFIX, status_code=303)
         response.set_cookie(
