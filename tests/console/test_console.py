@@ -632,3 +632,37 @@ async def test_an_api_key_signs_in_with_its_scope_and_revoking_it_ends_the_sessi
         await client.post("/console/login", data={"csrf": csrf_of(page.text), "api_key": full_secret})
         home = await client.get("/console")
         assert "ops (API key" in home.text and "Add an integration" in home.text
+
+
+async def test_send_a_test_on_wechat_in_safe_mode(env: ConsoleEnv, alice: httpx.AsyncClient) -> None:
+    from channelgate.testing.server import serve_app
+    from channelgate.testing.wechat import WeChatSimulator
+    from tests.wechat.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN
+
+    wechat = WeChatSimulator(app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, encoding_aes_key=AES_KEY)
+    async with serve_app(wechat.app) as wechat_url:
+        page = await alice.get("/console/integrations/new", params={"channel": "wechat"})
+        assert "<option selected>plaintext</option>" in page.text  # a Literal field is a select
+        created = await alice.post(
+            "/console/integrations/new",
+            data={
+                "csrf": csrf_of(page.text),
+                "channel": "wechat",
+                "label": "oa",
+                "locale": "en-US",
+                "config.app_id": APP_ID,
+                "config.app_secret": APP_SECRET,
+                "config.token": TOKEN,
+                "config.encoding_aes_key": AES_KEY,
+                "config.encryption_mode": "safe",
+                "config.api_base_url": wechat_url,
+            },
+        )
+        assert created.status_code == 303, created.text
+        page = await alice.get("/console/integrations/wechat/oa")
+        assert "Server Configuration" in page.text
+        answer = await alice.post(
+            "/console/integrations/wechat/oa/test", data={"csrf": csrf_of(page.text), "text": "ping wechat"}
+        )
+        assert answer.status_code == 200
+        assert "You said: ping wechat" in answer.text

@@ -7,13 +7,16 @@ is then queued for delivery as usual: with a real platform the send to the test 
 does not exist) and shows as failed with the platform's reason, which is itself a useful check of the
 credentials; with the Graph simulator it is accepted.
 
-Only channels whose webhook format the gateway can produce are offered (Messenger and WhatsApp, through
-the Graph simulator's payload builders, which follow Meta's documented shapes).
+Only channels whose webhook format the gateway can produce are offered: Messenger and WhatsApp (through the
+Graph simulator's payload builders, which follow Meta's documented shapes) and WeChat (the WeChat
+simulator's callback builder, signed with the integration's token and sealed in its encryption mode). A
+WeChat answer given passively, in the callback's HTTP response, shows as sent like any other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +33,7 @@ from channelgate.store import operators
 from channelgate.web.webhooks import webhook
 
 TEST_USER = "channelgate-console-test"
-SUPPORTED = ("messenger", "whatsapp")
+SUPPORTED = ("messenger", "whatsapp", "wechat")
 #: How long the page waits for the bot's answer to reach the platform (seconds).
 WAIT = 15.0
 
@@ -53,8 +56,39 @@ def _secret(integration: Integration, name: str) -> str | None:
     return value.get_secret_value() if value is not None and hasattr(value, "get_secret_value") else None
 
 
-def build_event(integration: Integration, text: str) -> tuple[bytes, dict[str, str]]:
-    """The webhook body and headers the platform would send for ``text`` from the test user."""
+@dataclass(frozen=True, slots=True)
+class Event:
+    body: bytes
+    headers: dict[str, str]
+    query: dict[str, str] = field(default_factory=dict)
+
+
+def build_event(integration: Integration, text: str) -> Event:
+    """The webhook the platform would send for ``text`` from the test user: body, headers, query."""
+    if integration.channel == "wechat":
+        return _wechat_event(integration, text)
+    raw, headers = _meta_event(integration, text)
+    return Event(raw, headers)
+
+
+def _wechat_event(integration: Integration, text: str) -> Event:
+    """A text callback signed with the integration's token, sealed in its encryption mode."""
+    from channelgate.testing.wechat import WeChatSimulator
+
+    config = integration.config
+    sim = WeChatSimulator(
+        app_id=str(getattr(config, "app_id", "")),
+        token=_secret(integration, "token") or "",
+        encoding_aes_key=_secret(integration, "encoding_aes_key"),
+    )
+    mode = str(getattr(config, "encryption_mode", "plaintext"))
+    timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**9))
+    body, extra = sim.seal(sim.text_message(TEST_USER, text), timestamp, nonce, mode)  # type: ignore[arg-type]
+    query = {**sim.signed_query(timestamp, nonce, TEST_USER), **extra}
+    return Event(body.encode(), {"content-type": "text/xml"}, query)
+
+
+def _meta_event(integration: Integration, text: str) -> tuple[bytes, dict[str, str]]:
     from channelgate.testing.graph import GraphSimulator
 
     app_secret = _secret(integration, "app_secret") or ""
@@ -81,7 +115,7 @@ def webhook_app(gateway: Gateway) -> Starlette:
 
 async def send_test(gateway: Gateway, hooks: Starlette, integration: Integration, text: str) -> TestResult:
     """Post the test event and wait (up to :data:`WAIT`) for the bot's reply to be sent or to fail."""
-    raw, headers = build_event(integration, text)
+    event = build_event(integration, text)
     since = 0
     existing = await gateway.store.find_conversation(integration.channel, integration.label, TEST_USER)
     if existing is not None:
@@ -90,7 +124,10 @@ async def send_test(gateway: Gateway, hooks: Starlette, integration: Integration
     transport = httpx.ASGITransport(app=hooks)
     async with httpx.AsyncClient(transport=transport, base_url="http://console.invalid") as client:
         response = await client.post(
-            f"/webhooks/{integration.channel}/{integration.label}", content=raw, headers=headers
+            f"/webhooks/{integration.channel}/{integration.label}",
+            content=event.body,
+            headers=event.headers,
+            params=event.query,
         )
     result = TestResult(response.status_code, response.text[:500])
     if response.status_code != 200:
