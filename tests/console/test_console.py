@@ -666,3 +666,36 @@ async def test_send_a_test_on_wechat_in_safe_mode(env: ConsoleEnv, alice: httpx.
         )
         assert answer.status_code == 200
         assert "You said: ping wechat" in answer.text
+
+
+@pytest.mark.parametrize("channel", ["gbm", "rbm"])
+async def test_send_a_test_on_google(env: ConsoleEnv, alice: httpx.AsyncClient, channel: str) -> None:
+    import orjson
+
+    from channelgate.testing.google import GoogleAgentSimulator, generate_key_pem
+    from channelgate.testing.server import serve_app
+
+    google = GoogleAgentSimulator(client_token="console-client-token", private_key_pem=generate_key_pem())
+    async with serve_app(google.app) as google_url:
+        key_json = orjson.dumps(google.service_account_info(token_uri=f"{google_url}/token")).decode()
+        page = await alice.get("/console/integrations/new", params={"channel": channel})
+        data = {
+            "csrf": csrf_of(page.text),
+            "channel": channel,
+            "label": "brand",
+            "locale": "en-US",
+            "config.client_token": "console-client-token",
+            "config.service_account": key_json,
+            "config.api_base_url": f"{google_url}/v1",
+        }
+        if channel == "rbm":
+            data["config.agent_id"] = "sim-agent"
+        created = await alice.post("/console/integrations/new", data=data)
+        assert created.status_code == 303, created.text
+        page = await alice.get(f"/console/integrations/{channel}/brand")
+        answer = await alice.post(
+            f"/console/integrations/{channel}/brand/test", data={"csrf": csrf_of(page.text), "text": "ping g"}
+        )
+        assert answer.status_code == 200
+        assert "You said: ping g" in answer.text
+        assert '<p class="status sent">' in answer.text or '<p class="status delivered">' in answer.text

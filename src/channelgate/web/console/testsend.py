@@ -9,13 +9,16 @@ credentials; with the Graph simulator it is accepted.
 
 Only channels whose webhook format the gateway can produce are offered: Messenger and WhatsApp (through the
 Graph simulator's payload builders, which follow Meta's documented shapes) and WeChat (the WeChat
-simulator's callback builder, signed with the integration's token and sealed in its encryption mode). A
+simulator's callback builder, signed with the integration's token and sealed in its encryption mode), GBM
+and RBM (Google's documented event shapes, signed with the client token). A
 WeChat answer given passively, in the callback's HTTP response, shows as sent like any other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -33,7 +36,9 @@ from channelgate.store import operators
 from channelgate.web.webhooks import webhook
 
 TEST_USER = "channelgate-console-test"
-SUPPORTED = ("messenger", "whatsapp", "wechat")
+#: RCS users are phone numbers: a number from the range reserved for fiction (+1 555 01xx)
+RBM_TEST_USER = "+15550100999"
+SUPPORTED = ("messenger", "whatsapp", "wechat", "gbm", "rbm")
 #: How long the page waits for the bot's answer to reach the platform (seconds).
 WAIT = 15.0
 
@@ -67,8 +72,35 @@ def build_event(integration: Integration, text: str) -> Event:
     """The webhook the platform would send for ``text`` from the test user: body, headers, query."""
     if integration.channel == "wechat":
         return _wechat_event(integration, text)
+    if integration.channel in ("gbm", "rbm"):
+        return _google_event(integration, text)
     raw, headers = _meta_event(integration, text)
     return Event(raw, headers)
+
+
+def _google_event(integration: Integration, text: str) -> Event:
+    """A Business Messages message, or an RCS message in its Pub/Sub push envelope, signed with the
+    integration's client token (``X-Goog-Signature``) as Google signs them."""
+    from channelgate.channels.google_agent import sign
+    from channelgate.testing.google import GoogleAgentSimulator
+
+    token = _secret(integration, "client_token") or ""
+    headers = {"content-type": "application/json"}
+    if integration.channel == "gbm":
+        body = orjson.dumps(GoogleAgentSimulator.gbm_text(TEST_USER, text, display_name="Console test"))
+        return Event(body, {**headers, "x-goog-signature": sign(body, token)})
+    agent = str(getattr(integration.config, "agent_id", "")).removesuffix("@rbm.goog")
+    data = orjson.dumps(GoogleAgentSimulator.rbm_text(RBM_TEST_USER, text, agent_id=agent))
+    envelope = {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "messageId": secrets.token_hex(8),
+            "publishTime": datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
+            "attributes": {},
+        },
+        "subscription": "projects/channelgate/subscriptions/console-test",
+    }
+    return Event(orjson.dumps(envelope), {**headers, "x-goog-signature": sign(data, token)})
 
 
 def _wechat_event(integration: Integration, text: str) -> Event:
@@ -117,7 +149,8 @@ async def send_test(gateway: Gateway, hooks: Starlette, integration: Integration
     """Post the test event and wait (up to :data:`WAIT`) for the bot's reply to be sent or to fail."""
     event = build_event(integration, text)
     since = 0
-    existing = await gateway.store.find_conversation(integration.channel, integration.label, TEST_USER)
+    user = RBM_TEST_USER if integration.channel == "rbm" else TEST_USER
+    existing = await gateway.store.find_conversation(integration.channel, integration.label, user)
     if existing is not None:
         rows = await operators.conversation_outbox(gateway.store, existing["id"], 0)
         since = max((int(r["id"]) for r in rows), default=0)
@@ -134,9 +167,7 @@ async def send_test(gateway: Gateway, hooks: Starlette, integration: Integration
         return result
     deadline = time.monotonic() + WAIT
     while True:
-        conversation = await gateway.store.find_conversation(
-            integration.channel, integration.label, TEST_USER
-        )
+        conversation = await gateway.store.find_conversation(integration.channel, integration.label, user)
         if conversation is not None:
             result.conversation_id = conversation["id"]
             rows = await operators.conversation_outbox(gateway.store, conversation["id"], since)
