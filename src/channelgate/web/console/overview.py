@@ -17,10 +17,17 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 from channelgate.gateway import Gateway
+from channelgate.store.operators import Session
 from channelgate.web.console.texts import T
+
+if TYPE_CHECKING:
+    from channelgate.web.console.app import Console
 
 log = logging.getLogger("channelgate.console")
 
@@ -171,3 +178,20 @@ def chart(points: list[tuple[float, float]], unit: str = PER_MINUTE) -> dict[str
         f"{x:.1f},{HEIGHT - v / peak * (HEIGHT - 4) - 2:.1f}" for x, v in zip(xs, values, strict=True)
     )
     return {"points": coords, "last": values[-1], "peak": max(values), "unit": unit}
+
+
+class OverviewPages:
+    """The overview page and its chart fragment (the page reloads it every 15 seconds)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    async def overview(self, request: Request, session: Session) -> Response:
+        if len(self.console.sampler.samples) < 2:  # the first look right after a start: a point to draw from
+            await self.console.sampler.sample()
+        return self.console.page(
+            request, "overview.html", session, o=self.console.sampler.charts(), poll_ms=15000
+        )
+
+    async def charts(self, request: Request, session: Session) -> Response:
+        return self.console.page(request, "_overview.html", session, o=self.console.sampler.charts())

@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channelgate.store.operators import Session
 
+#: Where web/app.py mounts the console; the cookies are limited to it.
+PREFIX = "/console"
 SESSION_COOKIE = "channelgate_console"
 LOGIN_COOKIE = "channelgate_console_login"
 CSRF_FIELD = "csrf"
@@ -127,6 +129,6 @@ def cookie_args(secure: bool, max_age: int | None) -> dict[str, object]:
         "httponly": True,
         "samesite": "strict",
         "secure": secure,
-        "path": "/console",
+        "path": PREFIX,
         "max_age": max_age,
     }

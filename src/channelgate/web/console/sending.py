@@ -45,6 +45,8 @@ WINDOW_RULES = {
     "webchat": T("Web chat: messages reach the user while the chat page is open or when it is opened again."),
 }
 GENERIC_RULE = T("The channel's own window rules apply; a refused send says why.")
+#: Broadcast states as the pages show them, marked for translation.
+BROADCAST_TEXTS = (T("running"), T("completed"))
 TAGS = ("HUMAN_AGENT", "ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE")
 
 
