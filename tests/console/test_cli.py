@@ -45,7 +45,7 @@ def test_add_user_from_stdin_then_sign_in_works(tmp_path: Path) -> None:
         input="s3cret-pass\n",
     )
     assert result.exit_code == 0, result.output
-    assert "added full operator alice" in result.output
+    assert "added full operator alice; sign in at http://127.0.0.1:8080/console" in result.output
     assert check(tmp_path, "alice", "s3cret-pass") == operators.Operator("alice", "full")
     assert check(tmp_path, "alice", "wrong-pass") is None
     with sqlite3.connect(tmp_path / "cli.db") as db:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from channelgate.api.cli import ConfigOption, JsonOption, _print, _with_store, fail
+from channelgate.api.cli import ConfigOption, JsonOption, _load_config, _print, _with_store, fail
 
 console_app = typer.Typer(
     help="Operators of the console at /console (people who set up channels and look after conversations).",
@@ -51,12 +51,13 @@ def add_user(
         raise fail(str(exc)) from None
     role = "read" if read_only else "full"
     created = _with_store(config, lambda store: operators.add_operator(store, name, password, role))
+    url = f"{_load_config(config).settings.public_url.rstrip('/')}/console"
+    role_name = "read-only" if read_only else "full"
     _print(
-        {"name": name, "role": role, "created": created},
+        {"name": name, "role": role, "created": created, "console_url": url},
         as_json,
         [
-            f"{'added' if created else 'updated'} {'read-only' if read_only else 'full'} operator {name}; "
-            "sign in at <public_url>/console"
+            f"{'added' if created else 'updated'} {'read-only' if read_only else 'full'} operator {name}; sign in at {url}"
         ],
     )
 
