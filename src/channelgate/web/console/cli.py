@@ -56,9 +56,7 @@ def add_user(
     _print(
         {"name": name, "role": role, "created": created, "console_url": url},
         as_json,
-        [
-            f"{'added' if created else 'updated'} {'read-only' if read_only else 'full'} operator {name}; sign in at {url}"
-        ],
+        [f"{'added' if created else 'updated'} {role_name} operator {name}; sign in at {url}"],
     )
 
 
