@@ -32,21 +32,29 @@ pytestmark = [
 
 
 @pytest.fixture
-async def browser(env: ConsoleEnv) -> AsyncIterator[Any]:
+async def chromium() -> AsyncIterator[Any]:
+    """One Chromium per test, and one Playwright driver (as the web chat's browser test does)."""
     from playwright.async_api import async_playwright, expect
 
     expect.set_options(timeout=TIMEOUT_MS)
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await chromium.new_context(viewport={"width": 1100, "height": 900}, locale="en-US")
-        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=env.gw.url)
-        context.set_default_timeout(TIMEOUT_MS)
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield context
+            yield launched
         finally:
-            await context.close()
-            await chromium.close()
+            await launched.close()
+
+
+@pytest.fixture
+async def browser(env: ConsoleEnv, chromium: Any) -> AsyncIterator[Any]:
+    context = await chromium.new_context(viewport={"width": 1100, "height": 900}, locale="en-US")
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=env.gw.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context
+    finally:
+        await context.close()
 
 
 async def shot(page: Any, name: str) -> None:
@@ -213,23 +221,19 @@ async def test_a_read_only_operator_cannot_change_anything(env: ConsoleEnv, brow
     assert set(env.gw.gateway.integrations) == {("webchat", "site")}
 
 
-async def test_the_console_speaks_simplified_chinese(env: ConsoleEnv) -> None:
-    from playwright.async_api import async_playwright, expect
+async def test_the_console_speaks_simplified_chinese(env: ConsoleEnv, chromium: Any) -> None:
+    from playwright.async_api import expect
 
     await operators.add_operator(env.gw.store, "alice", PASSWORD, "full")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = await chromium.new_context(viewport={"width": 1100, "height": 700}, locale="zh-CN")
-            page = await context.new_page()
-            await page.goto(f"{env.gw.url}/console/login")
-            await page.get_by_label("名称").fill("alice")
-            await page.get_by_label("密码").fill(PASSWORD)
-            await page.get_by_role("button", name="登录").click()
-            await expect(page.get_by_role("heading", name="集成")).to_be_visible()
-            await expect(page.get_by_text("回调 URL")).to_be_visible()
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            await shot(page, "8-zh-Hans")
-            await context.close()
-        finally:
-            await chromium.close()
+    context = await chromium.new_context(viewport={"width": 1100, "height": 700}, locale="zh-CN")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{env.gw.url}/console/login")
+        await page.get_by_label("名称").fill("alice")
+        await page.get_by_label("密码", exact=True).fill(PASSWORD)
+        await page.get_by_role("button", name="登录", exact=True).click()
+        await expect(page.get_by_role("heading", name="集成")).to_be_visible()
+        await expect(page.get_by_text("回调 URL").first).to_be_visible()
+        await shot(page, "8-zh-Hans")
+    finally:
+        await context.close()
