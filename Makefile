@@ -68,12 +68,18 @@ soak: $(STAMP)
 LOCALES := src/channelgate/locales
 
 # The gateway's own texts: extract what the source marks with _() / gettext(), merge into every catalog, compile.
+# Then the console's (domain `console`, babel-console.cfg): English and Simplified Chinese.
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o $(LOCALES)/channelgate.pot --project=channelgate --version=0.1.0 \
 	  --copyright-holder="channelgate contributors" --no-location --sort-output --add-comments=Translators: .
 	$(BIN)/pybabel update -D channelgate -i $(LOCALES)/channelgate.pot -d $(LOCALES) -w 110 \
 	  --ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel compile -D channelgate -d $(LOCALES) --statistics
+	$(BIN)/pybabel extract -F babel-console.cfg -k T -o $(LOCALES)/console.pot --project=channelgate --version=0.1.0 \
+	  --copyright-holder="channelgate contributors" --no-location --sort-output .
+	$(BIN)/pybabel update -D console -i $(LOCALES)/console.pot -d $(LOCALES) -w 110 \
+	  --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel compile -D console -d $(LOCALES) --statistics
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

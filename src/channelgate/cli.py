@@ -131,6 +131,10 @@ def init(
         raise fail(f"{path} exists already (use --force to overwrite it)")
     write_private(path, STARTER.format(public="http://127.0.0.1:8080"))
     typer.echo(f"wrote {path}; start the gateway with: channelgate serve --config {path}")
+    typer.echo(
+        "the console (/console) turns on with its first operator: "
+        f"channelgate console add-user NAME --config {path}"
+    )
 
 
 # --- serve ------------------------------------------------------------------------------------------------
@@ -169,6 +173,11 @@ def serve(
     typer.echo(f"channelgate {__version__} listening on http://{listen_host}:{listen_port}")
     for integration in cfg.integrations:
         typer.echo(f"  {integration.channel}/{integration.label}: {_integration_url(integration, cfg)}")
+    config_arg = f" --config {cfg.path}" if cfg.path else ""
+    typer.echo(
+        f"  console: {cfg.settings.public_url}/console "
+        f"(operators: channelgate console add-user NAME{config_arg})"
+    )
     uvicorn.run(
         app_,
         host=listen_host,
@@ -529,6 +538,15 @@ def _register_api_commands() -> None:
 
 
 _register_api_commands()
+
+
+def _register_console_commands() -> None:
+    from channelgate.web.console.cli import register
+
+    register(app)  # console add-user / remove-user / list-users
+
+
+_register_console_commands()
 
 
 @app.command()

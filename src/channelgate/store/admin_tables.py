@@ -87,3 +87,28 @@ Index(
     broadcast_recipients.c.status,
     broadcast_recipients.c.id,
 )
+
+# Console operators (``channelgate console add-user``). ``password_hash`` is an argon2id hash (with its own
+# salt and parameters); ``role`` is read | full, as for API keys.
+operators = Table(
+    "operators",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Console sign-ins. Only the SHA-256 of the session token is kept (the cookie holds the token), so a leaked
+# database does not leak working sessions; ``csrf`` is the token every form of this session must carry.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+Index("ix_console_sessions_operator", console_sessions.c.operator)

@@ -18,6 +18,7 @@ from channelgate.api import PREFIX as API_PREFIX
 from channelgate.api import create_api
 from channelgate.api.app import ApiMount
 from channelgate.gateway import Gateway
+from channelgate.web.console.app import create_console
 from channelgate.web.webhooks import webhook
 
 log = logging.getLogger("channelgate.web")
@@ -108,13 +109,15 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
     """The ASGI app. With ``manage_lifecycle`` the app's lifespan starts and stops the gateway."""
 
     api = create_api(gateway)
+    console = create_console(gateway, api)  # /console: off until `channelgate console add-user`
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_lifecycle:
             await gateway.start()
         try:
-            async with api.router.lifespan_context(api):  # the admin API's broadcast worker
+            # the admin API's broadcast worker; the console's overview sampler
+            async with api.router.lifespan_context(api), console.running():
                 yield
         finally:
             if manage_lifecycle:
@@ -127,6 +130,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         Route("/metrics", metrics),
         Route("/webhooks/{channel}/{label}", webhook, methods=["GET", "POST"]),
         ApiMount(API_PREFIX, api),
+        console,
     ]
     for cls in gateway.registry.channels.values():
         extra: list[Any] = cls.routes(gateway)
