@@ -67,7 +67,10 @@ async def env(tmp_path: Path) -> AsyncIterator[ConsoleEnv]:
         config = {
             "bot": "demo",
             "store": f"sqlite:///{tmp_path}/console.db",
-            "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, "send_attempts": 2},
+            # a send failing for a second is dead-lettered: the dead-letter pages have something to show
+            "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, "retry_budget": 1.0},
+            # the console may point integrations at the loopback simulator (the admin API's rule)
+            "admin_api": {"allowed_hosts": ["127.0.0.1"]},
             "integrations": [
                 {"channel": "webchat", "label": "site", "locale": "en-US"},
             ],

@@ -138,8 +138,8 @@ async def test_set_up_messenger_test_it_watch_a_transcript_and_replay_a_dead_let
     await expect(page.get_by_text("Open: a free-form message may be sent now")).to_be_visible()
     await shot(page, "4-live-transcript")
 
-    # fail a send on purpose (Graph answers 503 to every try), then replay it from the dead letters
-    env.sim.fail_next(2, status=503)
+    # fail a send on purpose (Graph answers 503 until it is past its retry budget), then replay it
+    env.sim.outage(600, status=503)
     await env.sim.deliver(hook, env.sim.messenger_text("PSID-live", "this one fails"))
 
     async def dead() -> bool:
@@ -147,6 +147,7 @@ async def test_set_up_messenger_test_it_watch_a_transcript_and_replay_a_dead_let
         return len(rows) == 1
 
     await wait_until(dead, timeout=20)
+    env.sim.outage(0)
     await expect(
         page.get_by_text("You said: this one fails", exact=True)
     ).to_be_visible()  # shown failed, live

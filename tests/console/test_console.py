@@ -290,8 +290,8 @@ async def dead_ids(env: ConsoleEnv) -> list[int]:
 
 async def test_dead_letters_replay_in_order_and_discard(env: ConsoleEnv, alice: httpx.AsyncClient) -> None:
     assert (await add_messenger(env, alice)).status_code == 303
-    # the demo bot greets a new user, then echoes: two messages, each failing send_attempts (2) times
-    env.sim.fail_next(4, status=503)
+    # the demo bot greets a new user, then echoes: two messages, both failing until past the retry budget
+    env.sim.outage(600, status=503)
     hook = env.gw.webhook_url("messenger", "shop")
     await env.sim.deliver(hook, env.sim.messenger_text("PSID2", "first"))
 
@@ -299,6 +299,7 @@ async def test_dead_letters_replay_in_order_and_discard(env: ConsoleEnv, alice: 
         return len(await dead_ids(env)) == n
 
     await wait_until(lambda: dead(2), timeout=20)
+    env.sim.outage(0)
     page = await alice.get("/console/dead-letters")
     assert "You said: first" in page.text and "Service temporarily unavailable" in page.text
     ids = [int(i) for i in re.findall(r'name="ids" value="(\d+)"', page.text)]
@@ -314,9 +315,10 @@ async def test_dead_letters_replay_in_order_and_discard(env: ConsoleEnv, alice: 
     texts = [s.body["message"].get("text") for s in sent if "message" in s.body]
     assert texts[-1] == "You said: first" and len(texts) == 2
 
-    env.sim.fail_next(2, status=503)
+    env.sim.outage(600, status=503)
     await env.sim.deliver(hook, env.sim.messenger_text("PSID2", "second"))
     await wait_until(lambda: dead(1), timeout=20)
+    env.sim.outage(0)
     (third,) = await dead_ids(env)
     page = await alice.get("/console/dead-letters")
     discard = await alice.post(
@@ -326,7 +328,10 @@ async def test_dead_letters_replay_in_order_and_discard(env: ConsoleEnv, alice: 
     assert "No dead letters." in discard.text
     row = await admin.outbox_row(env.gw.store, third)
     assert row is not None and row["status"] == "failed"
-    assert row["reason"] == "discarded by alice: Graph API error 2: Service temporarily unavailable"
+    assert row["reason"] == (
+        "discarded by alice: Graph API error 2: Service temporarily unavailable"
+        " (still failing after the retry budget of 1s)"
+    )
     nothing = await alice.post("/console/dead-letters", data={"csrf": csrf_of(page.text), "action": "replay"})
     assert nothing.status_code == 400
     for bad in ("x", "0", str(2**63)):
@@ -642,7 +647,7 @@ async def test_send_a_test_on_wechat_in_safe_mode(env: ConsoleEnv, alice: httpx.
     wechat = WeChatSimulator(app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, encoding_aes_key=AES_KEY)
     async with serve_app(wechat.app) as wechat_url:
         page = await alice.get("/console/integrations/new", params={"channel": "wechat"})
-        assert "<option selected>plaintext</option>" in page.text  # a Literal field is a select
+        assert "<option selected>safe</option>" in page.text  # a Literal field is a select, at its default
         created = await alice.post(
             "/console/integrations/new",
             data={
