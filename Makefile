@@ -49,12 +49,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests examples bench
 
 # The browser tests run in a process of their own: Playwright's driver is a child process, and a fresh
-# process keeps it away from what ~1,400 other tests leave behind (once it hung there, never alone).
-# It has also hung, rarely, in the last test's teardown (the event loop waiting on a driver that is gone);
-# pytest-timeout ends that run after 300 s and the browser tests run once more. Root cause still open.
+# process keeps it away from what ~1,500 other tests leave behind.
 test: $(STAMP) chromium lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider -m "not browser"
-	$(BIN)/pytest -q -p no:cacheprovider -m browser || $(BIN)/pytest -q -p no:cacheprovider -m browser
+	$(BIN)/pytest -q -p no:cacheprovider -m browser
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -238,6 +238,8 @@ class Deliverer:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
                 task.cancel()
+            if pending:  # let them unwind (leases, store connections) before the store closes
+                await asyncio.wait(pending, timeout=1.0)
 
     async def _deliver(self, row: Row) -> None:
         gw = self.gateway

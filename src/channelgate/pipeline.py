@@ -138,6 +138,8 @@ class TurnRunner:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
                 task.cancel()
+            if pending:  # let them unwind (leases, store connections) before the store closes
+                await asyncio.wait(pending, timeout=1.0)
         for waiter in self._waiters.values():
             if not waiter.future.done():
                 waiter.future.cancel()
