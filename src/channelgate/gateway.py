@@ -223,6 +223,12 @@ class Gateway:
             if not waiter.future.done() or waiter.future.cancelled():
                 return channel.ack(request, events), accepted
             ids, outbounds = waiter.future.result()
+        conversation_id = accepted.new_turns[0][1]
+        if ids and await self.store.unsent_before(conversation_id, min(ids)):
+            # an earlier reply is still on its way (a retry, a crashed replica's lease): the held ones queue
+            # behind it instead of overtaking it in the HTTP answer
+            await self._release_held(ids, 0)
+            return channel.ack(request, events), accepted
         used = 0
         try:
             response, used = channel.passive_reply(request, outbounds)

@@ -136,3 +136,22 @@ async def test_menu_tap_reaches_the_bot_as_a_postback(running: Running, sim: WeC
     await wait_until(lambda: len(running.bot.turns) == 1)
     assert running.bot.turns[0].input.type == "postback"
     assert running.bot.turns[0].input.payload == "101"  # type: ignore[union-attr]
+
+
+async def test_a_passive_reply_never_overtakes_an_earlier_reply_still_waiting(
+    sim: WeChatSimulator, api_url: str
+) -> None:
+    """The second half of the first answer waits for a retry when the second message comes in: its answer
+    must not jump ahead in the HTTP reply (found by make soak after a SIGKILL left a reply under a dead
+    replica's lease)."""
+    bot = EchoBot()
+    async with await start(sim, api_url, "safe", bot) as gw:
+        url = gw.webhook_url("wechat", "shop")
+        sim.inject(-1, times=1)  # WeChat's "system busy": the first API send is retried after a backoff
+        first = await sim.deliver(url, sim.text_message("oUser1", "one"), mode="safe")
+        assert (sim.read_reply(first.response) or {}).get("Content") == "echo: one"
+        second = await sim.deliver(url, sim.text_message("oUser1", "two"), mode="safe")
+        assert second.response is not None and second.response.text == "success"  # "second" still waits
+        sent = await sim.wait_for_sends(3, timeout=10)
+        texts = [s.body["text"]["content"] for s in sent]
+        assert texts == ["second", "echo: two", "second"]

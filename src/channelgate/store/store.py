@@ -693,6 +693,22 @@ class Store:
                 .values(attempts=attempts, next_attempt_at=at, error=error)
             )
 
+    async def unsent_before(self, conversation_id: str, outbox_id: int) -> bool:
+        """Whether an earlier message of this conversation still waits to go out (queued, being sent, or
+        held for another passive reply). A passive reply must not overtake it: the HTTP answer would
+        reach the user before a reply that a retry, or a crashed replica's lease, is holding back."""
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                select(outbox.c.id)
+                .where(
+                    outbox.c.conversation_id == conversation_id,
+                    outbox.c.id < outbox_id,
+                    outbox.c.status.in_(("held", "queued", "sending")),
+                )
+                .limit(1)
+            )
+            return found.first() is not None
+
     async def release_held(self, ids: Sequence[int], passive: int) -> None:
         """After a passive reply: the first ``passive`` rows went out in the HTTP answer (called once it was
         written, so a row ``recover`` already put back in the queue stays there), the rest queue."""
