@@ -133,6 +133,8 @@ class Settings(BaseModel):
     store: str = "sqlite:///channelgate.db"
     bot: BotSpec = Field(default_factory=lambda: parse_bot_spec("demo"))
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: events one webhook may carry; Meta batches up to ~1,000, so more is not a platform (413)
+    max_events_per_webhook: int = Field(default=1000, ge=1)
     log_level: str = "info"
     log_format: str = Field(default="text", pattern="^(text|json)$")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
