@@ -59,7 +59,7 @@ test: $(STAMP) chromium lint typecheck
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# The webhook fuzz tests run in CI with 150 deterministic examples per channel; this runs them randomly and
+# The webhook fuzz tests run in CI with 200 deterministic examples per channel; this runs them randomly and
 # for longer. A failure prints the falsifying body; `make fuzz FUZZ_EXAMPLES=50000` for a night.
 FUZZ_EXAMPLES ?= 5000
 fuzz: $(STAMP)

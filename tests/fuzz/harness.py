@@ -42,6 +42,8 @@ CLIENT_TOKEN = "fuzz-client-token"
 WECHAT_TOKEN = "fuzztoken1"
 WECHAT_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 WECHAT_APP_ID = "wx1234567890abcdef"
+#: what the webhook route answers when a parser raised something unexpected (a bug in that parser)
+MALFORMED = "malformed webhook: the gateway could not read it"
 #: nothing listens here: the quiet bot never replies, so nothing is ever sent
 NOWHERE = "http://127.0.0.1:9"
 
@@ -199,6 +201,8 @@ class Harness:
         """The properties every answer keeps: never 5xx; a refusal stores nothing; what an accepted
         webhook stored obeys the id and text rules and loads as a bot turn."""
         assert response.status_code < 500, (response.status_code, response.text)
+        # the route's last line of defence must never be what answered: parsers handle their own input
+        assert MALFORMED not in response.text, response.text
         rows = self.new_rows()
         if response.status_code >= 300:
             assert rows == [], f"answered {response.status_code} but stored {rows}"

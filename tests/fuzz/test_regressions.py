@@ -1,4 +1,4 @@
-"""The hostile inputs of issue 12, each answered at the wire as the rules say (docs/channels.md, "What the
+"""The hostile inputs of issue 12, each answered at the wire as the rules say (docs/architecture.md, "What the
 gateway accepts"), on SQLite and PostgreSQL: never a 5xx, malformed events skipped with a reason and
 counted, ids and texts held to one rule on both stores, events for another integration not accepted."""
 

@@ -2,13 +2,14 @@
 correctly, posted through the ASGI app into a started gateway.
 
 Properties (see ``Harness.check``): never a 5xx; a refused webhook stores nothing; every stored event obeys
-the id and text rules and loads as a bot turn. Deterministic and bounded in CI (``derandomize``, 150
+the id and text rules and loads as a bot turn. Deterministic and bounded in CI (``derandomize``, 200
 examples per channel); ``make fuzz`` runs many more, randomly (``CHANNELGATE_FUZZ_EXAMPLES``,
 ``CHANNELGATE_FUZZ_RANDOM=1``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from collections.abc import Callable, Iterator
@@ -21,12 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channelgate.channels.wechat.xml import parse_xml
+from tests.conftest import fresh_pg_database
 
 from .harness import Harness, running_gateway
 from .samples import GBM, MESSENGER, RBM, WECHAT, WECHAT_ACCOUNT, WHATSAPP
 from .strategies import build_xml, damaged, dumps, fresh_ids, mutated_trees, xml_damaged
 
-EXAMPLES = int(os.environ.get("CHANNELGATE_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("CHANNELGATE_FUZZ_EXAMPLES", "200"))
 RANDOM = os.environ.get("CHANNELGATE_FUZZ_RANDOM") == "1"
 
 FUZZ = settings(
@@ -40,15 +42,28 @@ FUZZ = settings(
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    path: Path = tmp_path_factory.mktemp("fuzz") / "store.db"
-    with running_gateway(f"sqlite:///{path}") as h:
-        yield h
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """One gateway per store for the whole module; PostgreSQL, which refuses NUL and checks lengths, is
+    fuzzed with a third of the examples to keep CI's run under a minute."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("fuzz") / "store.db"
+        with running_gateway(f"sqlite:///{path}") as h:
+            yield h
+        return
+    with asyncio.Runner() as admin:
+        database = fresh_pg_database()
+        url = admin.run(database.__aenter__())
+        try:
+            with running_gateway(url) as h:
+                h.examples = max(EXAMPLES // 3, 1)
+                yield h
+        finally:
+            admin.run(database.__aexit__(None, None, None))
 
 
 def fuzz(strategy: st.SearchStrategy[Any], post: Callable[[Any], Any], harness: Harness) -> None:
-    @FUZZ
+    @settings(FUZZ, max_examples=getattr(harness, "examples", EXAMPLES))
     @given(strategy)
     def one(value: Any) -> None:
         harness.check(post(value))

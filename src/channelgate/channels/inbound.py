@@ -17,7 +17,7 @@ fails forever:
    the id and text rules, identical on SQLite and PostgreSQL (PostgreSQL refuses NUL in text and checks
    ``VARCHAR`` lengths, SQLite does neither), so what one store accepts the other accepts too.
 
-The rules (docs/channels.md, "What the gateway accepts"):
+The rules (docs/architecture.md, "What the gateway accepts"):
 
 * user ids and platform message ids: 1-255 characters, no control characters (NUL included);
 * dedup keys: 1-512 characters (the column's size; keys are often built from several ids), no control
