@@ -42,12 +42,12 @@ from channelgate.store import statements as sql
 from channelgate.store.statements import Row
 from channelgate.store.tables import conversations, inbox, kv, locks, metadata, outbox
 
-#: Outbox statuses in the order a message moves through them; a status update never moves one back.
 log = logging.getLogger("channelgate.store")
 
 #: statuses applied per writer transaction (see ``accept``): ~10 ms of SQLite work each
 STATUS_BATCH = 100
 
+#: Outbox statuses in the order a message moves through them; a status update never moves one back.
 STATUS_RANK = {"held": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
 FINAL = ("failed", "dead")
 
@@ -316,10 +316,9 @@ class Store:
             log.warning(
                 "%s/%s: %d events not stored: %s", channel, label, len(refused), "; ".join(refused[:5])
             )
-            messages = [e for e in kept if isinstance(e, InboundMessage)]
-            statuses = [e for e in kept if isinstance(e, StatusUpdate)]
-        else:  # screening may still have cleaned an event (NUL removed)
-            messages = [e for e in kept if isinstance(e, InboundMessage)]
+        # screened events, possibly cleaned (NUL removed from texts)
+        messages = [e for e in kept if isinstance(e, InboundMessage)]
+        statuses = [e for e in kept if isinstance(e, StatusUpdate)]
         first, rest = list(statuses[:STATUS_BATCH]), statuses[STATUS_BATCH:]
         users = {m.user.id: (m.user.name, default_locale) for m in messages}
         inputs = [m.input.model_dump(mode="json", exclude_none=True) for m in messages]
