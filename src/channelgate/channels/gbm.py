@@ -64,7 +64,7 @@ from channelgate.channels.google_agent import (
     path_segment,
     verification_answer,
 )
-from channelgate.channels.inbound import each, skips_of
+from channelgate.channels.inbound import array, each, skips_of
 from channelgate.messages import UniversalMessage
 from channelgate.turns import EventInput, Input, MediaInput, PostbackInput, TextInput, User
 
@@ -325,7 +325,7 @@ class _Inbound:
 
     def _receipts(self, receipts: dict[str, Any]) -> list[InboundEvent]:
         events: list[InboundEvent] = []
-        for receipt in receipts.get("receipts") or []:
+        for receipt in array(receipts.get("receipts"), "receipts.receipts"):
             if not isinstance(receipt, dict):
                 continue
             status = _RECEIPTS.get(str(receipt.get("receiptType", "")))
