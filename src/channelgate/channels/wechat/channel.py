@@ -219,7 +219,7 @@ class WeChatConfig(ChannelConfig):
     rate_limit: float | None = Field(default=None, gt=0)
     original_id: str | None = Field(
         default=None,
-        pattern=r"^gh_[0-9a-f]{1,64}$",
+        pattern=r"^gh_[0-9A-Za-z_-]{1,64}$",
         description="The account's original id (原始ID, gh_...: Settings → Account info); when set, a "
         "callback addressed to another account (ToUserName) is refused with 403",
     )
