@@ -13,6 +13,7 @@ import functools
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -242,7 +243,8 @@ def running_gateway(store: str, **settings: Any) -> Iterator[Harness]:
         **settings,
     }
     bot = QuietBot()
-    with asyncio.Runner() as runner:
+    runner = asyncio.Runner()
+    try:
         gateway = Gateway(parse_config(config, registry, "fuzz config"), registry, bot=bot)
         runner.run(gateway.start())
         harness = Harness(runner, gateway, bot)
@@ -251,3 +253,22 @@ def running_gateway(store: str, **settings: Any) -> Iterator[Harness]:
         finally:
             runner.run(harness.client.aclose())
             runner.run(gateway.stop())
+    finally:
+        leftovers = runner.run(_cancel_leftovers(10.0))
+        if leftovers:
+            # Runner.close() would wait forever for a task that ignores its cancellation: name it instead
+            warnings.warn(f"tasks still running after gateway.stop(): {leftovers}", stacklevel=1)
+            runner.get_loop().close()
+        else:
+            runner.close()
+
+
+async def _cancel_leftovers(timeout: float) -> list[str]:
+    """Cancel the tasks the gateway left behind; the ones still running after ``timeout``, with stacks."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return []
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    return [f"{t.get_name()}: {t.get_stack(limit=3)}" for t in pending]
