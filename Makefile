@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml examples/channelgate-relay/pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= channelgate.yaml
 
-.PHONY: run test lint typecheck format bench soak chromium clean help i18n
+.PHONY: run test lint typecheck format bench soak fuzz chromium clean help i18n
 
 help:
 	@echo "make run    start the gateway (demo bot + web chat at http://127.0.0.1:8080/)"
 	@echo "make test   lint, type-check and run every test"
 	@echo "make bench  run the benchmark harness"
 	@echo "make soak   ~15 min: outage, SIGKILLs, hostile bodies; nothing lost (SOAK_ARGS=... for options)"
+	@echo "make fuzz   fuzz every webhook channel for longer (FUZZ_EXAMPLES=5000 per channel, random seed)"
 	@echo "make i18n   extract the gateway's own texts and update the translation catalogs"
 
 $(STAMP):
@@ -62,6 +63,12 @@ bench: $(STAMP)
 SOAK_ARGS ?=
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# The webhook fuzz tests run in CI with 200 deterministic examples per channel; this runs them randomly and
+# for longer. A failure prints the falsifying body; `make fuzz FUZZ_EXAMPLES=50000` for a night.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP)
+	CHANNELGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CHANNELGATE_FUZZ_RANDOM=1 $(BIN)/pytest -q -p no:cacheprovider tests/fuzz/test_webhook_fuzz.py -x
 
 LOCALES := src/channelgate/locales
 

@@ -178,6 +178,8 @@ class Settings(BaseModel):
     #: reverse proxies whose X-Forwarded-For/-Proto are believed (IP addresses or networks, or "*"); none by
     #: default, so a client cannot claim another address (web chat limits count per address)
     trusted_proxies: list[str] = Field(default_factory=list)
+    #: events one webhook may carry; Meta batches up to ~1,000, so more is not a platform (413)
+    max_events_per_webhook: int = Field(default=1000, ge=1)
     log_level: str = "info"
     log_format: str = Field(default="text", pattern="^(text|json)$")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)

@@ -15,6 +15,13 @@ class Metrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        self.skipped_events = Counter(
+            "channelgate_skipped_events_total",
+            "Platform events dropped from an accepted webhook: malformed (unreadable) or rules (an id or "
+            "text the gateway does not store; see channels.inbound)",
+            ["channel", "kind"],
+            registry=self.registry,
+        )
         self.turns = Counter(
             "channelgate_turns_total",
             "Bot turns by channel and outcome",

@@ -7,9 +7,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select
 
 from channelgate.channels.base import InboundMessage, Outbound, StatusUpdate
 from channelgate.store import NewOutbound, Store, StoreKeyValue
+from channelgate.store.tables import inbox
 from channelgate.turns import TextInput, User
 
 
@@ -152,3 +154,37 @@ async def test_key_values_expire_and_locks_exclude(store: Store) -> None:
 
     await asyncio.gather(hold(kv, "a"), hold(other, "b"))
     assert order in (["a-in", "a-out", "b-in", "b-out"], ["b-in", "b-out", "a-in", "a-out"])
+
+
+async def test_accept_holds_every_caller_to_the_id_and_text_rules(store: Store) -> None:
+    """Whoever calls (webhooks, web chat, the API), what PostgreSQL would refuse is never written, on either
+    engine, and one bad event does not cost the others."""
+    result = await store.accept(
+        "relay",
+        "main",
+        "en-US",
+        [
+            message("nul-user", user="a\x00b"),
+            message("long-user", user="u" * 256),
+            message("k" * 513),
+            message("empty", text=" "),
+            message("nul-text", text="a\x00b"),
+            message("fine"),
+        ],
+        [StatusUpdate(dedup_key="s\x00", user_id="u1", status="read", platform_message_id="m")],
+    )
+    assert len(result.new_turns) == 2 and result.statuses == 0
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(inbox.c.dedup_key, inbox.c.input).order_by(inbox.c.id))).all()
+    assert [(key, value["text"]) for key, value in rows] == [("nul-text", "ab"), ("fine", "hi")]
+
+
+async def test_statuses_beyond_a_batch_are_all_applied(store: Store) -> None:
+    statuses = [
+        StatusUpdate(dedup_key=f"s{i}", user_id="u1", status="delivered", platform_message_id=f"m{i}")
+        for i in range(250)
+    ]
+    result = await store.accept("relay", "main", "en-US", [message("with-statuses")], statuses)
+    assert len(result.new_turns) == 1 and result.statuses == 250
+    again = await store.accept("relay", "main", "en-US", [], statuses)
+    assert again.statuses == 0

@@ -135,6 +135,7 @@ def test_config_fields_and_secrets() -> None:
         "api_base_url",
         "insecure_no_signature",
         "rate_limit",
+        "page_id",
     ]
     assert MessengerConfig.secret_fields() == ["verify_token", "app_secret", "page_access_token"]
     assert set(WhatsAppConfig.model_fields) == {

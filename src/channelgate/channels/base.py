@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import httpx
-import orjson
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from channelgate.messages import MessageOptions, UniversalMessage
@@ -36,23 +35,25 @@ class WebhookRequest:
     """A platform's HTTP request, independent of the web framework.
 
     ``headers`` have lower-case names; ``query`` holds the first value of each parameter; ``body`` is the
-    raw bytes, which is what signatures are computed over.
+    raw bytes, which is what signatures are computed over. ``notes`` is scratch space for the request's
+    journey through the gateway (the events its parse skipped, see ``channels.inbound``); not compared.
     """
 
     method: str
     headers: Mapping[str, str]
     query: Mapping[str, str]
     body: bytes = b""
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
     def json(self) -> Any:
-        """The body as JSON, or :class:`BadRequest` with the parser's reason."""
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"body is not valid JSON: {exc}") from None
+        """The body as JSON within the gateway's depth and number rules (``channels.inbound.load_json``),
+        or :class:`BadRequest` with the reason."""
+        from channelgate.channels.inbound import load_json  # inbound builds on this module
+
+        return load_json(self.body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,7 @@ from channelgate.channels.google_agent import (
     path_segment,
     verification_answer,
 )
+from channelgate.channels.inbound import array, each, skips_of
 from channelgate.messages import UniversalMessage
 from channelgate.turns import EventInput, Input, MediaInput, PostbackInput, TextInput, User
 
@@ -112,6 +113,12 @@ class GBMConfig(ChannelConfig):
         default=None, description="Public URL of the bot's avatar (1024x1024 px, at most 50 KB)."
     )
     rate_limit: float | None = Field(default=None, gt=0, description="Send calls per second (default 20).")
+    agent_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,128}$",
+        description="The agent's id (the last part of brands/BRAND/agents/AGENT): when set, events for "
+        "another agent (a partner-level webhook, or a client token shared between agents) are skipped.",
+    )
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "api_base_url": ("businessmessages.googleapis.com",)
@@ -161,7 +168,13 @@ class GBMChannel(Channel[GBMConfig]):
         conversation_id = data.get("conversationId")
         if not isinstance(conversation_id, str) or not conversation_id:
             raise BadRequest("the event has no conversationId")
-        return _Inbound(data, conversation_id).events()
+        agent = self.config.agent_id
+        if agent is not None and last_segment(data.get("agent")) != agent:
+            # skipped, not refused: a partner-level webhook serves every agent of the partner
+            skips_of(request).add(f"event for agent {str(data.get('agent'))[:128]!r}, not {agent}")
+            return []
+        inbound = _Inbound(data, conversation_id)
+        return each(request, [data], lambda _: inbound.events(), "event")
 
     # --- outbound ---
 
@@ -319,7 +332,7 @@ class _Inbound:
 
     def _receipts(self, receipts: dict[str, Any]) -> list[InboundEvent]:
         events: list[InboundEvent] = []
-        for receipt in receipts.get("receipts") or []:
+        for receipt in array(receipts.get("receipts"), "receipts.receipts"):
             if not isinstance(receipt, dict):
                 continue
             status = _RECEIPTS.get(str(receipt.get("receiptType", "")))

@@ -51,6 +51,17 @@ from channelgate.channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
+from channelgate.channels.inbound import (
+    SkipEvent,
+    array,
+    each,
+    ident,
+    mapping,
+    number,
+    optional_number,
+    skips_of,
+    string,
+)
 from channelgate.channels.meta import (
     DAY,
     DEFAULT_API_BASE_URL,
@@ -109,7 +120,9 @@ class MessengerConfig(ChannelConfig):
     """``verify_token``: any secret you choose, pasted into the app's webhook settings too.
     ``app_secret``: App settings → Basic → App secret (checks every webhook's signature).
     ``page_access_token``: Messenger → Access Tokens → Generate token, for the Page.
-    ``rate_limit``: send calls per second for this Page (default: the channel's 300/s)."""
+    ``rate_limit``: send calls per second for this Page (default: the channel's 300/s).
+    ``page_id``: the Page's id (Page → About → Page transparency, or ``GET /me`` with the page token); when
+    set, events for another Page of the same app are skipped, so a shared app secret cannot cross Pages."""
 
     verify_token: SecretStr
     app_secret: SecretStr | None = None
@@ -117,6 +130,7 @@ class MessengerConfig(ChannelConfig):
     api_base_url: str = DEFAULT_API_BASE_URL
     insecure_no_signature: bool = False
     rate_limit: float | None = Field(default=None, gt=0)
+    page_id: str | None = Field(default=None, pattern=r"^[0-9]{1,64}$")
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": GRAPH_HOSTS}
 
@@ -153,17 +167,30 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
 
     # --- inbound (handshake and signature: MetaChannel) ---
 
+    async def start(self) -> None:
+        if self.config.page_id is None:
+            self.ctx.log.info(
+                "messenger %s: page_id is not set, so events for any Page of the app are accepted; set it to "
+                "skip events addressed to another Page",
+                self.ctx.label,
+            )
+
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+        """Every entry's ``messaging`` events, one at a time (:func:`inbound.each`). An entry for another
+        Page is skipped, not refused: Meta has one callback URL per app, so a 4xx would make it redeliver
+        events this integration can never accept."""
         events: list[InboundEvent] = []
         for entry in self.webhook_entries(request):
             if not isinstance(entry, dict):
                 raise BadRequest("every entry must be an object")
+            page = entry.get("id")
+            if self.config.page_id is not None and str(page) != self.config.page_id:
+                skips_of(request).add(f"entry for page {str(page)[:64]!r}, not this integration's page")
+                continue
             messaging = entry.get("messaging") or []
             if not isinstance(messaging, list):
                 raise BadRequest("'entry[].messaging' must be a list")
-            for event in messaging:
-                if isinstance(event, dict):
-                    events.extend(parse_event(event))
+            events.extend(each(request, messaging, parse_event, "messaging"))
         return events
 
     def ack(self, request: WebhookRequest, events: list[InboundEvent]) -> WebhookResponse:
@@ -213,17 +240,18 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
 
 def epoch(value: Any) -> float | None:
     """Epoch seconds from Meta's timestamps, which are milliseconds (or, in some samples, seconds)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
+    number = optional_number(value)
+    if number is None:
         return None
     return number / 1000 if number > 1e11 else number
 
 
-def parse_event(event: dict[str, Any]) -> list[InboundEvent]:
-    """The events in one ``messaging`` item (a message with several attachments gives several)."""
+def parse_event(event: Any) -> list[InboundEvent]:
+    """The events in one ``messaging`` item (a message with several attachments gives several).
+    Raises SkipEvent for an item that is not what Messenger documents."""
+    event = mapping(event, "messaging item")
     sender = obj(event.get("sender"))
-    user_id = str(sender.get("id") or sender.get("user_ref") or "")
+    user_id = string(sender.get("id"), "sender.id") or string(sender.get("user_ref"), "sender.user_ref")
     if not user_id:
         return []
     timestamp = epoch(event.get("timestamp"))
@@ -249,20 +277,28 @@ def _inbound(
     )
 
 
+def _stamp(event: dict[str, Any], name: str = "timestamp") -> str:
+    """A scalar as it was sent (a timestamp, a watermark), for the dedup keys of events without an id."""
+    value = event.get(name)
+    if isinstance(value, dict | list):
+        raise SkipEvent(f"{name} is not a number")
+    return str(value)
+
+
 def _message(event: dict[str, Any], user_id: str, ts: float | None) -> list[InboundEvent]:
     message: dict[str, Any] = event["message"]
     if message.get("is_echo"):
         return []
-    mid = str(message.get("mid") or "") or f"message:{user_id}:{event.get('timestamp')}"
+    mid = string(message.get("mid"), "message.mid") or f"message:{user_id}:{_stamp(event)}"
+    text = string(message.get("text"), "message.text")
     quick_reply = message.get("quick_reply")
     if isinstance(quick_reply, dict) and quick_reply.get("payload") is not None:
-        title = message.get("text")
-        postback = PostbackInput(payload=str(quick_reply["payload"]), title=str(title) if title else None)
-        return [_inbound(mid, user_id, postback, event, mid, ts)]
+        payload = string(quick_reply["payload"], "quick_reply.payload") or ""
+        return [_inbound(mid, user_id, PostbackInput(payload=payload, title=text), event, mid, ts)]
     inputs: list[Input] = []
-    if message.get("text"):
-        inputs.append(TextInput(text=str(message["text"])))
-    attachments = [a for a in message.get("attachments") or [] if isinstance(a, dict)]
+    if text:
+        inputs.append(TextInput(text=text))
+    attachments = [a for a in array(message.get("attachments"), "attachments") if isinstance(a, dict)]
     if any(a.get("type") == "sticker" for a in attachments):
         # Until Aug 2026 a sticker arrives twice: as the new "sticker" and the old "image" attachment.
         attachments = [a for a in attachments if a.get("type") != "image"]
@@ -277,23 +313,29 @@ def _message(event: dict[str, Any], user_id: str, ts: float | None) -> list[Inbo
 
 
 def attachment_input(attachment: dict[str, Any]) -> Input | None:
-    kind = str(attachment.get("type") or "")
+    kind = string(attachment.get("type"), "attachment.type") or ""
     payload = obj(attachment.get("payload"))
     if kind == "location":
         coordinates = obj(payload.get("coordinates"))
         lat, lon = coordinates.get("lat"), coordinates.get("long")
         if lat is None or lon is None:
             return None
-        title = attachment.get("title")
-        return LocationInput(latitude=float(lat), longitude=float(lon), name=str(title) if title else None)
+        return LocationInput(
+            latitude=number(lat, "coordinates.lat"),
+            longitude=number(lon, "coordinates.long"),
+            name=string(attachment.get("title"), "attachment.title"),
+        )
     if kind in _MEDIA_KINDS:
         if kind == "image" and payload.get("sticker_id"):
             kind = "sticker"
-        url = payload.get("url")
-        return MediaInput(kind=kind, url=str(url) if url else None)
+        return MediaInput(kind=kind, url=string(payload.get("url"), "payload.url"))
     if kind == "fallback":  # a shared link
-        text = payload.get("url") or attachment.get("url") or attachment.get("title")
-        return TextInput(text=str(text)) if text else None
+        text = (
+            string(payload.get("url"), "payload.url")
+            or string(attachment.get("url"), "attachment.url")
+            or string(attachment.get("title"), "attachment.title")
+        )
+        return TextInput(text=text) if text else None
     if kind:
         return EventInput(name="shared", data=attachment)
     return None
@@ -301,21 +343,21 @@ def attachment_input(attachment: dict[str, Any]) -> Input | None:
 
 def _postback(event: dict[str, Any], user_id: str, ts: float | None) -> InboundMessage:
     postback: dict[str, Any] = event["postback"]
-    mid = str(postback.get("mid") or "") or f"postback:{user_id}:{event.get('timestamp')}"
-    title = postback.get("title")
-    payload = postback.get("payload")
+    mid = string(postback.get("mid"), "postback.mid") or f"postback:{user_id}:{_stamp(event)}"
+    title = string(postback.get("title"), "postback.title")
+    payload = string(postback.get("payload"), "postback.payload")
     if payload is None:  # only the app that sent the button gets its payload; the title is what is left
         payload = title or ""
-    return _inbound(
-        mid, user_id, PostbackInput(payload=str(payload), title=str(title) if title else None), event, mid, ts
-    )
+    return _inbound(mid, user_id, PostbackInput(payload=payload, title=title), event, mid, ts)
 
 
 def _happening(event: dict[str, Any], name: str, user_id: str, ts: float | None) -> InboundMessage:
     data: dict[str, Any] = event[name]
-    key = f"{name}:{user_id}:{event.get('timestamp')}"
+    key = f"{name}:{user_id}:{_stamp(event)}"
     if name == "reaction":
-        key = f"reaction:{user_id}:{data.get('mid')}:{data.get('action')}:{event.get('timestamp')}"
+        mid = string(data.get("mid"), "reaction.mid")
+        action = string(data.get("action"), "reaction.action")
+        key = f"reaction:{user_id}:{mid}:{action}:{_stamp(event)}"
     return _inbound(key, user_id, EventInput(name=name, data=data), event, None, ts)
 
 
@@ -323,13 +365,14 @@ def _receipts(event: dict[str, Any], status: str, user_id: str) -> list[InboundE
     name = "delivery" if status == "delivered" else "read"
     receipt: dict[str, Any] = event[name]
     out: list[InboundEvent] = []
-    for mid in receipt.get("mids") or []:
+    for mid in array(receipt.get("mids"), f"{name}.mids"):
+        mid = ident(mid, f"{name}.mids[]")
         out.append(
             StatusUpdate(
                 dedup_key=f"{name}:{mid}",
                 user_id=user_id,
                 status=status,  # type: ignore[arg-type]
-                platform_message_id=str(mid),
+                platform_message_id=mid,
                 raw=event,
             )
         )
@@ -337,10 +380,10 @@ def _receipts(event: dict[str, Any], status: str, user_id: str) -> list[InboundE
     if watermark is not None:
         out.append(
             StatusUpdate(
-                dedup_key=f"{name}:{user_id}:{watermark}",
+                dedup_key=f"{name}:{user_id}:{_stamp(receipt, 'watermark')}",
                 user_id=user_id,
                 status=status,  # type: ignore[arg-type]
-                watermark=epoch(watermark),
+                watermark=epoch(number(watermark, f"{name}.watermark")),
                 raw=event,
             )
         )

@@ -70,6 +70,7 @@ from channelgate.channels.google_agent import (
     path_segment,
     verification_answer,
 )
+from channelgate.channels.inbound import each, load_json, skips_of
 from channelgate.messages import UniversalMessage
 from channelgate.turns import Input, LocationInput, MediaInput, PostbackInput, TextInput, User
 
@@ -194,24 +195,18 @@ class RBMChannel(Channel[RBMConfig]):
         data = push_data(request.body)
         if data is None:
             raise BadRequest("the body carries no base64 message.data")
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"message.data is not JSON: {exc}") from None
+        event = load_json(data, "message.data")
         if not isinstance(event, dict):
             raise BadRequest("message.data is not a JSON object")
         agent = as_str(event.get("agentId"))
-        if agent is not None and not _same_agent(self.config.agent_id, agent):
-            log.warning(
-                "rbm/%s: event for agent %s ignored (this integration is %s)",
-                self.ctx.label,
-                agent,
-                self.config.agent_id,
+        if agent is None or not _same_agent(self.config.agent_id, agent):
+            # Skipped, not refused: one partner webhook may serve every agent, and Google holds the whole
+            # partner queue back while a webhook answers non-2xx. Fails closed: no agentId, no event.
+            skips_of(request).add(
+                f"event for agent {(agent or 'none')[:128]!r}, not this integration's {self.config.agent_id}"
             )
             return []
-        if "eventType" in event:
-            return _event(event)
-        return _user_message(event)
+        return each(request, [event], _event if "eventType" in event else _user_message, "event")
 
     # --- outbound ---
 

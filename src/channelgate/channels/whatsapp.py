@@ -61,6 +61,16 @@ from channelgate.channels.base import (
     StatusUpdate,
     WebhookRequest,
 )
+from channelgate.channels.inbound import (
+    SkipEvent,
+    each,
+    load_json,
+    mapping,
+    number,
+    optional_number,
+    skips_of,
+    string,
+)
 from channelgate.channels.meta import (
     DAY,
     DEFAULT_API_BASE_URL,
@@ -176,6 +186,8 @@ class WhatsAppChannel(MetaChannel[WhatsAppConfig]):
     # --- inbound (handshake and signature: MetaChannel) ---
 
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+        """Every entry's changes, one platform event at a time (:func:`inbound.each`). Changes for another
+        phone number or account are skipped with a reason, not refused: Meta has one callback URL per app."""
         events: list[InboundEvent] = []
         for entry in self.webhook_entries(request):
             if not isinstance(entry, dict) or not isinstance(entry.get("changes") or [], list):
@@ -183,46 +195,46 @@ class WhatsAppChannel(MetaChannel[WhatsAppConfig]):
             account = self.config.business_account_id
             if account and str(entry.get("id")) != account:
                 self.ctx.log.info(
-                    "whatsapp %s: ignored a webhook for account %s", self.ctx.label, entry.get("id")
+                    "whatsapp %s: ignored a webhook for account %s", self.ctx.label, str(entry.get("id"))[:64]
                 )
                 continue
             for change in entry.get("changes") or []:
                 if isinstance(change, dict):
-                    events.extend(self._change(change))
+                    events.extend(self._change(request, change))
         return events
 
-    def _change(self, change: dict[str, Any]) -> list[InboundEvent]:
+    def _change(self, request: WebhookRequest, change: dict[str, Any]) -> list[InboundEvent]:
         value = change.get("value")
         if change.get("field") != "messages" or not isinstance(value, dict):
             return []
-        metadata = obj(value.get("metadata"))
-        number = metadata.get("phone_number_id")
-        if number is not None and str(number) != self.config.phone_number_id:
-            self.ctx.log.info("whatsapp %s: ignored a webhook for phone number id %s", self.ctx.label, number)
+        number = obj(value.get("metadata")).get("phone_number_id")
+        if str(number) != self.config.phone_number_id:
+            # fail closed: a change that does not name this integration's number is not for it
+            skips_of(request).add(
+                f"change for phone number id {str(number)[:64]!r}, not {self.config.phone_number_id}"
+            )
             return []
-        for error in value.get("errors") or []:
+        for error in array_or_empty(value.get("errors")):
             self.ctx.log.warning("whatsapp %s: platform error %s", self.ctx.label, describe_error(error))
-        contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
-        events: list[InboundEvent] = []
-        for message in value.get("messages") or []:
-            if isinstance(message, dict):
-                parsed = parse_message(message, contacts)
-                if parsed is None:
-                    self.ctx.log.warning(
-                        "whatsapp %s: message %s has no sender id", self.ctx.label, message.get("id")
-                    )
-                    continue
-                for error in message.get("errors") or []:
-                    self.ctx.log.warning(
-                        "whatsapp %s: message error %s", self.ctx.label, describe_error(error)
-                    )
-                events.append(parsed)
-        for status in value.get("statuses") or []:
-            if isinstance(status, dict):
-                update = parse_status(status, contacts)
-                if update is not None:
-                    events.append(update)
-        return events
+        contacts = [c for c in array_or_empty(value.get("contacts")) if isinstance(c, dict)]
+
+        def message(item: Any) -> list[InboundEvent]:
+            item = mapping(item, "message")
+            parsed = parse_message(item, contacts)
+            if parsed is None:
+                raise SkipEvent(f"message {str(item.get('id'))[:128]} has no sender id")
+            for error in array_or_empty(item.get("errors")):
+                self.ctx.log.warning("whatsapp %s: message error %s", self.ctx.label, describe_error(error))
+            return [parsed]
+
+        def status(item: Any) -> list[InboundEvent]:
+            update = parse_status(mapping(item, "status"), contacts)
+            return [update] if update is not None else []
+
+        return [
+            *each(request, array_or_empty(value.get("messages")), message, "messages"),
+            *each(request, array_or_empty(value.get("statuses")), status, "statuses"),
+        ]
 
     # --- outbound ---
 
@@ -328,10 +340,16 @@ def describe_error(error: Any) -> str:
     return f"{text} ({details})" if details else text
 
 
+def array_or_empty(value: Any) -> list[Any]:
+    """A list the payload documents, or nothing: errors, contacts, messages and statuses are read this way,
+    so that one malformed part does not cost the others."""
+    return value if isinstance(value, list) else []
+
+
 def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
     """The user id (phone number when there is one, else BSUID) and the matching contact."""
-    phone = message.get("from")
-    bsuid = message.get("from_user_id")
+    phone = string(message.get("from"), "from")
+    bsuid = string(message.get("from_user_id"), "from_user_id")
     contact: dict[str, Any] = {}
     for candidate in contacts:
         if (phone and candidate.get("wa_id") == phone) or (bsuid and candidate.get("user_id") == bsuid):
@@ -340,57 +358,57 @@ def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> tuple[st
     else:
         if len(contacts) == 1:
             contact = contacts[0]
-    user_id = phone or contact.get("wa_id") or bsuid or contact.get("user_id")
-    return (str(user_id) if user_id else None), contact
+    user_id = (
+        phone
+        or string(contact.get("wa_id"), "contacts[].wa_id")
+        or bsuid
+        or string(contact.get("user_id"), "contacts[].user_id")
+    )
+    return user_id, contact
 
 
 def parse_message(message: dict[str, Any], contacts: list[dict[str, Any]]) -> InboundMessage | None:
+    """One message, or None when it names no sender. Raises SkipEvent for fields of the wrong type."""
     user_id, contact = _sender(message, contacts)
-    wamid = message.get("id")
+    wamid = string(message.get("id"), "message id")
     if not user_id or not wamid:
         return None
     profile = obj(contact.get("profile"))
-    name = profile.get("name") or profile.get("username")
-    try:
-        timestamp: float | None = float(message["timestamp"])
-    except (KeyError, TypeError, ValueError):
-        timestamp = None
+    name = string(profile.get("name"), "profile.name") or string(profile.get("username"), "profile.username")
     return InboundMessage(
-        dedup_key=str(wamid),
-        user=User(id=user_id, name=str(name) if name else None),
+        dedup_key=wamid,
+        user=User(id=user_id, name=name),
         input=message_input(message),
         raw=message,
-        platform_message_id=str(wamid),
-        timestamp=timestamp,
+        platform_message_id=wamid,
+        timestamp=optional_number(message.get("timestamp")),
     )
 
 
 def message_input(message: dict[str, Any]) -> Input:
-    kind = str(message.get("type") or "")
+    kind = string(message.get("type"), "type") or ""
     body = obj(message.get(kind))
     if kind == "text":
-        return TextInput(text=str(body.get("body") or ""))
+        return TextInput(text=string(body.get("body"), "text.body") or "")
     if kind in _MEDIA_TYPES:
-        caption = body.get("caption")
         return MediaInput(
             kind=_MEDIA_TYPES[kind],
-            media_id=str(body["id"]) if body.get("id") else None,
-            mime_type=body.get("mime_type"),
-            caption=str(caption) if caption else None,
+            media_id=string(body.get("id"), f"{kind}.id"),
+            mime_type=string(body.get("mime_type"), f"{kind}.mime_type"),
+            caption=string(body.get("caption"), f"{kind}.caption"),
         )
     if kind == "location":
         return LocationInput(
-            latitude=float(body.get("latitude", 0)),
-            longitude=float(body.get("longitude", 0)),
-            name=body.get("name"),
-            address=body.get("address"),
+            latitude=number(body.get("latitude", 0), "location.latitude"),
+            longitude=number(body.get("longitude", 0), "location.longitude"),
+            name=string(body.get("name"), "location.name"),
+            address=string(body.get("address"), "location.address"),
         )
     if kind == "interactive":
         return _interactive_input(body)
     if kind == "button":  # a quick-reply button of a template
-        return PostbackInput(
-            payload=str(body.get("payload") or body.get("text") or ""), title=body.get("text")
-        )
+        text = string(body.get("text"), "button.text")
+        return PostbackInput(payload=string(body.get("payload"), "button.payload") or text or "", title=text)
     if kind == "reaction":
         return EventInput(
             name="reaction", data={"message_id": body.get("message_id"), "emoji": body.get("emoji")}
@@ -405,35 +423,46 @@ def message_input(message: dict[str, Any]) -> Input:
 
 
 def _interactive_input(body: dict[str, Any]) -> Input:
-    kind = body.get("type")
+    kind = string(body.get("type"), "interactive.type")
     reply = obj(body.get(str(kind)))
     if kind in ("button_reply", "list_reply"):
-        return PostbackInput(payload=str(reply.get("id") or ""), title=reply.get("title"))
+        return PostbackInput(
+            payload=string(reply.get("id"), f"{kind}.id") or "", title=string(reply.get("title"), "title")
+        )
     if kind == "nfm_reply":  # a WhatsApp Flow's answer
+        text = string(reply.get("response_json"), "nfm_reply.response_json") or "{}"
         try:
-            response = orjson.loads(reply.get("response_json") or "{}")
-        except orjson.JSONDecodeError:
-            response = {"response_json": reply.get("response_json")}
-        return EventInput(name="flow_reply", data={"name": reply.get("name"), "response": response})
+            response = load_json(text, "nfm_reply.response_json")
+        except BadRequest as exc:
+            if "not valid JSON" not in exc.reason:
+                raise SkipEvent(exc.reason) from None
+            response = {"response_json": text}
+        return EventInput(
+            name="flow_reply",
+            data={"name": string(reply.get("name"), "nfm_reply.name"), "response": response},
+        )
     return EventInput(name="unsupported", data={"type": f"interactive/{kind}"})
 
 
 def parse_status(status: dict[str, Any], contacts: list[dict[str, Any]]) -> StatusUpdate | None:
-    name = _STATUSES.get(str(status.get("status")))
-    wamid = status.get("id")
+    sent_status = string(status.get("status"), "status.status")
+    name = _STATUSES.get(str(sent_status))
+    wamid = string(status.get("id"), "status.id")
     if name is None or not wamid:
         return None
-    user_id = status.get("recipient_id") or status.get("recipient_user_id")
+    user_id = string(status.get("recipient_id"), "recipient_id") or string(
+        status.get("recipient_user_id"), "recipient_user_id"
+    )
     if not user_id and len(contacts) == 1:
-        user_id = contacts[0].get("wa_id") or contacts[0].get("user_id")
+        user_id = string(contacts[0].get("wa_id"), "wa_id") or string(contacts[0].get("user_id"), "user_id")
     reason = None
     if name == "failed":
-        reason = "; ".join(describe_error(e) for e in status.get("errors") or []) or "failed"
+        reason = "; ".join(describe_error(e) for e in array_or_empty(status.get("errors"))) or "failed"
     return StatusUpdate(
-        dedup_key=f"{wamid}:{status.get('status')}",
-        user_id=str(user_id or ""),
+        dedup_key=f"{wamid}:{sent_status}",
+        user_id=user_id or "",
         status=name,  # type: ignore[arg-type]
-        platform_message_id=str(wamid),
+        platform_message_id=wamid,
         reason=reason,
         raw=status,
     )

@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from channelgate.channels.base import BadRequest
+from channelgate.channels.inbound import id_problem, load_json
 from channelgate.turns import Input, LocationInput, PostbackInput, TextInput
 
 #: the largest frame a browser may send; a text of MAX_TEXT characters fits with room to spare
@@ -72,9 +74,9 @@ Frame = Hello | InputFrame | Received
 def parse_frame(text: str) -> Frame:
     """One client frame, or :class:`FrameError` with the reason."""
     try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise FrameError("the frame is not valid JSON") from None
+        data = load_json(text, "the frame")
+    except BadRequest as exc:
+        raise FrameError(exc.reason) from None
     if not isinstance(data, dict):
         raise FrameError("the frame must be a JSON object with a type")
     kind = data.get("type")
@@ -110,6 +112,8 @@ def _usable_id(data: dict[str, Any]) -> str | None:
 
 def _hello(data: dict[str, Any]) -> Hello:
     user_id = _optional_str(data, "user_id", 128)
+    if user_id is not None and id_problem(user_id):
+        raise FrameError(f"user_id {id_problem(user_id)}")
     token = _optional_str(data, "token", 128)
     raw_languages = data.get("languages") or []
     if not isinstance(raw_languages, list):

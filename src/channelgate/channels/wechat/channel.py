@@ -78,6 +78,7 @@ from channelgate.channels.base import (
     WebhookResponse,
     WindowClosed,
 )
+from channelgate.channels.inbound import SkipEvent, number, optional_number
 from channelgate.channels.rendering import (
     action_as_text,
     numbered_choices,
@@ -229,6 +230,12 @@ class WeChatConfig(ChannelConfig):
         description="Seconds to wait for the bot's reply in the HTTP answer (WeChat: 5)",
     )
     rate_limit: float | None = Field(default=None, gt=0)
+    original_id: str | None = Field(
+        default=None,
+        pattern=r"^gh_[0-9A-Za-z_-]{1,64}$",
+        description="The account's original id (原始ID, gh_...: Settings → Account info); when set, a "
+        "callback addressed to another account (ToUserName) is refused with 403",
+    )
 
     @classmethod
     def asked_fields(cls, values: Mapping[str, Any]) -> list[str]:
@@ -302,10 +309,12 @@ _COMMON_FIELDS = frozenset(
 
 
 def _float(fields: dict[str, str], name: str) -> float:
+    """A finite number from the XML (``nan``, ``inf`` and ``1e999`` are not coordinates), or BadRequest:
+    a WeChat callback carries one event, so a broken one is a broken webhook."""
     try:
-        return float(fields[name])
-    except (KeyError, ValueError):
-        raise BadRequest(f"{name} is missing or not a number") from None
+        return number(fields.get(name), name)
+    except SkipEvent as exc:
+        raise BadRequest(f"{exc.reason} (or is missing)") from None
 
 
 def _extra(fields: dict[str, str]) -> dict[str, Any]:
@@ -369,8 +378,7 @@ def _event_input(event: str, f: dict[str, str]) -> Input:
 
 
 def _create_time(f: dict[str, str]) -> float | None:
-    value = f.get("CreateTime", "")
-    return float(value) if value.isdigit() else None
+    return optional_number(f.get("CreateTime"))
 
 
 def parse_fields(f: dict[str, str]) -> list[InboundEvent]:
@@ -395,6 +403,8 @@ def parse_fields(f: dict[str, str]) -> list[InboundEvent]:
             )
         ]
     event = f.get("Event", "")
+    if not event:
+        raise BadRequest("MsgType is event but Event is empty")
     key = f"{user_id}:{f.get('CreateTime', '')}:{event}"
     name = event.lower()
     if name == "masssendjobfinish":
@@ -729,7 +739,15 @@ class WeChatChannel(Channel[WeChatConfig]):
             )
 
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
-        return parse_fields(self._open(request).fields)
+        fields = self._open(request).fields
+        expected = self.config.original_id
+        if expected is not None and fields.get("ToUserName") != expected:
+            # one callback URL per account: a message for another account was not sent here by WeChat
+            raise Forbidden(
+                f"the message is addressed to {fields.get('ToUserName', '')[:64]!r}, not this account "
+                f"({expected})"
+            )
+        return parse_fields(fields)
 
     def ack(self, request: WebhookRequest, events: list[InboundEvent]) -> WebhookResponse:
         return WebhookResponse(200, b"success", media_type="text/plain")

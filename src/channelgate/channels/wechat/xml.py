@@ -20,6 +20,10 @@ from defusedxml import DefusedXmlException
 
 #: WeChat callbacks are a few hundred bytes; a user's longest text is a few KiB (about 3x in compatible mode).
 MAX_XML_BYTES = 64 * 1024
+#: WeChat's deepest documented element is 4 levels down (SendPicsInfo.PicList.item.PicMd5Sum).
+MAX_XML_DEPTH = 16
+
+_DECLARED_ENCODING = re.compile(rb"""\A\s*<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
 
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -31,13 +35,22 @@ class XmlError(ValueError):
 def parse_xml(body: bytes | str, max_bytes: int = MAX_XML_BYTES) -> dict[str, str]:
     """The fields of a ``<xml>...</xml>`` document as a flat dict (nested elements as ``Parent.Child``).
 
-    Raises :class:`XmlError` for bodies over ``max_bytes``, DTDs and entities, and malformed XML.
+    Raises :class:`XmlError` for bodies over ``max_bytes``, bodies that are not UTF-8 (WeChat sends only
+    UTF-8; any other declared encoding, UTF-7 included, would hand decoding to codecs expat does not check),
+    DTDs and entities, elements nested deeper than :data:`MAX_XML_DEPTH`, and malformed XML.
     """
     data = body.encode() if isinstance(body, str) else body
     if len(data) > max_bytes:
         raise XmlError(f"XML body is {len(data)} bytes, over the {max_bytes}-byte limit")
     if not data.strip():
         raise XmlError("empty XML body")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise XmlError("XML body is not UTF-8") from None
+    declared = _DECLARED_ENCODING.match(data)
+    if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        raise XmlError(f"XML declares encoding {declared.group(1).decode()!r}; only UTF-8 is accepted")
     try:
         root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -48,18 +61,27 @@ def parse_xml(body: bytes | str, max_bytes: int = MAX_XML_BYTES) -> dict[str, st
         raise XmlError(f"malformed XML: {exc}") from None
     if root.tag != "xml":
         raise XmlError(f"root element is <{root.tag}>, expected <xml>")
-    fields: dict[str, str] = {}
-    _flatten(root, "", fields)
-    return fields
+    return _flatten(root)
 
 
-def _flatten(element: Element, prefix: str, out: dict[str, str]) -> None:
-    for child in element:
-        name = f"{prefix}{child.tag}"
-        if len(child):
-            _flatten(child, f"{name}.", out)
-        else:
-            out.setdefault(name, (child.text or "").strip())
+def _flatten(root: Element) -> dict[str, str]:
+    """Leaf texts by dotted path, in document order; iterative, with the depth capped, so that no nesting
+    can exhaust the recursion limit."""
+    out: dict[str, str] = {}
+    stack: list[tuple[Element, str, int]] = [(root, "", 1)]
+    while stack:
+        element, prefix, depth = stack.pop()
+        if depth > MAX_XML_DEPTH:
+            raise XmlError(f"XML is nested more than {MAX_XML_DEPTH} levels deep")
+        children = list(element)
+        for child in reversed(children):
+            name = f"{prefix}{child.tag}"
+            if len(child):
+                stack.append((child, f"{name}.", depth + 1))
+        for child in children:
+            if not len(child):
+                out.setdefault(f"{prefix}{child.tag}", (child.text or "").strip())
+    return out
 
 
 def cdata(value: str) -> str:
