@@ -489,3 +489,13 @@ def test_channels_add_wechat_asks_for_the_key_unless_plaintext_is_chosen(tmp_pat
     )
     assert result.exit_code == 0, result.output
     assert "plaintext mode" in result.output  # the warning, at once
+
+
+@pytest.mark.parametrize("timestamp", ["²", "١٢٣٤", "-5", "12.5"])
+def test_a_signed_callback_whose_timestamp_is_not_ascii_digits_is_forbidden(timestamp: str) -> None:
+    """``"²".isdigit()`` is true in Python, but ``int("²")`` raises: the check must not let it through."""
+    sim = WeChatSimulator(app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, encoding_aes_key=AES_KEY)
+    body, extra = sim.seal(sim.text_message("oUser1", "hi"), timestamp, "4242", "safe")
+    request = webhook("POST", {**sim.signed_query(timestamp, "4242", "oUser1"), **extra}, body)
+    with pytest.raises(Forbidden, match=r"^timestamp is not a number$"):
+        make_channel("safe").authenticate(request)

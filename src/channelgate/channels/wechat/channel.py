@@ -753,7 +753,7 @@ class WeChatChannel(Channel[WeChatConfig]):
         return WebhookResponse(200, b"success", media_type="text/plain")
 
     def _check_clock(self, timestamp: str) -> None:
-        if not timestamp.isdigit():
+        if not (timestamp.isascii() and timestamp.isdigit()):  # "²".isdigit() holds, but int("²") raises
             raise Forbidden("timestamp is not a number")
         skew = abs(self.clock() - int(timestamp))
         if skew > self.config.max_clock_skew:
