@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channelgate.channels.wechat.xml import parse_xml
-from tests.conftest import fresh_pg_database
+from tests.conftest import PG_SECRET_KEY, fresh_pg_database
 
 from .harness import Harness, running_gateway
 from .samples import GBM, MESSENGER, RBM, WECHAT, WECHAT_ACCOUNT, WHATSAPP
@@ -51,7 +51,8 @@ def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         with running_gateway(f"sqlite:///{path}") as h:
             yield h
         return
-    with asyncio.Runner() as admin:
+    with asyncio.Runner() as admin, pytest.MonkeyPatch.context() as env:
+        env.setenv("CHANNELGATE_SECRET_KEY", PG_SECRET_KEY)  # a PostgreSQL store encrypts with a shared key
         database = fresh_pg_database()
         url = admin.run(database.__aenter__())
         try:
