@@ -44,11 +44,15 @@ PAUSE = 0.01
 def _bounded(where: str, table: str, key: str) -> tuple[Sql, Sql]:
     """``DELETE`` at most ``:limit`` rows of ``table`` matching ``where`` (alias ``o``): the SQLite statement
     and the PostgreSQL one (which skips rows another transaction holds). Only this module's constants go
-    into the text; values are parameters."""
+    into the text; values are parameters.
+
+    PostgreSQL gets ``= ANY(ARRAY(...))`` rather than ``IN (...)``: for ``IN`` its planner chose a hash semi
+    join that read the whole table (a sequential scan of every outbox row, 55 ms at 200,000 rows) to delete
+    1,000; the array makes it look each id up in the primary key."""
     select = f"SELECT o.{key} FROM {table} o WHERE {where} LIMIT :limit"  # noqa: S608
     return (
         Sql(f"DELETE FROM {table} WHERE {key} IN ({select})"),  # noqa: S608
-        Sql(f"DELETE FROM {table} WHERE {key} IN ({select} FOR UPDATE SKIP LOCKED)"),  # noqa: S608
+        Sql(f"DELETE FROM {table} WHERE {key} = ANY(ARRAY({select} FOR UPDATE SKIP LOCKED))"),  # noqa: S608
     )
 
 
