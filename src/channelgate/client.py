@@ -151,6 +151,10 @@ class _Endpoints(Generic[R]):
             "GET", f"/conversations/{conversation_id}", params=_drop_none({"limit": limit, "cursor": cursor})
         )
 
+    def delete_conversation(self, conversation_id: str) -> R:
+        """Delete a conversation and everything stored about it (a privacy request)."""
+        return self._call("DELETE", f"/conversations/{conversation_id}")
+
     def send_event(
         self,
         conversation_id: str,

@@ -166,6 +166,51 @@ class AdminApiSettings(BaseModel):
         return out
 
 
+#: how long platforms keep redelivering a webhook (Meta: up to 7 days); the inbox rows are what recognises a
+#: redelivery, so history is never pruned sooner
+MIN_HISTORY_DAYS = 7.0
+
+
+class RetentionSettings(BaseModel):
+    """The ``retention:`` section: how long finished history is kept (docs/configuration.md, "Retention").
+
+    Finished work and transcripts are the same rows (a transcript is the conversation's inbox and outbox),
+    so one horizon decides both. Pending, queued, held and dead work is never pruned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    history_days: float | None = Field(
+        default=30.0,
+        description="days a finished turn or message (and so the transcript showing it) is kept after it "
+        "finished; 0 or null keeps history forever",
+    )
+    prune_interval: float = Field(
+        default=600.0, gt=0, description="seconds between two runs of the pruning job"
+    )
+    batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="rows deleted per statement: bounds how long one delete holds the store's writer",
+    )
+
+    @field_validator("history_days")
+    @classmethod
+    def _history(cls, value: float | None) -> float | None:
+        if value is None or value == 0:
+            return None
+        if value < MIN_HISTORY_DAYS:
+            raise ValueError(
+                f"must be at least {MIN_HISTORY_DAYS:g} (platforms redeliver webhooks for up to 7 days, and "
+                "the stored rows are what recognises a redelivery), or 0 to keep history forever"
+            )
+        return value
+
+    @property
+    def history_seconds(self) -> float | None:
+        return None if self.history_days is None else self.history_days * 86400.0
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -185,6 +230,7 @@ class Settings(BaseModel):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     languages: LanguageSettings = Field(default_factory=LanguageSettings)
     admin_api: AdminApiSettings = Field(default_factory=AdminApiSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     #: SQLite's synchronous pragma: "full" also survives an OS crash or power loss (docs/configuration.md)
     sqlite_synchronous: Literal["normal", "full"] = "normal"
     #: a file holding the Fernet key of secrets at rest when $CHANNELGATE_SECRET_KEY is not set

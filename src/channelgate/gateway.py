@@ -38,6 +38,7 @@ from channelgate.pipeline import TurnRunner
 from channelgate.store import Accepted, Store, StoreKeyValue
 from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
 from channelgate.store.replay import StoreReplayCache
+from channelgate.store.retention import prune_once
 
 log = logging.getLogger("channelgate.gateway")
 
@@ -99,7 +100,10 @@ class Gateway:
         await self.bot.start()
         self.turns.pending = (await self.store.depths())["inbox_pending"]
         self.delivery.start()
-        self._background = [asyncio.create_task(self._poll_loop(), name="poller")]
+        self._background = [
+            asyncio.create_task(self._poll_loop(), name="poller"),
+            asyncio.create_task(self._retention_loop(), name="retention"),
+        ]
         self.accepting = True
         log.info(
             "gateway started: %d integration(s), bot %s, store %s",
@@ -142,6 +146,31 @@ class Gateway:
             except Exception:
                 log.exception("poller: store unavailable; trying again")
             rounds += 1
+
+    async def _retention_loop(self) -> None:
+        """Prune finished history (store/retention.py) every ``retention.prune_interval`` seconds, the first
+        time one interval after start (a restart loop must not turn into a pruning loop)."""
+        retention = self.settings.retention
+        while True:
+            await asyncio.sleep(retention.prune_interval)
+            try:
+                pruned = await prune_once(
+                    self.store,
+                    self.owner,
+                    history_seconds=retention.history_seconds,
+                    batch_size=retention.batch_size,
+                    lock_ttl=max(retention.prune_interval, 60.0),
+                )
+            except Exception:
+                log.exception("retention: store unavailable; trying again at the next interval")
+                continue
+            if pruned is None:  # another replica is at it
+                continue
+            for table, n in pruned.counts.items():
+                if n:
+                    self.metrics.pruned.labels(table).inc(n)
+            if pruned.total:
+                log.info("retention: pruned %s", ", ".join(f"{n} {t}" for t, n in pruned.counts.items() if n))
 
     # --- integrations ---
 

@@ -50,3 +50,9 @@ class Metrics:
         self.queue_depth = Gauge(
             "channelgate_queue_depth", "Work waiting in the durable queues", ["queue"], registry=self.registry
         )
+        self.pruned = Counter(
+            "channelgate_pruned_rows_total",
+            "Rows the retention job deleted, by table (inbox, outbox, kv, locks)",
+            ["table"],
+            registry=self.registry,
+        )

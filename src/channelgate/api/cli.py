@@ -442,6 +442,36 @@ def conversations_show(
     _print(data, as_json, lines)
 
 
+@conversations_app.command("delete")
+def conversations_delete(
+    conversation_ids: Annotated[
+        list[str], typer.Argument(help="Conversation ids (find a user's with `conversations list --user`).")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    url: UrlOption = None,
+    api_key: KeyOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete conversations and everything stored about them, queued and dead messages included (a privacy
+    request). There is no undo."""
+    if not yes and not typer.confirm(
+        f"Delete {len(conversation_ids)} conversation(s) and their whole history for good?"
+    ):
+        raise fail("nothing deleted")
+    results = []
+    with _client(url, api_key, config) as client:
+        for conversation_id in conversation_ids:
+            results.append(
+                _call(client, f"conversation {conversation_id}", client.delete_conversation, conversation_id)
+            )
+    lines = [
+        f"{r['id']}: deleted " + ", ".join(f"{n} {table}" for table, n in r["deleted"].items())
+        for r in results
+    ]
+    _print(results, as_json, lines)
+
+
 # --- keys -------------------------------------------------------------------------------------------------
 
 keys_app = typer.Typer(help="API keys for the admin API (stored hashed in the store).", no_args_is_help=True)

@@ -3,6 +3,10 @@
 A transcript interleaves what the user sent (the inbox: inputs as the bot got them) with what the gateway
 sent (the outbox: payloads with their delivery status and failure reason), in time order, paged.
 
+``DELETE /conversations/{id}`` answers a privacy request: the conversation and every row about it go,
+queued and dead messages included (nothing of the user is kept or sent afterwards). While a turn of it runs
+the answer is 409 with Retry-After: the turn would write its reply back after the delete.
+
 ``POST /conversations/{id}/events`` hands the bot an event input (``order_shipped`` with data) as a turn of
 its own. The turn has no user message to answer, so its reply is rendered as a proactive message: the
 channel's window rules apply, and a refused reply shows in the transcript as failed with the reason.
@@ -23,6 +27,7 @@ from channelgate.api.models import (
     IDEMPOTENCY_PATTERN,
     LABEL_PATTERN,
     USER_PATTERN,
+    ConversationDeleted,
     ConversationDetail,
     ConversationPage,
     EventAccepted,
@@ -31,7 +36,7 @@ from channelgate.api.models import (
 from channelgate.api.paging import decode_cursor, encode_cursor
 from channelgate.api.sending import body_hash, conversation_or_404, idempotency, live_channel
 from channelgate.gateway import Gateway
-from channelgate.store import admin
+from channelgate.store import admin, retention
 from channelgate.store.statements import Row
 from channelgate.turns import EventInput
 
@@ -132,6 +137,26 @@ async def get_conversation(
         "transcript": [transcript_entry(rank, r) for rank, r in entries],
         "next_cursor": next_cursor,
     }
+
+
+@router.delete(
+    "/conversations/{conversation_id}",
+    response_model=ConversationDeleted,
+    responses=errors(404, 409),
+    operation_id="delete_conversation",
+)
+async def delete_conversation(conversation_id: ConversationPath, gateway: GatewayDep) -> dict[str, Any]:
+    """Delete a conversation and everything stored about it (a privacy request): its transcript, its queued,
+    held and dead messages, its broadcast recipient rows. Retention does not apply: it is gone at once."""
+    try:
+        deleted = await retention.forget_conversation(gateway.store, conversation_id)
+    except retention.ConversationBusy:
+        raise ApiError(
+            409, "a turn of this conversation is running; try again in a few seconds", {"Retry-After": "5"}
+        ) from None
+    if deleted is None:
+        raise ApiError(404, f"no conversation {conversation_id}")
+    return {"id": conversation_id, "deleted": deleted}
 
 
 @router.post(

@@ -155,6 +155,14 @@ class ConversationDetail(ConversationOut):
     next_cursor: str | None = Field(description="The next page of the transcript")
 
 
+class ConversationDeleted(BaseModel):
+    id: str
+    deleted: dict[str, int] = Field(
+        description="Rows deleted by table: conversations, inbox (what the user sent), outbox (what was "
+        "or would have been sent), broadcast_recipients"
+    )
+
+
 # --- messages -------------------------------------------------------------------------------------------
 
 

@@ -69,6 +69,8 @@ inbox = Table(
 )
 Index("ix_inbox_pending", inbox.c.status, inbox.c.conversation_id, inbox.c.id)
 Index("ix_inbox_conversation", inbox.c.conversation_id, inbox.c.id)
+# the retention job's scan (store/retention.py): finished turns oldest first; pending ones have no done_at
+Index("ix_inbox_finished", inbox.c.done_at)
 
 # What the gateway sends, in order per conversation. ``held`` rows wait for a passive reply decision.
 outbox = Table(
@@ -107,6 +109,8 @@ Index("ix_outbox_conversation", outbox.c.conversation_id, outbox.c.id)
 Index("ix_outbox_line", outbox.c.conversation_id, outbox.c.status, outbox.c.id)
 Index("ix_outbox_platform_id", outbox.c.channel, outbox.c.label, outbox.c.platform_message_id)
 Index("ix_outbox_request", outbox.c.request_id)
+# the retention job's scan (store/retention.py): each finished status, oldest first
+Index("ix_outbox_finished", outbox.c.status, outbox.c.updated_at)
 
 # Shared state: platform tokens (WeChat access token, Google OAuth), cached media ids, cross-replica locks.
 kv = Table(
