@@ -68,13 +68,14 @@ class RateLimiter:
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
     def try_acquire(self, reserve: float) -> bool:
-        """Take a token only if ``reserve`` of the bucket's capacity (a fraction) is still left after it;
-        never waits. For best-effort calls: they spend what real messages leave over, and the reserve
-        keeps a burst's worth of tokens for the replies that may arrive next."""
+        """Take a token only if ``reserve`` of the bucket's capacity (a fraction) is still left after it,
+        or the bucket is full (a small bucket has no room for a reserve; full, it is idle); never waits.
+        For best-effort calls: they spend what real messages leave over, and the reserve keeps a burst's
+        worth of tokens for the replies that may arrive next."""
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens - 1 < self.capacity * reserve:
+        if self.tokens < min(self.capacity, 1 + self.capacity * reserve):
             return False
         self.tokens -= 1
         return True
@@ -102,6 +103,7 @@ class SendWindow:
         self.in_flight = 0
         self.min_latency = float("inf")
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._woken = 0  # waiters given a freed slot that have not run yet (try_acquire leaves it to them)
 
     async def acquire(self) -> None:
         while self.in_flight >= max(self.limit, 1):
@@ -113,13 +115,15 @@ class SendWindow:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
                 elif waiter.done() and not waiter.cancelled():
+                    self._woken -= 1
                     self._wake()  # pass the slot we were given on
                 raise
+            self._woken -= 1
         self.in_flight += 1
 
     def try_acquire(self) -> bool:
         """Take a slot only if one is free now and no send waits for one (best-effort calls never queue)."""
-        if self._waiters or self.in_flight >= max(self.limit, 1):
+        if self._waiters or self._woken or self.in_flight >= max(self.limit, 1):
             return False
         self.in_flight += 1
         return True
@@ -140,6 +144,7 @@ class SendWindow:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self._woken += 1
                 free -= 1
 
 

@@ -12,6 +12,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from channelgate.bots.base import Bot
+from channelgate.delivery import BEST_EFFORT_RESERVE, RateLimiter, SendWindow
 from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
 from channelgate.testing.graph import GraphSimulator, SentMessage
 from channelgate.turns import Reply, TextInput, Turn
@@ -70,6 +71,31 @@ async def finished(gw: RunningGateway, users: list[str]) -> dict[str, list[Any]]
 
 def action(sent: SentMessage) -> str | None:
     return sent.body.get("sender_action")
+
+
+def test_the_budget_keeps_a_reserve_for_real_messages() -> None:
+    limiter = RateLimiter(300)  # Messenger's default: 300 tokens, 150 kept for real messages
+    limiter.tokens = 151
+    assert limiter.try_acquire(BEST_EFFORT_RESERVE)  # 150 left after it
+    assert not limiter.try_acquire(BEST_EFFORT_RESERVE)
+    assert limiter.tokens < 151  # refused: nothing taken
+    small = RateLimiter(1)  # no room for a reserve: an action goes only when the bucket is full (idle)
+    assert small.try_acquire(BEST_EFFORT_RESERVE)
+    assert not small.try_acquire(BEST_EFFORT_RESERVE)
+
+
+async def test_a_best_effort_call_never_takes_a_slot_a_send_waits_for() -> None:
+    window = SendWindow(maximum=4, rate=100)
+    for _ in range(4):
+        await window.acquire()
+    assert not window.try_acquire()
+    waiting = asyncio.ensure_future(window.acquire())
+    await asyncio.sleep(0)
+    window.release(0.001)  # the freed slot is the waiting send's
+    assert not window.try_acquire()
+    await waiting
+    window.release(0.001)
+    assert window.try_acquire() and window.in_flight == 4
 
 
 async def test_a_burst_past_the_rate_budget_answers_everyone_and_skips_the_actions(
@@ -158,3 +184,30 @@ async def test_an_action_never_makes_a_queued_reply_wait_for_the_rate_budget(
     ]
     assert {r["reason"] for r in second[:2]} == {"skipped: rate budget"}
     assert counts["skipped"] >= 2 and counts["skipped"] + counts.get("sent", 0) == 4
+
+
+async def test_actions_held_up_behind_a_retrying_reply_are_skipped_as_stale(
+    sim: GraphSimulator, graph_url: str
+) -> None:
+    """The platform is down for 4 s: the first reply waits for its retries, the second message's actions
+    wait behind it. When the platform is back they are seconds old, announce nothing true any more, and
+    are skipped: the two replies go out back to back."""
+    config = messenger(sim, graph_url)
+    config["pipeline"]["max_backoff"] = 1
+    sim.outage(4)
+    async with run_gateway(config, bot=Echo()) as gw:
+        url = gw.webhook_url("messenger", "shop")
+        for text in ("one", "two"):
+            assert (await sim.deliver(url, sim.messenger_text("PSID_1", text))).status_code == 200
+        await wait_until(lambda: len(sim.sent) >= 2, timeout=15)
+        rows = (await finished(gw, ["PSID_1"]))["PSID_1"]
+        counts = await best_effort_counts(gw)
+    assert [s.body.get("message") for s in sim.sent] == [{"text": "echo: one"}, {"text": "echo: two"}]
+    assert [(r["kind"], r["status"]) for r in rows] == [("action", "failed")] * 2 + [("message", "sent")] + [
+        ("action", "failed")
+    ] * 2 + [("message", "sent")]
+    # the first turn's actions were tried during the outage and failed (never retried); the second's
+    # were never tried
+    assert [r["attempts"] for r in rows if r["kind"] == "action"] == [1, 1, 0, 0]
+    assert all(r["reason"].startswith("skipped: stale (") for r in rows[3:5])
+    assert counts == {"failed": 2, "skipped": 2}
