@@ -14,6 +14,10 @@ integration has a rate limit and a bound on calls in flight. Failures are typed 
   token fixed on the platform's side).
 * ``WindowClosed``: the fallback template when there is one; ``Offline`` (web chat): wait for the user
   without counting a try; anything else (``Rejected``): failed at once with the platform's reason.
+
+Best-effort actions (typing indicators, read marks) are sent only when they can go at once, with room left
+in the rate budget, and are skipped otherwise (``Deliverer._best_effort_skip``): they never make the reply
+behind them wait, and are never retried.
 """
 
 from __future__ import annotations
