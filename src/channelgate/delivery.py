@@ -14,6 +14,10 @@ integration has a rate limit and a bound on calls in flight. Failures are typed 
   token fixed on the platform's side).
 * ``WindowClosed``: the fallback template when there is one; ``Offline`` (web chat): wait for the user
   without counting a try; anything else (``Rejected``): failed at once with the platform's reason.
+
+Best-effort actions (typing indicators, read marks) are sent only when they can go at once, with room left
+in the rate budget, and are skipped otherwise (``Deliverer._best_effort_skip``): they never make the reply
+behind them wait, and are never retried.
 """
 
 from __future__ import annotations
@@ -67,6 +71,19 @@ class RateLimiter:
                     return
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
+    def try_acquire(self, reserve: float) -> bool:
+        """Take a token only if ``reserve`` of the bucket's capacity (a fraction) is still left after it,
+        or the bucket is full (a small bucket has no room for a reserve; full, it is idle); never waits.
+        For best-effort calls: they spend what real messages leave over, and the reserve keeps a burst's
+        worth of tokens for the replies that may arrive next."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < min(self.capacity, 1 + self.capacity * reserve):
+            return False
+        self.tokens -= 1
+        return True
+
 
 class SendWindow:
     """How many sends of one integration are in flight: sized by Little's law, up to the channel's
@@ -90,6 +107,7 @@ class SendWindow:
         self.in_flight = 0
         self.min_latency = float("inf")
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._woken = 0  # waiters given a freed slot that have not run yet (try_acquire leaves it to them)
 
     async def acquire(self) -> None:
         while self.in_flight >= max(self.limit, 1):
@@ -101,9 +119,18 @@ class SendWindow:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
                 elif waiter.done() and not waiter.cancelled():
+                    self._woken -= 1
                     self._wake()  # pass the slot we were given on
                 raise
+            self._woken -= 1
         self.in_flight += 1
+
+    def try_acquire(self) -> bool:
+        """Take a slot only if one is free now and no send waits for one (best-effort calls never queue)."""
+        if self._waiters or self._woken or self.in_flight >= max(self.limit, 1):
+            return False
+        self.in_flight += 1
+        return True
 
     def release(self, latency: float | None) -> None:
         """A send finished after ``latency`` seconds (None: it failed before the platform answered)."""
@@ -121,7 +148,16 @@ class SendWindow:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self._woken += 1
                 free -= 1
+
+
+#: a best-effort call (typing indicator, read mark) only takes a rate token when at least this fraction of
+#: the bucket (half a second's worth of sends) is left after it: real messages keep a burst's reserve
+BEST_EFFORT_RESERVE = 0.5
+#: seconds after which a best-effort call is skipped: a typing indicator for a reply that was held up
+#: this long shows nothing true
+BEST_EFFORT_MAX_AGE = 2.0
 
 
 @dataclass
@@ -257,7 +293,17 @@ class Deliverer:
         )
         key = (channel.name, channel.ctx.label)
         pause = self._paused.get(key)
-        if pause is not None and pause.channel is channel:
+        lane = self._lane(channel)
+        if outbound.best_effort:
+            paused = pause is not None and pause.channel is channel
+            skipped = self._best_effort_skip(lane, row, paused)
+            if skipped is not None:
+                # no try was made: the row is finished so its conversation's line moves on at once
+                log.debug("%s/%s: best-effort %s skipped: %s", *key, outbound.summary, skipped)
+                await gw.store.mark_failed(row["id"], f"skipped: {skipped}", attempts - 1)
+                gw.metrics.best_effort.labels(channel.name, "skipped").inc()
+                return
+        elif pause is not None and pause.channel is channel:
             if pause.probing or time.time() < pause.probe_at:
                 # paused: back in the queue until the probe time, no try and no budget used
                 await gw.store.mark_retry(
@@ -272,12 +318,13 @@ class Deliverer:
             # this send is the probe; the rest wait for the next one (or for its success)
             pause.probing = True
             pause.probe_at = time.time() + gw.settings.pipeline.credentials_probe_interval
-        lane = self._lane(channel)
         try:
-            await lane.window.acquire()
+            if not outbound.best_effort:  # a best-effort call already holds its slot and token
+                await lane.window.acquire()
             latency: float | None = None
             try:
-                await lane.limiter.acquire()
+                if not outbound.best_effort:
+                    await lane.limiter.acquire()
                 started = time.monotonic()
                 result = await channel.send(outbound)
                 latency = time.monotonic() - started
@@ -295,10 +342,34 @@ class Deliverer:
             return
         await gw.store.mark_sent(row["id"], result.platform_message_id, attempts)
         gw.metrics.deliveries.labels(channel.name, "sent").inc()
+        if outbound.best_effort:
+            gw.metrics.best_effort.labels(channel.name, "sent").inc()
         if key in self._paused and self._paused[key].channel is channel:
             log.warning("%s/%s: a send went through again; deliveries resume", *key)
             channel.ctx.health.ok()
             await self._resume(key)
+
+    @staticmethod
+    def _best_effort_skip(lane: _Lane, row: Row, paused: bool) -> str | None:
+        """Why a typing indicator or read mark at the head of its line is not sent now (None: it is sent,
+        and it took its send slot and rate token here). It never waits: the real message behind it (the
+        channels render these actions just before a reply) would wait with it. It is sent only when it can
+        go at once, so it costs its conversation one round trip at most, and it is dropped first when the
+        integration is busy: no free send slot, or less than ``BEST_EFFORT_RESERVE`` of the rate budget
+        left. An action older than ``BEST_EFFORT_MAX_AGE`` shows the user nothing true any more (the reply
+        it announced was held up), and a paused integration's sends fail anyway (an action is never the
+        probe)."""
+        if paused:
+            return "deliveries paused"
+        age = time.time() - float(row["created_at"])
+        if age > BEST_EFFORT_MAX_AGE:
+            return f"stale ({age:.1f}s old)"
+        if not lane.window.try_acquire():
+            return "rate budget (no free send slot)"
+        if not lane.limiter.try_acquire(BEST_EFFORT_RESERVE):
+            lane.window.release(None)
+            return "rate budget"
+        return None
 
     async def _after_probe(self, key: tuple[str, str], channel: Channel[Any], exc: SendError) -> None:
         """A send of a paused integration failed. Refused credentials: ``_pause`` schedules the next probe.
@@ -374,6 +445,7 @@ class Deliverer:
         if outbound.best_effort and not isinstance(exc, Offline):
             # a typing indicator or a receipt is not worth keeping for later
             log.debug("%s: best-effort %s failed: %s", where, outbound.summary, exc.reason)
+            gw.metrics.best_effort.labels(channel.name, "failed").inc()
             await gw.store.mark_failed(row["id"], exc.reason, attempts)
             return
         if isinstance(exc, InvalidCredentials):

@@ -41,6 +41,13 @@ class Metrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        self.best_effort = Counter(
+            "channelgate_best_effort_total",
+            "Typing indicators and read marks by channel and outcome (sent, skipped: no rate budget, stale "
+            "or paused; failed)",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
         self.invalid_messages = Counter(
             "channelgate_invalid_bot_messages_total",
             "Bot messages that were not valid universal messages",
