@@ -12,8 +12,9 @@ config keys. Users are phone numbers (E.164).
   sample in the webhook guide decodes ``message.data`` and signs those bytes). It is checked before the
   event is parsed: missing → 401, wrong or uncheckable → 403.
 * Inbound: text, suggestion taps (→ postback), shared locations, files (→ media by URL); ``DELIVERED`` and
-  ``READ`` events → statuses (dedup on ``eventId`` + phone number, as the reference says); ``IS_TYPING`` is
-  ignored; a message that expired and was revoked (``TTL_EXPIRATION_REVOKED``) → failed.
+  ``READ`` events → statuses (dedup on ``eventId`` + phone number, as the reference says); ``SUBSCRIBE`` /
+  ``UNSUBSCRIBE`` → events; ``IS_TYPING`` is ignored; a message that expired and was revoked
+  (``TTL_EXPIRATION_REVOKED``) → failed; anything else is skipped with its reason (logged and counted).
 * Outbound: ``POST {api_base_url}/phones/{E.164}/agentMessages?messageId=UUID&agentId=...`` with an
   ``AgentMessage`` (``contentMessage``: text, rich card, media, suggestions). The message id is fixed at
   render time, so retries reuse it and the platform ignores the duplicate. A reply is preceded by a READ
