@@ -65,7 +65,7 @@ from channelgate.channels.google_agent import (
     path_segment,
     verification_answer,
 )
-from channelgate.channels.inbound import array, each, skips_of
+from channelgate.channels.inbound import SkipEvent, array, each, skips_of
 from channelgate.messages import UniversalMessage
 from channelgate.turns import EventInput, Input, MediaInput, PostbackInput, TextInput, User
 
@@ -242,6 +242,10 @@ def _window_reason(ctx: RenderContext) -> str:
     )
 
 
+#: The fields around a GBM event, not an event of their own.
+_ENVELOPE = frozenset({"agent", "conversationId", "customAgentId", "requestId", "sendTime", "context"})
+
+
 class _Inbound:
     """The events in one GBM webhook body (exactly one of message, suggestionResponse, userStatus,
     receipts and surveyResponse is documented per body; all present are read, in that order)."""
@@ -257,6 +261,7 @@ class _Inbound:
 
     def events(self) -> list[InboundEvent]:
         events: list[InboundEvent] = []
+        found = False
         for key, handler in (
             ("message", self._message),
             ("suggestionResponse", self._suggestion),
@@ -267,6 +272,10 @@ class _Inbound:
             part = self.data.get(key)
             if isinstance(part, dict):
                 events.extend(handler(part))
+                found = True
+        if not found:
+            other = sorted(k for k in self.data if k not in _ENVELOPE)
+            raise SkipEvent(f"no event this channel reads (fields: {', '.join(other)[:200] or 'none'})")
         return events
 
     def _inbound(self, key: str, input: Input, message_id: str | None, when: Any) -> InboundMessage:
@@ -312,6 +321,8 @@ class _Inbound:
         return [self._inbound(message_id, input, message_id, message.get("createTime"))]
 
     def _suggestion(self, response: dict[str, Any]) -> list[InboundEvent]:
+        if isinstance(response.get("authenticationResponse"), dict):
+            return [self._authentication(response)]
         text = as_str(response.get("text"))
         payload = as_str(response.get("postbackData")) or text
         if not payload:
@@ -321,6 +332,18 @@ class _Inbound:
         key = self._event_key("suggestion", created, last_segment(response.get("message")), payload)
         input = PostbackInput(payload=payload, title=text or None)
         return [self._inbound(key, input, None, created)]
+
+    def _authentication(self, response: dict[str, Any]) -> InboundMessage:
+        """The user's answer to an authentication request (an OAuth ``code`` and ``redirectUri``, or
+        ``errorDetails``): an ``authentication_response`` event with every field of the suggestion response,
+        since the bot needs the code to finish the OAuth flow. It used to be a postback without the code,
+        or refused when it had no postbackData."""
+        created = response.get("createTime")
+        auth = response["authenticationResponse"]
+        key = self._event_key(
+            "authentication", created, last_segment(response.get("message")), auth.get("code")
+        )
+        return self._inbound(key, EventInput(name="authentication_response", data=response), None, created)
 
     def _user_status(self, status: dict[str, Any]) -> list[InboundEvent]:
         if not status.get("requestedLiveAgent"):

@@ -1,9 +1,11 @@
 """Facebook Messenger, through a Page and the Messenger Platform's Send API.
 
 Inbound: every ``entry`` and every ``messaging`` event of a webhook, in order. Text, quick-reply taps and
-postbacks, attachments (media by CDN URL, location), referrals, opt-ins, reactions, and delivery/read receipts
-(watermarks) become events; the page's own echoes are ignored. Dedup keys are the ``mid`` for messages and
-postbacks; receipts have no id, so their key is built from the user and the watermark.
+postbacks, attachments (media by CDN URL, location), referrals, opt-ins (a checkbox-plugin opt-in without a
+sender is the ``user_ref``'s), reactions, the other documented events (:data:`EVENT_FIELDS`) and
+delivery/read receipts (watermarks) become events; the page's own echoes are ignored; anything else is
+skipped with its reason logged and counted. Dedup keys are the ``mid`` for messages and postbacks; receipts
+have no id, so their key is built from the user and the watermark.
 
 Outbound: ``POST {api_base_url}/me/messages`` with the Page access token in the ``Authorization`` header (not
 in ``?access_token=`` as Meta's samples do, so the token never appears in a URL or an access log). Rendering
@@ -250,23 +252,37 @@ def parse_event(event: Any) -> list[InboundEvent]:
     """The events in one ``messaging`` item (a message with several attachments gives several).
     Raises SkipEvent for an item that is not what Messenger documents."""
     event = mapping(event, "messaging item")
-    sender = obj(event.get("sender"))
-    user_id = string(sender.get("id"), "sender.id") or string(sender.get("user_ref"), "sender.user_ref")
-    if not user_id:
-        return []
+    user_id = _user_id(event)
     timestamp = epoch(event.get("timestamp"))
     if isinstance(event.get("message"), dict):
         return _message(event, user_id, timestamp)
     if isinstance(event.get("postback"), dict):
         return [_postback(event, user_id, timestamp)]
-    for name in ("referral", "optin", "reaction"):
-        if isinstance(event.get(name), dict):
+    for name in EVENT_FIELDS:
+        if event.get(name) not in (None, "", {}):
             return [_happening(event, name, user_id, timestamp)]
     if isinstance(event.get("delivery"), dict):
         return _receipts(event, "delivered", user_id)
     if isinstance(event.get("read"), dict):
         return _receipts(event, "read", user_id)
-    return []
+    other = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
+    raise SkipEvent(f"no event this channel reads (fields: {', '.join(other)[:200] or 'none'})")
+
+
+def _user_id(event: dict[str, Any]) -> str:
+    """Who the event is from: the PSID, else a ``user_ref``.
+
+    The checkbox plugin and Customer Matching send an opt-in with no ``sender`` at all, only
+    ``optin.user_ref``: that ``user_ref`` is the user's identity until they answer (Meta's only way to reach
+    them is ``recipient: {"user_ref": ...}``), so it becomes the user id rather than the event being lost.
+    An event naming nobody is skipped with that reason (logged and counted), never dropped in silence."""
+    sender = obj(event.get("sender"))
+    user_id = string(sender.get("id"), "sender.id") or string(sender.get("user_ref"), "sender.user_ref")
+    if not user_id:
+        user_id = string(obj(event.get("optin")).get("user_ref"), "optin.user_ref")
+    if not user_id:
+        raise SkipEvent("the event names no sender (no sender.id, sender.user_ref or optin.user_ref)")
+    return user_id
 
 
 def _inbound(
@@ -351,8 +367,32 @@ def _postback(event: dict[str, Any], user_id: str, ts: float | None) -> InboundM
     return _inbound(mid, user_id, PostbackInput(payload=payload, title=title), event, mid, ts)
 
 
+#: Documented ``messaging`` events that carry no message: each becomes an ``event`` input named after its
+#: field, with the field's object as data (``message_request`` is a bare string: ``{"message_request":
+#: "accept"}``). Account linking, game plays, payments and checkout, message requests, handover protocol and
+#: feedback are in Meta's webhook reference; without this table they vanished without a log line.
+EVENT_FIELDS: tuple[str, ...] = (
+    "referral",
+    "optin",
+    "reaction",
+    "account_linking",
+    "game_play",
+    "payment",
+    "pre_checkout",
+    "checkout_update",
+    "message_request",
+    "pass_thread_control",
+    "take_thread_control",
+    "request_thread_control",
+    "messaging_feedback",
+)
+
+
 def _happening(event: dict[str, Any], name: str, user_id: str, ts: float | None) -> InboundMessage:
-    data: dict[str, Any] = event[name]
+    value = event[name]
+    if isinstance(value, list):
+        raise SkipEvent(f"{name} is a list, not what Messenger documents")
+    data: dict[str, Any] = value if isinstance(value, dict) else {name: value}
     key = f"{name}:{user_id}:{_stamp(event)}"
     if name == "reaction":
         mid = string(data.get("mid"), "reaction.mid")

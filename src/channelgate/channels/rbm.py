@@ -12,8 +12,9 @@ config keys. Users are phone numbers (E.164).
   sample in the webhook guide decodes ``message.data`` and signs those bytes). It is checked before the
   event is parsed: missing → 401, wrong or uncheckable → 403.
 * Inbound: text, suggestion taps (→ postback), shared locations, files (→ media by URL); ``DELIVERED`` and
-  ``READ`` events → statuses (dedup on ``eventId`` + phone number, as the reference says); ``IS_TYPING`` is
-  ignored; a message that expired and was revoked (``TTL_EXPIRATION_REVOKED``) → failed.
+  ``READ`` events → statuses (dedup on ``eventId`` + phone number, as the reference says); ``SUBSCRIBE`` /
+  ``UNSUBSCRIBE`` → events; ``IS_TYPING`` is ignored; a message that expired and was revoked
+  (``TTL_EXPIRATION_REVOKED``) → failed; anything else is skipped with its reason (logged and counted).
 * Outbound: ``POST {api_base_url}/phones/{E.164}/agentMessages?messageId=UUID&agentId=...`` with an
   ``AgentMessage`` (``contentMessage``: text, rich card, media, suggestions). The message id is fixed at
   render time, so retries reuse it and the platform ignores the duplicate. A reply is preceded by a READ
@@ -70,9 +71,9 @@ from channelgate.channels.google_agent import (
     path_segment,
     verification_answer,
 )
-from channelgate.channels.inbound import each, load_json, skips_of
+from channelgate.channels.inbound import SkipEvent, each, load_json, skips_of
 from channelgate.messages import UniversalMessage
-from channelgate.turns import Input, LocationInput, MediaInput, PostbackInput, TextInput, User
+from channelgate.turns import EventInput, Input, LocationInput, MediaInput, PostbackInput, TextInput, User
 
 log = logging.getLogger("channelgate.channels.rbm")
 
@@ -247,17 +248,18 @@ class RBMChannel(Channel[RBMConfig]):
 
 def _user_message(event: dict[str, Any]) -> list[InboundEvent]:
     sender = as_str(event.get("senderPhoneNumber"))
+    # A suggestion tap is a UserEvent in Google's own example: an eventId and no messageId. Its eventId is
+    # the dedup key then; without it the tap was dropped in silence.
     message_id = as_str(event.get("messageId"))
-    if sender is None or message_id is None:
-        log.info("rbm: event without senderPhoneNumber/messageId ignored (keys: %s)", sorted(event))
-        return []
+    key = message_id or as_str(event.get("eventId"))
+    if sender is None or key is None:
+        raise SkipEvent(f"no senderPhoneNumber, or neither messageId nor eventId (fields: {sorted(event)})")
     input = _user_input(event)
     if input is None:
-        log.info("rbm: message %s has no content this channel reads; ignored", message_id)
-        return []
+        raise SkipEvent(f"message {key[:128]} has no content this channel reads (fields: {sorted(event)})")
     return [
         InboundMessage(
-            dedup_key=message_id,
+            dedup_key=key,
             user=User(id=sender),
             input=input,
             raw=event,
@@ -327,4 +329,30 @@ def _event(event: dict[str, Any]) -> list[InboundEvent]:
                 raw=event,
             )
         ]
-    return []  # IS_TYPING, TTL_EXPIRATION_REVOKE_FAILED (delivery still possible), and future types
+    if event_type in _SUBSCRIPTIONS:
+        return [_subscription(event, event_type)]
+    if event_type in _QUIET_EVENTS:
+        return []  # nothing for the bot to answer, nothing to record (see _QUIET_EVENTS)
+    raise SkipEvent(f"event type {event_type[:64]!r} is not one this channel reads")
+
+
+#: User events that are the user's choice: an ``event`` input each (RBM's user-events guide: "User
+#: unsubscribes from the conversation" / "User resubscribes to the conversation"). The names match WeChat's.
+_SUBSCRIPTIONS = {"SUBSCRIBE": "subscribed", "UNSUBSCRIBE": "unsubscribed"}
+#: Events with nothing in them for a bot: a typing indicator, and an expired message whose revocation
+#: failed (it may still be delivered; a DELIVERED event follows if it is).
+_QUIET_EVENTS = frozenset({"IS_TYPING", "TTL_EXPIRATION_REVOKE_FAILED"})
+
+
+def _subscription(event: dict[str, Any], event_type: str) -> InboundEvent:
+    sender, event_id = as_str(event.get("senderPhoneNumber")), as_str(event.get("eventId"))
+    if sender is None or event_id is None:
+        raise SkipEvent(f"{event_type} event without senderPhoneNumber or eventId")
+    data = {k: v for k, v in event.items() if k not in ("senderPhoneNumber", "agentId", "eventType")}
+    return InboundMessage(
+        dedup_key=f"{event_id}:{sender}",
+        user=User(id=sender),
+        input=EventInput(name=_SUBSCRIPTIONS[event_type], data=data or None),
+        raw=event,
+        timestamp=parse_time(event.get("sendTime")),
+    )

@@ -2,7 +2,9 @@
 
 Inbound: ``entry[].changes[].value`` of the ``messages`` field. Every message type becomes an input (text,
 media by id, location, shared contacts, reply-button and list taps, template quick-reply buttons, reactions,
-flows, system notices), ``statuses[]`` become message statuses, ``errors[]`` are logged. Users are identified
+flows, system notices, edits and revokes, call permission replies; a type it does not know arrives as an
+``unsupported`` event carrying all the message's fields), ``statuses[]`` become message statuses,
+``errors[]`` are logged. Users are identified
 by their phone number (``wa_id``/``from``) when the payload has one, else by the business-scoped user id
 (``user_id``, Meta's BSUID of 2026, e.g. ``US.13491208655302741918``), so users with a username and no visible
 number work too. Webhooks for another phone number of the same app are ignored. Dedup keys: the wamid for
@@ -346,8 +348,17 @@ def array_or_empty(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+#: A message's envelope: who sent it, its id and when, which the turn carries in its own fields.
+_ENVELOPE_FIELDS = frozenset({"from", "from_user_id", "id", "timestamp"})
+
+
 def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
-    """The user id (phone number when there is one, else BSUID) and the matching contact."""
+    """The user id (phone number when there is one, else BSUID) and the contact of that sender.
+
+    The profile name is taken only from a contact whose ``wa_id`` (or ``user_id``) is the sender's: a webhook
+    can carry a contact that is someone else (pywa's ``revoke`` sample names ``972987654321`` for another
+    sender), and a name taken from it would be shown, and stored, as the wrong person's. A lone contact stands
+    in only when the message names no sender at all, since it is then the only source of the id."""
     phone = string(message.get("from"), "from")
     bsuid = string(message.get("from_user_id"), "from_user_id")
     contact: dict[str, Any] = {}
@@ -356,7 +367,7 @@ def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> tuple[st
             contact = candidate
             break
     else:
-        if len(contacts) == 1:
+        if len(contacts) == 1 and not phone and not bsuid:
             contact = contacts[0]
     user_id = (
         phone
@@ -417,9 +428,13 @@ def message_input(message: dict[str, Any]) -> Input:
         return EventInput(name="contacts", data={"contacts": message.get("contacts") or []})
     if kind == "request_welcome":
         return EventInput(name="welcome_request")
-    if kind in ("system", "order"):
+    if kind in ("system", "order", "edit", "revoke"):
+        # edit: {original_message_id, message: the new content}; revoke: {original_message_id}
         return EventInput(name=kind, data=body)
-    return EventInput(name="unsupported", data={"type": kind, "errors": message.get("errors") or []})
+    # A type this gateway does not read (or WhatsApp's own "unsupported", with its errors): every field of the
+    # message but the envelope (sender, id, timestamp: on the turn already), so the bot loses nothing.
+    fields = {k: v for k, v in message.items() if k not in _ENVELOPE_FIELDS}
+    return EventInput(name="unsupported", data={"type": kind, **fields})
 
 
 def _interactive_input(body: dict[str, Any]) -> Input:
@@ -441,7 +456,9 @@ def _interactive_input(body: dict[str, Any]) -> Input:
             name="flow_reply",
             data={"name": string(reply.get("name"), "nfm_reply.name"), "response": response},
         )
-    return EventInput(name="unsupported", data={"type": f"interactive/{kind}"})
+    if kind == "call_permission_reply":  # the user's answer to a call permission request
+        return EventInput(name="call_permission_reply", data=reply)
+    return EventInput(name="unsupported", data={"type": f"interactive/{kind}", "interactive": body})
 
 
 def parse_status(status: dict[str, Any], contacts: list[dict[str, Any]]) -> StatusUpdate | None:

@@ -44,7 +44,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -93,7 +93,7 @@ from channelgate.channels.wechat.crypto import (
     aes_key,
     signature_matches,
 )
-from channelgate.channels.wechat.xml import MAX_XML_BYTES, XmlError, XmlValue, build_xml, parse_xml
+from channelgate.channels.wechat.xml import MAX_XML_BYTES, XmlError, XmlMessage, XmlValue, build_xml, read_xml
 from channelgate.messages import (
     Action,
     Card,
@@ -301,6 +301,8 @@ class _Opened:
     fields: dict[str, str]
     encrypted: bool
     nonce: str
+    #: the message as a tree, repeated elements as lists (:class:`XmlMessage`)
+    tree: dict[str, Any] = field(default_factory=dict)
 
 
 _COMMON_FIELDS = frozenset(
@@ -317,11 +319,14 @@ def _float(fields: dict[str, str], name: str) -> float:
         raise BadRequest(f"{exc.reason} (or is missing)") from None
 
 
-def _extra(fields: dict[str, str]) -> dict[str, Any]:
-    return {k: v for k, v in fields.items() if k not in _COMMON_FIELDS and v != ""}
+def _extra(fields: dict[str, str], nested: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an event this module has no input for: its leaves, and its nested elements whole (from
+    the tree, so repeated elements are lists: :class:`XmlMessage`), not their dotted first copies."""
+    leaves = {k: v for k, v in fields.items() if k not in _COMMON_FIELDS and "." not in k and v != ""}
+    return {**leaves, **nested}
 
 
-def _message_input(msg_type: str, f: dict[str, str]) -> Input:
+def _message_input(msg_type: str, f: dict[str, str], nested: dict[str, Any]) -> Input:
     """The input of a user message (not an event)."""
     if msg_type == "text":
         menu_id = f.get("bizmsgmenuid", "")
@@ -347,15 +352,17 @@ def _message_input(msg_type: str, f: dict[str, str]) -> Input:
         )
     if msg_type == "link":
         return TextInput(text="\n".join(p for p in (f.get("Title", ""), f.get("Url", "")) if p))
-    return EventInput(name=msg_type, data=_extra(f) or None)
+    return EventInput(name=msg_type, data=_extra(f, nested) or None)
 
 
-def _event_input(event: str, f: dict[str, str]) -> Input:
+def _event_input(event: str, f: dict[str, str], nested: dict[str, Any]) -> Input:
     key = f.get("EventKey", "")
     if event == "subscribe":
         data: dict[str, Any] = {}
         if key.startswith("qrscene_"):
             data["scene"] = key.removeprefix("qrscene_")
+        elif key:  # not a QR code scene (e.g. "last_trade_no_..." after a payment): kept as WeChat sent it
+            data["event_key"] = key
         if f.get("Ticket"):
             data["ticket"] = f["Ticket"]
         return EventInput(name="subscribed", data=data or None)
@@ -374,15 +381,20 @@ def _event_input(event: str, f: dict[str, str]) -> Input:
         return PostbackInput(payload=key)
     if event == "view":
         return EventInput(name="view", data={"url": key})
-    return EventInput(name=event, data=_extra(f) or None)
+    return EventInput(name=event, data=_extra(f, nested) or None)
 
 
 def _create_time(f: dict[str, str]) -> float | None:
     return optional_number(f.get("CreateTime"))
 
 
-def parse_fields(f: dict[str, str]) -> list[InboundEvent]:
-    """The events in one authentic WeChat message (its XML fields)."""
+def parse_fields(f: dict[str, str], tree: dict[str, Any] | None = None) -> list[InboundEvent]:
+    """The events in one authentic WeChat message: its flat XML fields, which are what is read, and the tree
+    (:class:`XmlMessage`) whose nested and repeated elements join them whole in the inputs' data and in
+    ``raw``. Only elements with no flat text join (a repeated top-level leaf is not a WeChat shape: its first
+    copy is read), so a field read as text is always text, whatever a body nests."""
+    nested = {k: v for k, v in (tree or {}).items() if k not in f and k not in _COMMON_FIELDS}
+    raw: dict[str, Any] = {**f, **nested}
     user_id = f.get("FromUserName", "")
     msg_type = f.get("MsgType", "").lower()
     if not user_id or not msg_type:
@@ -396,8 +408,8 @@ def parse_fields(f: dict[str, str]) -> list[InboundEvent]:
             InboundMessage(
                 dedup_key=key,
                 user=user,
-                input=_message_input(msg_type, f),
-                raw=f,
+                input=_message_input(msg_type, f, nested),
+                raw=raw,
                 platform_message_id=msg_id or None,
                 timestamp=created,
             )
@@ -419,10 +431,14 @@ def parse_fields(f: dict[str, str]) -> list[InboundEvent]:
                 status="delivered" if ok else "failed",
                 platform_message_id=f.get("MsgID") or f.get("MsgId") or None,
                 reason=None if ok else status or "failed",
-                raw=f,
+                raw=raw,
             )
         ]
-    return [InboundMessage(dedup_key=key, user=user, input=_event_input(name, f), raw=f, timestamp=created)]
+    return [
+        InboundMessage(
+            dedup_key=key, user=user, input=_event_input(name, f, nested), raw=raw, timestamp=created
+        )
+    ]
 
 
 # --- outbound: rendering helpers ------------------------------------------------------------------------
@@ -739,7 +755,8 @@ class WeChatChannel(Channel[WeChatConfig]):
             )
 
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
-        fields = self._open(request).fields
+        opened = self._open(request)
+        fields = opened.fields
         expected = self.config.original_id
         if expected is not None and fields.get("ToUserName") != expected:
             # one callback URL per account: a message for another account was not sent here by WeChat
@@ -747,7 +764,7 @@ class WeChatChannel(Channel[WeChatConfig]):
                 f"the message is addressed to {fields.get('ToUserName', '')[:64]!r}, not this account "
                 f"({expected})"
             )
-        return parse_fields(fields)
+        return parse_fields(fields, opened.tree)
 
     def ack(self, request: WebhookRequest, events: list[InboundEvent]) -> WebhookResponse:
         return WebhookResponse(200, b"success", media_type="text/plain")
@@ -777,16 +794,16 @@ class WeChatChannel(Channel[WeChatConfig]):
             raise BadRequest(f"body over {MAX_XML_BYTES} bytes")
         outer = self._xml(request.body)
         if self._crypto is None:
-            if "MsgType" not in outer and "Encrypt" in outer:
+            if "MsgType" not in outer.fields and "Encrypt" in outer.fields:
                 raise BadRequest(
                     "the message is encrypted but this integration has no encoding_aes_key "
                     "(set it, with the console's encryption mode)"
                 )
-            return _Opened(outer, encrypted=False, nonce=nonce)
+            return _Opened(outer.fields, encrypted=False, nonce=nonce, tree=outer.tree)
         msg_signature = q.get("msg_signature")
         if not msg_signature:
             raise Unauthorized(f"msg_signature is required in {self.config.encryption_mode} mode")
-        encrypted = outer.get("Encrypt")
+        encrypted = outer.fields.get("Encrypt")
         if not encrypted:
             raise BadRequest("Encrypt is missing from the message")
         try:
@@ -797,12 +814,13 @@ class WeChatChannel(Channel[WeChatConfig]):
             raise Forbidden("the message was encrypted for another AppID") from None
         except DecryptError as exc:
             raise BadRequest(f"the message does not decrypt ({exc}); check encoding_aes_key") from None
-        return _Opened(self._xml(plain), encrypted=True, nonce=nonce)
+        inner = self._xml(plain)
+        return _Opened(inner.fields, encrypted=True, nonce=nonce, tree=inner.tree)
 
     @staticmethod
-    def _xml(body: bytes) -> dict[str, str]:
+    def _xml(body: bytes) -> XmlMessage:
         try:
-            return parse_xml(body)
+            return read_xml(body)
         except XmlError as exc:
             raise BadRequest(str(exc)) from None
 

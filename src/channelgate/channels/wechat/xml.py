@@ -12,7 +12,10 @@ two CDATA sections, and characters XML 1.0 forbids are dropped, so no value can 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -32,8 +35,29 @@ class XmlError(ValueError):
     """A body that is not WeChat XML, or is too large, or tries DTD tricks. The text says which."""
 
 
+@dataclass(frozen=True, slots=True)
+class XmlMessage:
+    """A WeChat message read both ways.
+
+    ``fields``: every leaf by dotted path (``ScanCodeInfo.ScanType``), the first copy of a repeated one: the
+    shape the signature, routing and passive-reply code read. ``tree``: the document as it is, nested
+    elements as dicts and repeated elements as lists, so that a ``pic_sysphoto`` event's
+    ``SendPicsInfo/PicList/item`` or a news message's ``Articles/item`` keeps every copy, not just the
+    first. ``<item>`` is always a list, even alone: it is WeChat's list element, and a bot should not have
+    to handle one picture differently from two."""
+
+    fields: dict[str, str]
+    tree: dict[str, Any]
+
+
 def parse_xml(body: bytes | str, max_bytes: int = MAX_XML_BYTES) -> dict[str, str]:
-    """The fields of a ``<xml>...</xml>`` document as a flat dict (nested elements as ``Parent.Child``).
+    """The fields of a ``<xml>...</xml>`` document as a flat dict (nested elements as ``Parent.Child``);
+    :func:`read_xml` also gives the whole tree."""
+    return read_xml(body, max_bytes).fields
+
+
+def read_xml(body: bytes | str, max_bytes: int = MAX_XML_BYTES) -> XmlMessage:
+    """A ``<xml>...</xml>`` document as :class:`XmlMessage`.
 
     Raises :class:`XmlError` for bodies over ``max_bytes``, bodies that are not UTF-8 (WeChat sends only
     UTF-8; any other declared encoding, UTF-7 included, would hand decoding to codecs expat does not check),
@@ -61,7 +85,7 @@ def parse_xml(body: bytes | str, max_bytes: int = MAX_XML_BYTES) -> dict[str, st
         raise XmlError(f"malformed XML: {exc}") from None
     if root.tag != "xml":
         raise XmlError(f"root element is <{root.tag}>, expected <xml>")
-    return _flatten(root)
+    return XmlMessage(_flatten(root), _tree(root))
 
 
 def _flatten(root: Element) -> dict[str, str]:
@@ -81,6 +105,20 @@ def _flatten(root: Element) -> dict[str, str]:
         for child in children:
             if not len(child):
                 out.setdefault(f"{prefix}{child.tag}", (child.text or "").strip())
+    return out
+
+
+def _tree(element: Element) -> dict[str, Any]:
+    """Children by tag: a leaf as its text, a parent as a dict, a repeated tag (and ``item``) as a list.
+    Recursive, but only after :func:`_flatten` has refused anything deeper than :data:`MAX_XML_DEPTH`."""
+    counts = Counter(child.tag for child in element)
+    out: dict[str, Any] = {}
+    for child in element:
+        value: Any = _tree(child) if len(child) else (child.text or "").strip()
+        if counts[child.tag] > 1 or child.tag == "item":
+            out.setdefault(child.tag, []).append(value)
+        else:
+            out[child.tag] = value
     return out
 
 
