@@ -67,7 +67,8 @@ def _config_path(path: Path | None) -> Path:
     return Path(path or os.environ.get("CHANNELGATE_CONFIG") or "channelgate.yaml")
 
 
-def _load_config(path: Path | None) -> Any:
+def load_cli_config(path: Path | None) -> Any:
+    """The gateway config for a command; a bad one ends the command with its message, not a traceback."""
     from channelgate.channels.registry import load_registry
     from channelgate.config import ConfigError, load_config
 
@@ -81,7 +82,7 @@ def _base_url(url: str | None, config: Path | None) -> str:
     if url:
         return url
     if _config_path(config).exists():
-        return str(_load_config(config).settings.public_url)
+        return str(load_cli_config(config).settings.public_url)
     return DEFAULT_URL
 
 
@@ -104,7 +105,8 @@ def _call(client: Client, what: str, fn: Any, *args: Any, **kwargs: Any) -> dict
         raise fail(f"cannot reach the API at {client.base_url}: {type(exc).__name__}: {exc}") from None
 
 
-def _print(data: Any, as_json: bool, lines: list[str]) -> None:
+def print_result(data: Any, as_json: bool, lines: list[str]) -> None:
+    """A command's answer: ``data`` as JSON for scripts (``--json``), else ``lines`` for people."""
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
@@ -204,7 +206,7 @@ def send(
             idempotency_key=idempotency_key,
         )
     ids = ", ".join(str(i) for i in answer.get("message_ids", []))
-    _print(
+    print_result(
         answer,
         as_json,
         [
@@ -319,7 +321,7 @@ def broadcast_send(
                 typer.echo(_broadcast_lines(status)[0])
     status.pop("recipients", None)
     status.pop("next_cursor", None)
-    _print(status, as_json, _broadcast_lines(status))
+    print_result(status, as_json, _broadcast_lines(status))
 
 
 @broadcast_app.command("status")
@@ -338,7 +340,7 @@ def broadcast_status(
     for r in data.get("recipients", []):
         reason = f" ({r['reason']})" if r.get("reason") else ""
         lines.append(f"  {r['user_id']}: {r['status']}{reason}")
-    _print(data, as_json, lines)
+    print_result(data, as_json, lines)
 
 
 @broadcast_app.command("cancel")
@@ -353,7 +355,7 @@ def broadcast_cancel(
     with _client(url, api_key, config) as client:
         data = _call(client, "cancel", client.cancel_broadcast, broadcast_id)
     data.pop("recipients", None)
-    _print(data, as_json, _broadcast_lines(data))
+    print_result(data, as_json, _broadcast_lines(data))
 
 
 @broadcast_app.command("list")
@@ -371,7 +373,7 @@ def broadcast_list(
         f"{b['id']}  {b['channel']}/{b['label']}  {b['status']}  {b['total']} recipient(s)"
         for b in data["items"]
     ] or ["no broadcasts yet"]
-    _print(data, as_json, lines)
+    print_result(data, as_json, lines)
 
 
 # --- conversations ----------------------------------------------------------------------------------------
@@ -412,7 +414,7 @@ def conversations_list(
     ]
     if data.get("next_cursor"):
         lines.append(f"more: --cursor {data['next_cursor']}")
-    _print(data, as_json, lines or ["no conversations"])
+    print_result(data, as_json, lines or ["no conversations"])
 
 
 @conversations_app.command("show")
@@ -439,7 +441,7 @@ def conversations_show(
             lines.append(f"{when}  >  {entry.get('summary') or entry['kind']}  [{entry['status']}{reason}]")
     if data.get("next_cursor"):
         lines.append(f"more: --cursor {data['next_cursor']}")
-    _print(data, as_json, lines)
+    print_result(data, as_json, lines)
 
 
 @conversations_app.command("delete")
@@ -469,7 +471,7 @@ def conversations_delete(
         f"{r['id']}: deleted " + ", ".join(f"{n} {table}" for table, n in r["deleted"].items())
         for r in results
     ]
-    _print(results, as_json, lines)
+    print_result(results, as_json, lines)
 
 
 # --- keys -------------------------------------------------------------------------------------------------
@@ -477,10 +479,11 @@ def conversations_delete(
 keys_app = typer.Typer(help="API keys for the admin API (stored hashed in the store).", no_args_is_help=True)
 
 
-def _with_store(config: Path | None, work: Any) -> Any:
+def with_store(config: Path | None, work: Any) -> Any:
+    """Run ``work(store)`` against the configured store, opened and closed around it (local commands)."""
     from channelgate.store import Store
 
-    cfg = _load_config(config)
+    cfg = load_cli_config(config)
 
     async def run() -> Any:
         store = Store.from_settings(cfg.settings)
@@ -521,10 +524,10 @@ def keys_create(
 
     if not name.strip() or len(name) > 128:
         raise fail("--name is 1-128 characters")
-    key, secret = _with_store(
+    key, secret = with_store(
         config, lambda store: admin.create_key(store, name, "read" if read_only else "full")
     )
-    _print(
+    print_result(
         {**_key_json(key), "key": secret},
         as_json,
         [
@@ -540,13 +543,13 @@ def keys_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Keys with their scope and state (never the keys themselves)."""
     from channelgate.store import admin
 
-    keys = _with_store(config, admin.list_keys)
+    keys = with_store(config, admin.list_keys)
     lines = [
         f"{k.id}  {k.prefix}…  {k.name}  {k.scope}  "
         f"{'revoked ' + time.strftime('%Y-%m-%d', time.localtime(k.revoked_at)) if k.revoked else 'active'}"
         for k in keys
     ]
-    _print(
+    print_result(
         [_key_json(k) for k in keys], as_json, lines or ["no keys: create one with `channelgate keys create`"]
     )
 
@@ -562,10 +565,10 @@ def keys_revoke(
     """Revoke a key: requests with it get 403 from now on."""
     from channelgate.store import admin
 
-    revoked = _with_store(config, lambda store: admin.revoke_key(store, key))
+    revoked = with_store(config, lambda store: admin.revoke_key(store, key))
     if not revoked:
         raise fail(f"no live key with id or name {key!r}")
-    _print([_key_json(k) for k in revoked], as_json, [f"revoked {k.id} ({k.name})" for k in revoked])
+    print_result([_key_json(k) for k in revoked], as_json, [f"revoked {k.id} ({k.name})" for k in revoked])
 
 
 # --- secrets ----------------------------------------------------------------------------------------------
@@ -594,8 +597,8 @@ def secrets_rotate(config: ConfigOption = None, as_json: JsonOption = False) -> 
     from channelgate.store import admin
 
     names = load_registry().names()
-    counts = _with_store(config, lambda store: admin.rotate_secrets(store, names))
-    _print(
+    counts = with_store(config, lambda store: admin.rotate_secrets(store, names))
+    print_result(
         counts,
         as_json,
         [

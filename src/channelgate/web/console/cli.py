@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from channelgate.api.cli import ConfigOption, JsonOption, _load_config, _print, _with_store, fail
+from channelgate.api.cli import ConfigOption, JsonOption, fail, load_cli_config, print_result, with_store
 
 console_app = typer.Typer(
     help="Operators of the console at /console (people who set up channels and look after conversations).",
@@ -50,10 +50,10 @@ def add_user(
     except ValueError as exc:
         raise fail(str(exc)) from None
     role = "read" if read_only else "full"
-    created = _with_store(config, lambda store: operators.add_operator(store, name, password, role))
-    url = f"{_load_config(config).settings.public_url.rstrip('/')}/console"
+    created = with_store(config, lambda store: operators.add_operator(store, name, password, role))
+    url = f"{load_cli_config(config).settings.public_url.rstrip('/')}/console"
     role_name = "read-only" if read_only else "full"
-    _print(
+    print_result(
         {"name": name, "role": role, "created": created, "console_url": url},
         as_json,
         [f"{'added' if created else 'updated'} {role_name} operator {name}; sign in at {url}"],
@@ -69,10 +69,10 @@ def remove_user(
     """Remove an operator and end their sessions (the console turns off with the last one)."""
     from channelgate.store import operators
 
-    removed = _with_store(config, lambda store: operators.remove_operator(store, name))
+    removed = with_store(config, lambda store: operators.remove_operator(store, name))
     if not removed:
         raise fail(f"no operator {name!r}")
-    _print({"name": name, "removed": True}, as_json, [f"removed operator {name}"])
+    print_result({"name": name, "removed": True}, as_json, [f"removed operator {name}"])
 
 
 @console_app.command("list-users")
@@ -80,8 +80,8 @@ def list_users(config: ConfigOption = None, as_json: JsonOption = False) -> None
     """The operators and their roles."""
     from channelgate.store import operators
 
-    found = _with_store(config, operators.list_operators)
-    _print(
+    found = with_store(config, operators.list_operators)
+    print_result(
         [{"name": o.name, "role": o.role} for o in found],
         as_json,
         [f"{o.name}  {o.role}" for o in found]
