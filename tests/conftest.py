@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from channelgate.store import Store
+
 PG_ADMIN_URL = os.environ.get("CHANNELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -67,6 +69,15 @@ async def store_url(
     monkeypatch.setenv("CHANNELGATE_SECRET_KEY", PG_SECRET_KEY)
     async with fresh_pg_database() as url:
         yield url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """A fresh store with its schema, on each engine, closed afterwards."""
+    s = Store(store_url)
+    await s.create_schema()
+    yield s
+    await s.close()
 
 
 # --- CI cannot pass without its hard parts -----------------------------------------------------------------

@@ -4,7 +4,6 @@ integration activity counts, and discarding dead letters."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import update
@@ -13,14 +12,6 @@ from channelgate.channels.base import InboundMessage, Outbound
 from channelgate.store import NewOutbound, Store, admin, operators
 from channelgate.store.tables import outbox
 from channelgate.turns import TextInput, User
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = Store(store_url)
-    await s.create_schema()
-    yield s
-    await s.close()
 
 
 async def test_operators_and_their_sessions(store: Store) -> None:

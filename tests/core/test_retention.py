@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,14 +23,6 @@ KEEP = 30 * DAY
 NOW = time.time()
 OLD = NOW - 40 * DAY
 RECENT = NOW - 2 * DAY
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = Store(store_url)
-    await s.create_schema()
-    yield s
-    await s.close()
 
 
 async def add_conversation(store: Store, user: str, **values: Any) -> str:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import select
 
 from channelgate.channels.base import InboundMessage, Outbound, StatusUpdate
@@ -19,14 +17,6 @@ def message(key: str, user: str = "u1", text: str = "hi") -> InboundMessage:
     return InboundMessage(
         dedup_key=key, user=User(id=user), input=TextInput(text=text), platform_message_id=key
     )
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = Store(store_url)
-    await s.create_schema()
-    yield s
-    await s.close()
 
 
 async def test_the_same_event_accepted_concurrently_is_stored_once(store: Store) -> None:

@@ -73,3 +73,29 @@ def make_channel(
 def webhook(method: str, query: dict[str, str], body: str | bytes = b"") -> WebhookRequest:
     data = body.encode() if isinstance(body, str) else body
     return WebhookRequest(method=method, headers={"content-type": "text/xml"}, query=query, body=data)
+
+
+def gateway_config(
+    api_url: str, mode: str, *, store: str | None = None, budget: float = 3.0
+) -> dict[str, Any]:
+    """A gateway config with one WeChat integration (wechat/shop) in ``mode``, pointed at a simulator."""
+    integration: dict[str, Any] = {
+        "channel": "wechat",
+        "label": "shop",
+        "locale": "zh-CN",
+        "app_id": APP_ID,
+        "app_secret": APP_SECRET,
+        "token": TOKEN,
+        "encryption_mode": mode,
+        "api_base_url": api_url,
+        "passive_reply_budget": budget,
+    }
+    if mode != "plaintext":
+        integration["encoding_aes_key"] = AES_KEY
+    config: dict[str, Any] = {
+        "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2},
+        "integrations": [integration],
+    }
+    if store is not None:
+        config["store"] = store
+    return config

@@ -15,7 +15,7 @@ from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
 from channelgate.testing.wechat import WeChatSimulator
 from channelgate.turns import Reply, Turn
 
-from .helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN
+from .helpers import AES_KEY, APP_ID, TOKEN, gateway_config
 from .test_xml import HOSTILE
 
 
@@ -42,21 +42,7 @@ class Running:
 
 
 async def start(sim: WeChatSimulator, api_url: str, mode: str, bot: EchoBot, budget: float = 3.0) -> Any:
-    integration: dict[str, Any] = {
-        "channel": "wechat",
-        "label": "shop",
-        "locale": "zh-CN",
-        "app_id": APP_ID,
-        "app_secret": APP_SECRET,
-        "token": TOKEN,
-        "encryption_mode": mode,
-        "api_base_url": api_url,
-        "passive_reply_budget": budget,
-    }
-    if mode != "plaintext":
-        integration["encoding_aes_key"] = AES_KEY
-    config = {"pipeline": {"poll_interval": 0.05, "max_backoff": 0.2}, "integrations": [integration]}
-    return run_gateway(config, bot=bot)
+    return run_gateway(gateway_config(api_url, mode, budget=budget), bot=bot)
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from urllib.parse import urlencode, urlsplit
 from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
 from channelgate.testing.wechat import Callback, WeChatSimulator
 
+from .helpers import gateway_config
 from .test_gateway import EchoBot
-from .test_replay import gateway_config
 
 
 def raw_request(url: str, callback: Callback) -> bytes:
@@ -43,7 +43,9 @@ async def test_a_read_passive_reply_is_marked_sent_as_passive(
     sim: WeChatSimulator, api_url: str, tmp_path: Any
 ) -> None:
     bot = EchoBot(delay=0.2)
-    async with run_gateway(gateway_config(api_url, "safe", f"sqlite:///{tmp_path}/p.db"), bot=bot) as gw:
+    async with run_gateway(
+        gateway_config(api_url, "safe", store=f"sqlite:///{tmp_path}/p.db"), bot=bot
+    ) as gw:
         callback = sim.callback(sim.text_message("oUser1", "在吗"), mode="safe")
         reader, writer = await open_callback(gw, callback)
         answer = await asyncio.wait_for(reader.read(), 10)
@@ -70,7 +72,9 @@ async def test_a_client_that_hung_up_gets_its_reply_through_the_api(
     """The bot answers within the budget, but the client closed the connection before the answer was
     written: the reply must not be marked sent as passive; both messages go through the API, in order."""
     bot = EchoBot(delay=0.5)
-    async with run_gateway(gateway_config(api_url, "safe", f"sqlite:///{tmp_path}/p.db"), bot=bot) as gw:
+    async with run_gateway(
+        gateway_config(api_url, "safe", store=f"sqlite:///{tmp_path}/p.db"), bot=bot
+    ) as gw:
         _, writer = await open_callback(gw, sim.callback(sim.text_message("oUser1", "在吗"), mode="safe"))
         await wait_until(lambda: len(bot.turns) == 1)  # accepted; the answer waits for the bot's reply
         writer.close()  # WeChat hangs up before reading

@@ -15,31 +15,10 @@ from channelgate.store import replay as replay_store
 from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
 from channelgate.testing.wechat import Callback, WeChatSimulator, post_callback
 
-from .helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, make_channel, webhook
+from .helpers import AES_KEY, APP_ID, TOKEN, gateway_config, make_channel, webhook
 from .test_gateway import EchoBot
 
 MODES = ["plaintext", "compatible", "safe"]
-
-
-def gateway_config(api_url: str, mode: str, store: str) -> dict[str, Any]:
-    integration: dict[str, Any] = {
-        "channel": "wechat",
-        "label": "shop",
-        "locale": "zh-CN",
-        "app_id": APP_ID,
-        "app_secret": APP_SECRET,
-        "token": TOKEN,
-        "encryption_mode": mode,
-        "api_base_url": api_url,
-        "passive_reply_budget": 3.0,
-    }
-    if mode != "plaintext":
-        integration["encoding_aes_key"] = AES_KEY
-    return {
-        "store": store,
-        "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2},
-        "integrations": [integration],
-    }
 
 
 def forged(sim: WeChatSimulator, captured: Callback, mode: str) -> Callback:
@@ -153,7 +132,7 @@ async def test_replays_of_a_captured_callback_get_nothing_in_every_mode(
     sim: WeChatSimulator, api_url: str, store_url: str, mode: str
 ) -> None:
     bot = EchoBot()
-    async with run_gateway(gateway_config(api_url, mode, store_url), bot=bot) as gw:
+    async with run_gateway(gateway_config(api_url, mode, store=store_url), bot=bot) as gw:
         url = gw.webhook_url("wechat", "shop")
         delivery = await sim.deliver(url, sim.text_message("oUser1", "我的余额"), mode=mode)  # type: ignore[arg-type]
         assert delivery.response is not None
@@ -180,7 +159,7 @@ async def test_a_replay_sent_to_another_replica_is_refused(
     sim: WeChatSimulator, api_url: str, pg_url: str
 ) -> None:
     """Two gateways on one PostgreSQL store: the pair one of them accepted is known to the other."""
-    config = gateway_config(api_url, "plaintext", pg_url)
+    config = gateway_config(api_url, "plaintext", store=pg_url)
     bot_a, bot_b = EchoBot(), EchoBot()
     async with run_gateway(config, bot=bot_a) as a, run_gateway(config, bot=bot_b) as b:
         delivery = await sim.deliver(a.webhook_url("wechat", "shop"), sim.text_message("oUser1", "hi"))
@@ -205,7 +184,7 @@ async def test_wechat_retry_with_the_same_nonce_is_answered_not_refused(
     through the customer-service API, once."""
     sim.callback_timeout = 0.3  # WeChat gives up on the answer before the bot replies
     bot = EchoBot(delay=1.0)
-    config = gateway_config(api_url, mode, f"sqlite:///{tmp_path}/replay.db")
+    config = gateway_config(api_url, mode, store=f"sqlite:///{tmp_path}/replay.db")
     config["integrations"][0]["passive_reply_budget"] = 0.6
     async with run_gateway(config, bot=bot) as gw:
         delivery = await sim.deliver(
