@@ -80,8 +80,10 @@ async def replay_dead_letter(message_id: MessageId, gateway: GatewayDep) -> Mess
         raise ApiError(404, f"no message {message_id}")
     if not await admin.replay_dead(gateway.store, message_id):
         raise ApiError(409, f"message {message_id} is not a dead letter (it is {row['status']})")
-    gateway.wake_delivery()
+    # the answer is the message as the replay left it: read before delivery is woken, which may send it
+    # at once (read after, the answer was sometimes already "sent")
     row = await admin.outbox_row(gateway.store, message_id)
+    gateway.wake_delivery()
     assert row is not None
     return message_status(row)
 
