@@ -215,7 +215,7 @@ class Deliverer:
         key = (channel.name, channel.ctx.label)
         lane = self._lanes.get(key)
         if lane is None:
-            rate = getattr(channel.config, "rate_limit", None) or channel.limits.send_rate
+            rate = channel.send_rate
             lane = _Lane(RateLimiter(float(rate)), SendWindow(channel.limits.send_concurrency, float(rate)))
             self._lanes[key] = lane
         return lane

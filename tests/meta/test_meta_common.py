@@ -128,14 +128,14 @@ def test_config_with_app_secret_starts_without_warnings() -> None:
 
 
 def test_config_fields_and_secrets() -> None:
-    assert list(MessengerConfig.model_fields) == [
+    assert MessengerConfig.settings() == [
         "verify_token",
         "app_secret",
         "page_access_token",
         "api_base_url",
         "insecure_no_signature",
-        "rate_limit",
         "page_id",
+        "rate_limit",  # common to every channel (ChannelConfig), listed after the channel's own
     ]
     assert MessengerConfig.secret_fields() == ["verify_token", "app_secret", "page_access_token"]
     assert set(WhatsAppConfig.model_fields) == {

@@ -38,7 +38,7 @@ def chunk_size(channel: Channel[Any] | None) -> int:
     """About two seconds of sends at the integration's rate limit."""
     if channel is None:
         return 100
-    rate = getattr(channel.config, "rate_limit", None) or channel.limits.send_rate
+    rate = channel.send_rate
     return max(10, min(500, int(float(rate) * 2)))
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from channelgate.messages import MessageOptions, UniversalMessage
 from channelgate.turns import Input, User
@@ -65,6 +65,18 @@ class WebhookResponse:
     #: called by the web layer once the answer was written to the client (True) or could not be (False):
     #: a passive reply counts as sent only then (gateway.answer_webhook)
     written: Callable[[bool], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What ``authenticate`` proved about a request, handed to ``parse`` so it does not redo the work.
+
+    ``content`` is what authenticating had to decode or decrypt anyway (WeChat's decrypted XML, RBM's
+    decoded push message), or None when the signature covers the raw body as it is (Meta, LINE, Slack).
+    """
+
+    body: bytes
+    content: object = None
 
 
 class WebhookError(Exception):
@@ -363,6 +375,11 @@ class ChannelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Send calls per second for this integration; None: the channel's default (``ChannelLimits.send_rate``).
+    rate_limit: float | None = Field(
+        default=None, gt=0, description="Send calls per second (default: the channel's)."
+    )
+
     #: The platform's own hosts for each setting naming where the gateway sends credentials
     #: (``api_base_url``). Through the admin API such a setting may only name these hosts and those of the
     #: server's ``admin_api.allowed_hosts``: an API key must not be able to send a token elsewhere.
@@ -386,6 +403,13 @@ class ChannelConfig(BaseModel):
         """Settings that are on and turn a security check off, each with what that means. The admin API
         refuses them; ``/readyz`` and the integration's health show them."""
         return {}
+
+    @classmethod
+    def settings(cls) -> list[str]:
+        """The settings in the order to show them: the channel's own first, then the common ones every
+        channel takes (declared here, so pydantic lists them first)."""
+        common = list(ChannelConfig.model_fields)
+        return [name for name in cls.model_fields if name not in common] + common
 
     @classmethod
     def secret_fields(cls) -> list[str]:
@@ -440,6 +464,11 @@ class Channel(abc.ABC, Generic[ConfigT]):
         self.config = config
         self.ctx = ctx
 
+    @property
+    def send_rate(self) -> float:
+        """Send calls per second for this integration: its ``rate_limit``, else the platform's default."""
+        return self.config.rate_limit or self.limits.send_rate
+
     @classmethod
     def check_config(cls, config: ConfigT) -> list[str]:
         """Warnings to log at every start (e.g. signature checks disabled). Raise ValueError to refuse."""
@@ -464,16 +493,19 @@ class Channel(abc.ABC, Generic[ConfigT]):
         return None
 
     @abc.abstractmethod
-    def authenticate(self, request: WebhookRequest) -> None:
-        """Raise Unauthorized (missing credentials) or Forbidden (wrong ones). Runs before parsing."""
+    def authenticate(self, request: WebhookRequest) -> Verified:
+        """What the request proved, or raise Unauthorized (missing credentials) or Forbidden (wrong ones).
+        Runs before parsing, over the raw bytes."""
 
-    async def check_replay(self, request: WebhookRequest) -> None:
+    async def check_replay(self, request: WebhookRequest, verified: Verified) -> None:
         """Raise Forbidden for a replayed request. Runs after ``authenticate`` and before ``parse``; unlike
         them it may use the store (``ctx.replay``), which is why it is a separate, async step."""
 
     @abc.abstractmethod
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
-        """The events in an authenticated request, in order. Raise BadRequest when it is malformed."""
+    def parse(self, request: WebhookRequest, verified: Verified) -> list[InboundEvent]:
+        """The events in an authenticated request, in order. Raise BadRequest when it is malformed.
+        An authentic event is never dropped silently: it becomes an input (an ``event`` input with all its
+        fields when there is no better one) or is skipped with a logged reason (``channels.inbound``)."""
 
     def ack(self, request: WebhookRequest, events: list[InboundEvent]) -> WebhookResponse:
         """The answer once the events are durably accepted."""

@@ -44,6 +44,7 @@ from channelgate.channels.base import (
     SendResult,
     StatusName,
     StatusUpdate,
+    Verified,
     WebhookRequest,
     WebhookResponse,
 )
@@ -112,7 +113,6 @@ class GBMConfig(ChannelConfig):
     representative_avatar: str | None = Field(
         default=None, description="Public URL of the bot's avatar (1024x1024 px, at most 50 KB)."
     )
-    rate_limit: float | None = Field(default=None, gt=0, description="Send calls per second (default 20).")
     agent_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]{1,128}$",
@@ -158,10 +158,11 @@ class GBMChannel(Channel[GBMConfig]):
     def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
         return verification_answer(request, self.config.client_token)
 
-    def authenticate(self, request: WebhookRequest) -> None:
+    def authenticate(self, request: WebhookRequest) -> Verified:
         check_signature(request.body, request.header(SIGNATURE_HEADER), self.config.client_token)
+        return Verified(request.body)
 
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+    def parse(self, request: WebhookRequest, verified: Verified | None = None) -> list[InboundEvent]:
         data = request.json()
         if not isinstance(data, dict):
             raise BadRequest("the body is not a JSON object")

@@ -50,6 +50,7 @@ from channelgate.channels.base import (
     SendResult,
     StatusUpdate,
     UserProfile,
+    Verified,
     WebhookRequest,
     WebhookResponse,
 )
@@ -131,7 +132,6 @@ class MessengerConfig(ChannelConfig):
     page_access_token: SecretStr
     api_base_url: str = DEFAULT_API_BASE_URL
     insecure_no_signature: bool = False
-    rate_limit: float | None = Field(default=None, gt=0)
     page_id: str | None = Field(default=None, pattern=r"^[0-9]{1,64}$")
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": GRAPH_HOSTS}
@@ -177,7 +177,7 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
                 self.ctx.label,
             )
 
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+    def parse(self, request: WebhookRequest, verified: Verified | None = None) -> list[InboundEvent]:
         """Every entry's ``messaging`` events, one at a time (:func:`inbound.each`). An entry for another
         Page is skipped, not refused: Meta has one callback URL per app, so a 4xx would make it redeliver
         events this integration can never accept."""

@@ -45,6 +45,7 @@ from channelgate.channels.base import (
     Throttled,
     Unauthorized,
     Unavailable,
+    Verified,
     WebhookRequest,
     WebhookResponse,
     WindowClosed,
@@ -387,8 +388,9 @@ class MetaChannel(Channel[MetaConfigT]):
     def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
         return handshake(request, cast(MetaSettings, self.config).verify_token)
 
-    def authenticate(self, request: WebhookRequest) -> None:
+    def authenticate(self, request: WebhookRequest) -> Verified:
         check_signature(request, cast(MetaSettings, self.config))
+        return Verified(request.body)
 
     def webhook_entries(self, request: WebhookRequest) -> list[Any]:
         """The payload's entries. Another product's webhook on the same app (e.g. Instagram) gives none:

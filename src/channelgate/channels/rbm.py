@@ -52,6 +52,7 @@ from channelgate.channels.base import (
     StatusName,
     StatusUpdate,
     Unauthorized,
+    Verified,
     WebhookRequest,
     WebhookResponse,
 )
@@ -109,7 +110,6 @@ class RBMConfig(ChannelConfig):
     api_base_url: str = Field(
         default=DEFAULT_API_BASE_URL, description="RBM API base URL (or a regional one)."
     )
-    rate_limit: float | None = Field(default=None, gt=0, description="Send calls per second (default 20).")
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "api_base_url": (
@@ -183,7 +183,7 @@ class RBMChannel(Channel[RBMConfig]):
     def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
         return verification_answer(request, self.config.client_token)
 
-    def authenticate(self, request: WebhookRequest) -> None:
+    def authenticate(self, request: WebhookRequest) -> Verified:
         header = request.header(SIGNATURE_HEADER)
         if not header:
             raise Unauthorized(f"missing {SIGNATURE_HEADER} header")
@@ -191,8 +191,9 @@ class RBMChannel(Channel[RBMConfig]):
         if data is None:
             raise Forbidden(f"{SIGNATURE_HEADER} cannot be checked: the body carries no base64 message.data")
         check_signature(data, header, self.config.client_token)
+        return Verified(request.body)
 
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+    def parse(self, request: WebhookRequest, verified: Verified | None = None) -> list[InboundEvent]:
         data = push_data(request.body)
         if data is None:
             raise BadRequest("the body carries no base64 message.data")

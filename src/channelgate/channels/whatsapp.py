@@ -61,6 +61,7 @@ from channelgate.channels.base import (
     SendRefused,
     SendResult,
     StatusUpdate,
+    Verified,
     WebhookRequest,
 )
 from channelgate.channels.inbound import (
@@ -187,7 +188,7 @@ class WhatsAppChannel(MetaChannel[WhatsAppConfig]):
 
     # --- inbound (handshake and signature: MetaChannel) ---
 
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+    def parse(self, request: WebhookRequest, verified: Verified | None = None) -> list[InboundEvent]:
         """Every entry's changes, one platform event at a time (:func:`inbound.each`). Changes for another
         phone number or account are skipped with a reason, not refused: Meta has one callback URL per app."""
         events: list[InboundEvent] = []

@@ -105,8 +105,8 @@ async def webhook(request: Request) -> Response:
             return to_response(answer)
         if request.method != "POST":
             return error(405, "webhooks deliver events with POST")
-        channel.authenticate(hook)
-        await channel.check_replay(hook)
+        verified = channel.authenticate(hook)
+        await channel.check_replay(hook, verified)
     except WebhookError as exc:
         metrics.labels(name, "rejected").inc()
         log.warning("%s/%s: webhook refused (%d): %s", name, label, exc.status, exc.reason)
@@ -114,7 +114,7 @@ async def webhook(request: Request) -> Response:
     except Exception:
         return _malformed(name, label, "authenticating", metrics)
     try:
-        events = channel.parse(hook)
+        events = channel.parse(hook, verified)
     except WebhookError as exc:
         metrics.labels(name, "rejected" if exc.status in (401, 403) else "invalid").inc()
         log.warning("%s/%s: webhook not understood (%d): %s", name, label, exc.status, exc.reason)

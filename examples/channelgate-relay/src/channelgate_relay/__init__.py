@@ -40,6 +40,7 @@ from channelgate.channels.base import (
     Throttled,
     Unauthorized,
     Unavailable,
+    Verified,
     WebhookRequest,
 )
 from channelgate.messages import ChannelSpecific, UniversalMessage, dump_message
@@ -63,15 +64,16 @@ class RelayChannel(Channel[RelayConfig]):
     limits = ChannelLimits(text_max=10_000, send_rate=200.0, send_concurrency=64)
     setup_fields = ("secret",)
 
-    def authenticate(self, request: WebhookRequest) -> None:
+    def authenticate(self, request: WebhookRequest) -> Verified:
         given = request.header("x-relay-signature")
         if not given:
             raise Unauthorized("X-Relay-Signature header is missing")
         expected = sign(self.config.secret.get_secret_value(), request.body)
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise Forbidden("X-Relay-Signature does not match the body")
+        return Verified(request.body)
 
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+    def parse(self, request: WebhookRequest, verified: Verified) -> list[InboundEvent]:
         data = request.json()
         items = data if isinstance(data, list) else [data]
         return [self._event(item) for item in items]

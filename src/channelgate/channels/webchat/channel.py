@@ -39,6 +39,7 @@ from channelgate.channels.base import (
     Rejected,
     RenderContext,
     SendResult,
+    Verified,
     WebhookRequest,
 )
 from channelgate.channels.rendering import truncate
@@ -74,7 +75,6 @@ class WebChatConfig(ChannelConfig):
     welcome: str | None = Field(
         default=None, max_length=2000, description="a first message shown in the chat"
     )
-    rate_limit: float | None = Field(default=None, gt=0, description="most messages sent per second")
     secret: SecretStr | None = Field(
         default=None, description="HMAC key of the user tokens; generated and stored when not set"
     )
@@ -186,13 +186,13 @@ class WebChatChannel(Channel[WebChatConfig]):
 
     # --- webhooks: none ---
 
-    def authenticate(self, request: WebhookRequest) -> None:
+    def authenticate(self, request: WebhookRequest) -> Verified:
         raise Forbidden(
             f"the web chat takes input only over its WebSocket (/webchat/{self.ctx.label}/ws); "
             "nothing is accepted at this URL"
         )
 
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+    def parse(self, request: WebhookRequest, verified: Verified | None = None) -> list[InboundEvent]:
         return []
 
     # --- outbound ---

@@ -73,6 +73,7 @@ from channelgate.channels.base import (
     Throttled,
     Unauthorized,
     Unavailable,
+    Verified,
     WebhookError,
     WebhookRequest,
     WebhookResponse,
@@ -229,7 +230,6 @@ class WeChatConfig(ChannelConfig):
         lt=5,
         description="Seconds to wait for the bot's reply in the HTTP answer (WeChat: 5)",
     )
-    rate_limit: float | None = Field(default=None, gt=0)
     original_id: str | None = Field(
         default=None,
         pattern=r"^gh_[0-9A-Za-z_-]{1,64}$",
@@ -727,10 +727,10 @@ class WeChatChannel(Channel[WeChatConfig]):
         self._check_clock(timestamp)
         return WebhookResponse(200, echostr, media_type="text/plain")
 
-    def authenticate(self, request: WebhookRequest) -> None:
-        self._open(request)
+    def authenticate(self, request: WebhookRequest) -> Verified:
+        return Verified(request.body, self._open(request))
 
-    async def check_replay(self, request: WebhookRequest) -> None:
+    async def check_replay(self, request: WebhookRequest, verified: Verified | None = None) -> None:
         """Bind the callback's signed (timestamp, nonce) to the message it carried, in the store's replay
         cache shared by every replica. The same pair with another message is a forgery on a captured URL
         (403). The same pair with the same message is let through: it is what WeChat's own retry of an
@@ -754,7 +754,7 @@ class WeChatChannel(Channel[WeChatConfig]):
                 "this timestamp and nonce already came with another message: a replayed callback URL"
             )
 
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+    def parse(self, request: WebhookRequest, verified: Verified | None = None) -> list[InboundEvent]:
         opened = self._open(request)
         fields = opened.fields
         expected = self.config.original_id

@@ -68,7 +68,8 @@ def fields(model: type[ChannelConfig]) -> list[Field]:
     helps = help_texts(model)
     required = set(model.required_fields())
     out = []
-    for name, info in model.model_fields.items():
+    for name in model.settings():
+        info = model.model_fields[name]
         kind, choices = _kind(info.annotation)
         default = info.default
         shown = "" if default in (PydanticUndefined, None) or kind == "secret" else default
