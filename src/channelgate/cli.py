@@ -345,6 +345,36 @@ def channels_add(
     del integration  # validated above; the file is re-read for the row
 
 
+@channels_app.command("connect")
+def channels_connect(
+    target: Annotated[str, typer.Argument(help="The integration, CHANNEL/LABEL (e.g. telegram/support).")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Setup step 3: set the integration's callback URL as the platform's webhook and check it took.
+
+    Platforms with an API for it (Telegram, LINE, Twilio, Meta) are set for you with the integration's
+    credentials; for the others the command prints the exact console steps and values to paste."""
+    from channelgate.channels.base import SendError
+    from channelgate.connecting import connect
+
+    channel, _, label = target.partition("/")
+    if not channel or not label:
+        raise fail(f"{target!r}: name the integration as CHANNEL/LABEL (see `channelgate channels list`)")
+    cfg = _load(config)
+    try:
+        result = asyncio.run(connect(cfg, channel, label))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except SendError as exc:
+        raise fail(f"{channel}/{label}: the platform refused: {exc.reason}", code=1) from None
+    if as_json:
+        typer.echo(json.dumps({"connected": result.connected, "detail": result.detail}, indent=2))
+        return
+    typer.echo(f"{channel}/{label}: {'connected' if result.connected else 'set the webhook by hand'}")
+    typer.echo(result.detail)
+
+
 @channels_app.command("remove")
 def channels_remove(
     channel: Annotated[str, typer.Argument(help="Channel name.")],

@@ -121,3 +121,30 @@ def test_doctor_reports_an_unreachable_bot(tmp_path: Path) -> None:
     assert code == 1
     bot = next(c for c in report["checks"] if c["check"] == "bot")
     assert not bot["ok"]
+
+
+def test_channels_connect_prints_the_console_steps_where_the_platform_has_no_api(tmp_path: Path) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        f"public_url: https://bot.example.com\nstore: sqlite:///{tmp_path / 'gw.db'}\n"
+        "integrations:\n"
+        "  - channel: relay\n    label: kiosk\n    locale: en-US\n"
+        "    secret: s3cret\n    send_url: 'http://127.0.0.1:9/send'\n"
+    )
+    code, out = run("channels", "connect", "relay/kiosk", "--json", "--config", str(path))
+    assert code == 0, out
+    assert json.loads(out) == {
+        "connected": False,
+        "detail": "In Relay (signed JSON over HTTP)'s webhook settings, set the callback URL to "
+        "https://bot.example.com/webhooks/relay/kiosk\nand secret to s3cret",
+    }
+
+
+def test_channels_connect_names_the_integrations_it_knows(tmp_path: Path) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(f"store: sqlite:///{tmp_path / 'gw.db'}\nintegrations: []\n")
+    code, out = run("channels", "connect", "telegram/support", "--config", str(path))
+    assert code == 2
+    assert "no integration telegram/support (integrations: none yet)" in out
+    code, out = run("channels", "connect", "telegram", "--config", str(path))
+    assert code == 2 and "CHANNEL/LABEL" in out

@@ -355,6 +355,16 @@ class GatewayAPI(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Connection:
+    """What ``channelgate channels connect`` did for setup step 3 (the platform's webhook set to the
+    callback URL). ``connected``: the platform's API was told and answered that it worked; otherwise
+    ``detail`` holds the exact steps for the platform's console, with the values to paste."""
+
+    connected: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class UserProfile:
     name: str | None = None
     locale: str | None = None
@@ -527,6 +537,22 @@ class Channel(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     async def send(self, outbound: Outbound) -> SendResult:
         """Send one payload. Raise a SendError subclass on failure."""
+
+    async def connect(self) -> Connection:
+        """Setup step 3 done for you: point the platform's webhook at ``ctx.callback_url`` through its API
+        and check that it took. Platforms without such an API keep this default, the console steps."""
+        return Connection(False, self.setup_steps())
+
+    def setup_steps(self) -> str:
+        """The clicks that set the webhook by hand, with the values to paste (override with the
+        platform's own menu names)."""
+        lines = [f"In {self.title}'s webhook settings, set the callback URL to {self.ctx.callback_url}"]
+        for name in self.setup_fields:
+            value = getattr(self.config, name, None)
+            if value is not None:
+                shown = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+                lines.append(f"and {name} to {shown}")
+        return "\n".join(lines)
 
     async def user_profile(self, user_id: str) -> UserProfile | None:
         """The user's name and locale, when the platform offers them. Cached by the gateway."""
