@@ -136,6 +136,7 @@ class Gateway:
         for task in self._background:  # the poller first: it would start new turns
             task.cancel()
         await self.turns.stop(timeout)
+        self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
         for task in self._background:
             task.cancel()
