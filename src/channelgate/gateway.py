@@ -34,6 +34,7 @@ from channelgate.config import GatewayConfig, Integration, channel_class
 from channelgate.delivery import Deliverer
 from channelgate.languages import Languages
 from channelgate.metrics import Metrics
+from channelgate.passive import PassiveReplies
 from channelgate.pipeline import TurnRunner
 from channelgate.store import Accepted, Store, StoreKeyValue
 from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
@@ -70,8 +71,25 @@ class Gateway:
         self.integrations: dict[tuple[str, str], Integration] = {}
         self.channels: dict[tuple[str, str], Channel[Any]] = {}
         self.http: httpx.AsyncClient | None = None
-        self.turns = TurnRunner(self, owner=self.owner)
-        self.delivery = Deliverer(self, owner=self.owner)
+        # the workers get what they use; they find channels through the table above, so a replaced or
+        # removed integration is seen at once
+        self.passive = PassiveReplies()
+        self.delivery = Deliverer(
+            self.store, self.settings.pipeline, channel=self.channel, metrics=self.metrics, owner=self.owner
+        )
+        self.turns = TurnRunner(
+            self.store,
+            self.settings.pipeline,
+            bot=self.bot,
+            metrics=self.metrics,
+            languages=self.languages,
+            channel=self.channel,
+            integration=self.integration,
+            locales_for=self.locales_for,
+            passive=self.passive,
+            wake_delivery=self.wake_delivery,
+            owner=self.owner,
+        )
         self._background: list[asyncio.Task[None]] = []
         self.accepting = False
 
@@ -98,7 +116,7 @@ class Gateway:
         for key, integration in self.integrations.items():  # load language detectors before traffic
             self.languages.warm_up(integration, self.locales_for(self.channels[key]))
         await self.bot.start()
-        self.turns.pending = (await self.store.depths())["inbox_pending"]
+        await self.turns.count_pending()
         self.delivery.start()
         self._background = [
             asyncio.create_task(self._poll_loop(), name="poller"),
@@ -118,6 +136,7 @@ class Gateway:
         for task in self._background:  # the poller first: it would start new turns
             task.cancel()
         await self.turns.stop(timeout)
+        self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
         for task in self._background:
             task.cancel()
@@ -194,14 +213,34 @@ class Gateway:
         self.channels[integration.key] = channel
         return channel
 
+    async def replace_integration(self, integration: Integration) -> Channel[Any]:
+        """Start an integration live, or restart it with new settings, without dropping work: the new
+        channel replaces the old one in one step (turns and deliveries in flight never find it missing), a
+        changed ``rate_limit`` applies from the next send, deliveries paused for refused credentials resume
+        (the new channel may hold fixed ones), and the old channel is stopped last. Raises what the
+        channel's start raised, and then nothing has changed."""
+        old = self.channels.get(integration.key)
+        channel = await self.add_integration(integration)
+        self.delivery.forget_lane(integration.key)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        return channel
+
     async def remove_integration(self, channel_name: str, label: str) -> None:
+        """Stop serving an integration; its queued messages and pending turns fail as no longer configured."""
         channel = self.channels.pop((channel_name, label), None)
         self.integrations.pop((channel_name, label), None)
         if channel is not None:
             await channel.stop()
 
     def channel(self, channel: str, label: str) -> Channel[Any] | None:
+        """The running channel of an integration (None: not, or no longer, configured)."""
         return self.channels.get((channel, label))
+
+    def integration(self, channel: str, label: str) -> Integration | None:
+        """An integration's settings (None: not, or no longer, configured)."""
+        return self.integrations.get((channel, label))
 
     def locales_for(self, channel: Channel[Any]) -> list[str]:
         """The locales a conversation on this integration may use: the bot's, else the integration's."""
@@ -221,16 +260,14 @@ class Gateway:
         """Dedup and durably record events, then start their turns. Raises Busy under overload."""
         messages = [e for e in events if isinstance(e, InboundMessage)]
         statuses = [e for e in events if isinstance(e, StatusUpdate)]
-        if messages and self.turns.pending >= self.settings.pipeline.max_pending:
+        if messages and self.turns.full:
             raise Busy()
         accepted = await self.store.accept(
             channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses
         )
-        self.turns.pending += len(accepted.new_turns)
         if wait_passive and len(accepted.new_turns) == 1:
-            self.turns.wait_for_reply(accepted.new_turns[0][0])
-        for _, conversation_id in accepted.new_turns:
-            self.turns.kick(conversation_id)
+            self.passive.register(accepted.new_turns[0][0])  # before the turn can start
+        self.turns.accepted(conversation_id for _, conversation_id in accepted.new_turns)
         return accepted
 
     async def answer_webhook(
@@ -241,17 +278,10 @@ class Gateway:
         accepted = await self.accept(channel, events, wait_passive=bool(budget))
         if not budget or len(accepted.new_turns) != 1:
             return channel.ack(request, events), accepted
-        turn_id = accepted.new_turns[0][0]
-        waiter = self.turns._waiters.get(turn_id)
-        if waiter is None:
+        held = await self.passive.wait(accepted.new_turns[0][0], budget)
+        if held is None:
             return channel.ack(request, events), accepted
-        try:
-            ids, outbounds = await asyncio.wait_for(asyncio.shield(waiter.future), budget)
-        except (TimeoutError, asyncio.CancelledError):
-            self.turns.forget_waiter(turn_id)
-            if not waiter.future.done() or waiter.future.cancelled():
-                return channel.ack(request, events), accepted
-            ids, outbounds = waiter.future.result()
+        ids, outbounds = held
         conversation_id = accepted.new_turns[0][1]
         if ids and await self.store.unsent_before(conversation_id, min(ids)):
             # an earlier reply is still on its way (a retry, a crashed replica's lease): the held ones queue

@@ -194,11 +194,10 @@ async def send_event(
         idem=idem,
     )
     if new:
-        gateway.turns.pending += 1
-        gateway.turns.kick(conversation_id)
+        gateway.turns.accepted([conversation_id])
     return answer
 
 
 def _room_for_a_turn(gateway: Gateway) -> None:
-    if gateway.turns.pending >= gateway.settings.pipeline.max_pending:
+    if gateway.turns.full:
         raise ApiError(503, "too many turns are waiting for the bot; try again later", {"Retry-After": "5"})

@@ -10,7 +10,6 @@ what the user must paste into the platform (e.g. the verify token).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from typing import Annotated, Any
@@ -145,18 +144,12 @@ def _lock(request: Request) -> asyncio.Lock:
 
 
 async def _start(gateway: Gateway, integration: Integration) -> None:
-    """Start (or restart) an integration live: the new channel replaces the old one in one step, so turns
-    and deliveries in flight never find it missing."""
-    old = gateway.channels.get(integration.key)
+    """Start (or restart) an integration live (Gateway.replace_integration); 400 when it cannot start."""
     try:
-        await gateway.add_integration(integration)
+        await gateway.replace_integration(integration)
     except Exception as exc:
         log.warning("%s/%s could not start: %s", integration.channel, integration.label, exc)
         raise ApiError(400, f"the integration could not start: {type(exc).__name__}: {exc}") from None
-    gateway.delivery.forget_lane(integration.key)  # a changed rate_limit applies from now on
-    if old is not None:
-        with contextlib.suppress(Exception):
-            await old.stop()
 
 
 @router.get("/channels", response_model=ChannelList, operation_id="list_channels")
