@@ -69,8 +69,14 @@ async def test_shutdown_cancels_waiters_and_a_late_resolve_is_harmless() -> None
 # --- lanes ---
 
 
+class FakeChannel(SimpleNamespace):
+    @property
+    def send_rate(self) -> float:  # as Channel.send_rate: the integration's rate_limit, else the platform's
+        return float(self.config.rate_limit or self.limits.send_rate)
+
+
 def fake_channel(rate_limit: float | None = None, label: str = "main") -> Any:
-    return SimpleNamespace(
+    return FakeChannel(
         name="relay",
         ctx=SimpleNamespace(label=label, health=Health()),
         config=SimpleNamespace(rate_limit=rate_limit),
