@@ -352,7 +352,7 @@ def test_an_unexpected_parser_error_is_a_400_logged_with_its_traceback(
     channel = gw.gateway.channel("messenger", "fuzz")
     assert channel is not None
 
-    def broken(request: Any) -> Any:
+    def broken(request: Any, verified: Any) -> Any:
         raise ZeroDivisionError("a parser bug")
 
     monkeypatch.setattr(channel, "parse", broken)
