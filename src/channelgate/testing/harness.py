@@ -167,7 +167,8 @@ class ChannelHarness:
         self.platform_url = ""
         self._running: RunningGateway | None = None
         self._stack = AsyncExitStack()
-        self.http = httpx.AsyncClient(trust_env=False, timeout=10.0)
+        #: the client ``post`` uses (no proxies from the environment: everything is on loopback)
+        self.http: httpx.AsyncClient | None = None
 
     # --- lifecycle ---
 
@@ -185,7 +186,7 @@ class ChannelHarness:
         await self._stack.aclose()
 
     async def _start(self) -> None:
-        self._stack.push_async_callback(self.http.aclose)
+        self.http = await self._stack.enter_async_context(httpx.AsyncClient(trust_env=False, timeout=10.0))
         if self.platform is not None:
             app = getattr(self.platform, "app", self.platform)
             self.platform_url = await self._stack.enter_async_context(serve_app(app))
@@ -246,21 +247,25 @@ class ChannelHarness:
     ) -> httpx.Response:
         """Send a webhook to the integration, signed by ``sign`` unless ``signed=False``.
 
-        ``body`` is sent as it is when bytes or str, else as JSON."""
+        ``body`` is sent as it is when bytes or str, else as JSON; ``headers`` (lower-cased) replace the
+        default ``content-type: application/json``."""
+        url = self.webhook_url()  # RuntimeError when the harness is not started
         if isinstance(body, bytes):
             raw = body
         else:
             raw = body.encode() if isinstance(body, str) else orjson.dumps(body)
+        given = {name.lower(): value for name, value in (headers or {}).items()}
         request = OutgoingRequest(
-            raw, {"content-type": "application/json", **(headers or {})}, dict(query or {}), method
+            raw, {"content-type": "application/json", **given}, dict(query or {}), method
         )
         if signed and self.sign is not None:
             result = self.sign(request)
             if inspect.isawaitable(result):
                 await result
+        assert self.http is not None
         return await self.http.request(
             request.method,
-            self.webhook_url(),
+            url,
             content=request.body,
             headers=request.headers,
             params=request.query,
