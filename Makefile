@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml examples/channelgate-relay/pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml examples/*/pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= channelgate.yaml
 
 .PHONY: run test lint typecheck format bench soak fuzz chromium clean help i18n
@@ -20,7 +20,7 @@ help:
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]" -e examples/channelgate-relay
+	$(BIN)/pip install --quiet -e ".[test]" -e examples/channelgate-relay -e examples/guide-channel
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from channelgate.bots.base import Bot, BotError
-from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
+from channelgate.testing import ChannelHarness, wait_until
 from channelgate.testing.server import serve_app
 from channelgate.turns import Reply, Turn
 
@@ -46,33 +46,19 @@ async def peer() -> Any:
         yield relay
 
 
-def config(peer: RelayPeer, store: str = "sqlite:///:memory:", **pipeline: Any) -> dict[str, Any]:
-    return {
-        "store": store,
-        "pipeline": {"poll_interval": 0.05, "max_backoff": 0.2, **pipeline},
-        "integrations": [
-            {
-                "channel": "relay",
-                "label": "main",
-                "locale": "en-US",
-                "secret": SECRET,
-                "send_url": f"{peer.url}/send",
-            }  # type: ignore[attr-defined]
-        ],
-    }
-
-
 @pytest.fixture
 async def gw(peer: RelayPeer, store_url: str) -> Any:
-    """A gateway on each store engine, with the relay channel and a recording bot."""
-    bot = RecordingBot()
-    async with run_gateway(config(peer, store_url), bot=bot) as running:
-        running.bot = bot  # type: ignore[attr-defined]
+    """A gateway on each store engine, with the relay channel and a recording bot (the channel test harness
+    of channelgate.testing, as an external channel's tests use it)."""
+    settings = {"secret": SECRET, "send_url": f"{peer.url}/send"}  # type: ignore[attr-defined]
+    async with ChannelHarness(
+        "relay", settings, label="main", bot=RecordingBot(), store=store_url
+    ) as running:
         yield running
 
 
 async def test_signed_webhook_gets_one_turn_and_its_reply_is_delivered(
-    gw: RunningGateway, peer: RelayPeer
+    gw: ChannelHarness, peer: RelayPeer
 ) -> None:
     async with httpx.AsyncClient() as client:
         response = await deliver(client, gw.webhook_url("relay", "main"), event("e1", "u1", "hello"))
@@ -88,7 +74,7 @@ async def test_signed_webhook_gets_one_turn_and_its_reply_is_delivered(
     assert rows[0]["platform_message_id"] == "m-1"
 
 
-async def test_redelivered_webhook_is_answered_once(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_redelivered_webhook_is_answered_once(gw: ChannelHarness, peer: RelayPeer) -> None:
     body = event("dup-1", "u1", "once")
     async with httpx.AsyncClient() as client:
         first = await deliver(client, gw.webhook_url("relay", "main"), body)
@@ -101,7 +87,7 @@ async def test_redelivered_webhook_is_answered_once(gw: RunningGateway, peer: Re
 
 
 async def test_same_webhook_sent_concurrently_twenty_times_makes_one_turn(
-    gw: RunningGateway, peer: RelayPeer
+    gw: ChannelHarness, peer: RelayPeer
 ) -> None:
     body = event("storm-1", "u7", "storm")
     async with httpx.AsyncClient() as client:
@@ -121,7 +107,7 @@ async def test_same_webhook_sent_concurrently_twenty_times_makes_one_turn(
     ids=["missing", "wrong"],
 )
 async def test_bad_signature_is_refused_and_makes_no_turn(
-    gw: RunningGateway, headers: dict[str, str], status: int
+    gw: ChannelHarness, headers: dict[str, str], status: int
 ) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.post(gw.webhook_url("relay", "main"), content=b"{not json", headers=headers)
@@ -131,7 +117,7 @@ async def test_bad_signature_is_refused_and_makes_no_turn(
     assert gw.bot.turns == []  # type: ignore[attr-defined]
 
 
-async def test_unknown_channel_and_label_are_404_with_a_reason(gw: RunningGateway) -> None:
+async def test_unknown_channel_and_label_are_404_with_a_reason(gw: ChannelHarness) -> None:
     async with httpx.AsyncClient() as client:
         no_label = await client.post(gw.webhook_url("relay", "nope"), content=b"{}")
         no_channel = await client.post(gw.webhook_url("carrier-pigeon", "x"), content=b"{}")
@@ -139,21 +125,21 @@ async def test_unknown_channel_and_label_are_404_with_a_reason(gw: RunningGatewa
     assert no_channel.status_code == 404 and "carrier-pigeon" in no_channel.json()["error"]
 
 
-async def test_oversized_body_gets_413(gw: RunningGateway) -> None:
+async def test_oversized_body_gets_413(gw: ChannelHarness) -> None:
     body = b"x" * (1024 * 1024 + 1)
     async with httpx.AsyncClient() as client:
         response = await deliver(client, gw.webhook_url("relay", "main"), body)
     assert response.status_code == 413
 
 
-async def test_malformed_event_gets_400_with_reason(gw: RunningGateway) -> None:
+async def test_malformed_event_gets_400_with_reason(gw: ChannelHarness) -> None:
     async with httpx.AsyncClient() as client:
         response = await deliver(client, gw.webhook_url("relay", "main"), b'{"id": "x"}')
     assert response.status_code == 400
     assert "user" in response.json()["error"]
 
 
-async def test_turns_of_one_conversation_run_in_order(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_turns_of_one_conversation_run_in_order(gw: ChannelHarness, peer: RelayPeer) -> None:
     async with httpx.AsyncClient() as client:
         for i in range(8):
             await deliver(client, gw.webhook_url("relay", "main"), event(f"o{i}", "u-order", f"m{i}"))
@@ -161,7 +147,7 @@ async def test_turns_of_one_conversation_run_in_order(gw: RunningGateway, peer: 
     assert peer.texts("u-order") == [f"echo: m{i}" for i in range(8)]
 
 
-async def test_failing_bot_is_retried_then_answers(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_failing_bot_is_retried_then_answers(gw: ChannelHarness, peer: RelayPeer) -> None:
     gw.bot.fail = [BotError("bot down"), BotError("still down")]  # type: ignore[attr-defined]
     async with httpx.AsyncClient() as client:
         await deliver(client, gw.webhook_url("relay", "main"), event("r1", "u2", "retry me"))
@@ -170,7 +156,7 @@ async def test_failing_bot_is_retried_then_answers(gw: RunningGateway, peer: Rel
     assert len(gw.bot.turns) == 3  # type: ignore[attr-defined]
 
 
-async def test_bot_that_fails_for_good_gets_the_user_an_apology(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_bot_that_fails_for_good_gets_the_user_an_apology(gw: ChannelHarness, peer: RelayPeer) -> None:
     gw.bot.fail = [BotError("broken", retryable=False)]  # type: ignore[attr-defined]
     async with httpx.AsyncClient() as client:
         await deliver(client, gw.webhook_url("relay", "main"), event("f1", "u3", "hi"))
@@ -179,7 +165,7 @@ async def test_bot_that_fails_for_good_gets_the_user_an_apology(gw: RunningGatew
 
 
 async def test_invalid_bot_message_is_reported_and_the_rest_delivered(
-    gw: RunningGateway, peer: RelayPeer, caplog: pytest.LogCaptureFixture
+    gw: ChannelHarness, peer: RelayPeer, caplog: pytest.LogCaptureFixture
 ) -> None:
     gw.bot.answer = [{"type": "text", "text": "first"}, {"type": "card"}, "third"]  # type: ignore[attr-defined]
     with caplog.at_level(logging.WARNING, logger="channelgate.pipeline"):
@@ -193,7 +179,7 @@ async def test_invalid_bot_message_is_reported_and_the_rest_delivered(
     assert "message 1" in warning and "card.title" in warning and "conversation" in warning
 
 
-async def test_bot_reply_in_the_brief_format_is_translated(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_bot_reply_in_the_brief_format_is_translated(gw: ChannelHarness, peer: RelayPeer) -> None:
     gw.bot.answer = {
         "messages": [
             {
@@ -215,7 +201,7 @@ async def test_bot_reply_in_the_brief_format_is_translated(gw: RunningGateway, p
     }
 
 
-async def test_send_failures_are_retried_honouring_retry_after(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_send_failures_are_retried_honouring_retry_after(gw: ChannelHarness, peer: RelayPeer) -> None:
     peer.fail_next(503)
     peer.fail_next(429, headers={"retry-after": "0.1"})
     async with httpx.AsyncClient() as client:
@@ -229,7 +215,7 @@ async def test_send_failures_are_retried_honouring_retry_after(gw: RunningGatewa
 
 
 async def test_refused_send_fails_with_its_reason_and_does_not_block_the_next(
-    gw: RunningGateway, peer: RelayPeer
+    gw: ChannelHarness, peer: RelayPeer
 ) -> None:
     peer.fail_next(400)
     async with httpx.AsyncClient() as client:
@@ -241,7 +227,7 @@ async def test_refused_send_fails_with_its_reason_and_does_not_block_the_next(
     assert rows[0]["status"] == "failed" and "refused" in rows[0]["reason"]
 
 
-async def test_status_updates_move_messages_forward_only(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_status_updates_move_messages_forward_only(gw: ChannelHarness, peer: RelayPeer) -> None:
     url = gw.webhook_url("relay", "main")
     async with httpx.AsyncClient() as client:
         await deliver(client, url, event("t1", "u9", "hi"))
@@ -254,12 +240,12 @@ async def test_status_updates_move_messages_forward_only(gw: RunningGateway, pee
     assert rows[0]["status"] == "read"
 
 
-async def _status(gw: RunningGateway, conversation: str, status: str) -> bool:
+async def _status(gw: ChannelHarness, conversation: str, status: str) -> bool:
     rows = await gw.store.outbox_rows(conversation)
     return bool(rows) and rows[0]["status"] == status
 
 
-async def test_health_and_metrics_are_served(gw: RunningGateway, peer: RelayPeer) -> None:
+async def test_health_and_metrics_are_served(gw: ChannelHarness, peer: RelayPeer) -> None:
     async with httpx.AsyncClient() as client:
         await deliver(client, gw.webhook_url("relay", "main"), event("h1", "u10", "hi"))
         await peer.wait_for(1)

@@ -13,7 +13,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 from channelgate.bots.base import Bot
-from channelgate.testing.gateway import RunningGateway
+from channelgate.testing import ChannelHarness, RunningGateway
 from channelgate.turns import LocationInput, PostbackInput, Reply, TextInput, Turn
 
 FRAME_TIMEOUT = 5.0
@@ -48,14 +48,20 @@ class RecordingBot(Bot):
         return Reply(messages=[{"type": "text", "text": text}])
 
 
+#: a user who is away waits for the socket, not for a retry schedule: many attempts, a long backoff
+PIPELINE = {"poll_interval": 0.05, "max_backoff": 30.0, "send_attempts": 50}
+#: what a web chat test talks to: the harness (conftest's ``gw``) or a gateway of its own (run_gateway)
+Served = RunningGateway | ChannelHarness
+
+
 def webchat_config(**integration: Any) -> dict[str, Any]:
     return {
-        "pipeline": {"poll_interval": 0.05, "max_backoff": 30.0, "send_attempts": 50},
+        "pipeline": PIPELINE,
         "integrations": [{"channel": "webchat", "label": "site", "locale": "en-US", **integration}],
     }
 
 
-def socket_url(gw: RunningGateway, label: str = "site") -> str:
+def socket_url(gw: Served, label: str = "site") -> str:
     return gw.url.replace("http://", "ws://") + f"/webchat/{label}/ws"
 
 
@@ -114,7 +120,7 @@ class ChatClient:
 
 @asynccontextmanager
 async def chat(
-    gw: RunningGateway, *, label: str = "site", origin: str | None = None, confirm: bool = True
+    gw: Served, *, label: str = "site", origin: str | None = None, confirm: bool = True
 ) -> AsyncIterator[ChatClient]:
     async with connect(socket_url(gw, label), origin=origin, proxy=None) as ws:  # type: ignore[arg-type]
         yield ChatClient(ws, confirm)

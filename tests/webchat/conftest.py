@@ -1,15 +1,16 @@
-"""A gateway with one web chat integration on loopback and the bot it talks to."""
+"""A gateway with one web chat integration on loopback and the bot it talks to: the channel test harness of
+channelgate.testing, as any channel's tests use it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
-from channelgate.testing.gateway import RunningGateway, run_gateway
+from channelgate.channels.webchat import WebChatChannel
+from channelgate.testing import ChannelHarness
 
-from .chatkit import RecordingBot, webchat_config
+from .chatkit import PIPELINE, RecordingBot
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def bot() -> RecordingBot:
 
 
 @pytest.fixture
-async def gw(bot: RecordingBot, tmp_path: Any) -> AsyncIterator[RunningGateway]:
-    config = {**webchat_config(), "store": f"sqlite:///{tmp_path}/webchat.db"}
-    async with run_gateway(config, bot=bot) as running:
+async def gw(bot: RecordingBot) -> AsyncIterator[ChannelHarness]:
+    harness = ChannelHarness(WebChatChannel, label="site", bot=bot, config={"pipeline": PIPELINE})
+    async with harness as running:
         yield running

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,8 +19,10 @@ from channelgate.channels.base import (
     Unavailable,
     WebhookRequest,
 )
+from channelgate.channels.renderer import Renderer
 from channelgate.channels.webchat import WebChatChannel, WebChatConfig
 from channelgate.channels.webchat.channel import OFFLINE_RETRY_AFTER
+from channelgate.channels.webchat.render import WebChatRenderer
 from channelgate.messages import UniversalMessage, parse_message
 from channelgate.testing.memory import MemoryKeyValue
 
@@ -291,6 +294,33 @@ def test_channel_specific_without_webchat_entry_uses_the_fallback_or_is_skipped(
     ctx = render_ctx()
     assert channel.render(messages({"type": "channel", "payloads": {"wechat": {}}}), ctx) == []
     assert "skipped" in ctx.notes[0]
+
+
+def test_rendering_goes_through_the_renderer_base_and_keeps_quick_replies_in_the_message() -> None:
+    assert issubclass(WebChatRenderer, Renderer)
+    quick = [
+        {"type": "reply", "title": "Yes", "payload": "Y"},
+        {"type": "url", "title": "Site", "url": "https://x"},
+    ]
+    ctx = render_ctx()
+    fallback = {
+        "type": "channel",
+        "payloads": {"wechat": {}},
+        "fallback": {"type": "text", "text": "fb", "quick_replies": quick},
+    }
+    bodies = WebChatRenderer(ctx).render_all(
+        messages({"type": "text", "text": "hi", "quick_replies": quick}, fallback)
+    )
+    assert bodies == [
+        {"type": "text", "text": "hi", "quick_replies": quick},
+        {"type": "text", "text": "fb", "quick_replies": quick},
+    ]
+    assert ctx.notes == []  # nothing degraded: the browser shows every type
+
+
+def test_parse_takes_what_authenticate_verified() -> None:
+    verified = inspect.signature(WebChatChannel.parse).parameters["verified"]
+    assert verified.default is inspect.Parameter.empty
 
 
 # --- send ---------------------------------------------------------------------------------------------

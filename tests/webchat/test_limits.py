@@ -26,10 +26,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from channelgate.channels.registry import load_registry
 from channelgate.channels.webchat.limits import Limiter, WebChatLimits, address_key
 from channelgate.config import ConfigError, parse_config
-from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
+from channelgate.testing.gateway import run_gateway, wait_until
 from channelgate.testing.server import free_port
 
-from .chatkit import ChatClient, RecordingBot, socket_url, webchat_config
+from .chatkit import ChatClient, RecordingBot, Served, socket_url, webchat_config
 from .test_protocol import channel_of, close_code
 
 # --- a WebSocket client that writes frames by hand ----------------------------------------------------------
@@ -72,9 +72,7 @@ async def server_close(reader: asyncio.StreamReader, timeout: float = 5.0) -> in
 # --- frame size ---------------------------------------------------------------------------------------------
 
 
-async def test_oversize_frame_is_refused_before_its_payload_arrives(
-    gw: RunningGateway, bot: RecordingBot
-) -> None:
+async def test_oversize_frame_is_refused_before_its_payload_arrives(gw: Served, bot: RecordingBot) -> None:
     """The header announces 1 MiB and only 1 KiB follows: an app-level check would still be waiting for the
     rest; the protocol closes at once with 1009."""
     reader, writer = await raw_socket(socket_url(gw))
@@ -182,7 +180,7 @@ async def test_serve_refuses_16_mib_frames_without_growing(tmp_path: Path) -> No
 
 @asynccontextmanager
 async def browsers(
-    gw: RunningGateway, count: int, forwarded_for: str | None = None
+    gw: Served, count: int, forwarded_for: str | None = None
 ) -> AsyncIterator[list[ChatClient]]:
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
     sockets: list[ClientConnection] = []

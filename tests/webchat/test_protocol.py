@@ -15,12 +15,12 @@ from websockets.exceptions import ConnectionClosed
 
 from channelgate.channels.webchat import WebChatChannel
 from channelgate.channels.webchat.protocol import MAX_FRAME_BYTES
-from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
+from channelgate.testing.gateway import run_gateway, wait_until
 
-from .chatkit import RecordingBot, chat, socket_url, webchat_config
+from .chatkit import RecordingBot, Served, chat, socket_url, webchat_config
 
 
-def channel_of(gw: RunningGateway) -> WebChatChannel:
+def channel_of(gw: Served) -> WebChatChannel:
     channel = gw.gateway.channel("webchat", "site")
     assert isinstance(channel, WebChatChannel)
     return channel
@@ -38,7 +38,7 @@ async def close_code(ws: Any) -> tuple[int, str]:
 # --- identity -----------------------------------------------------------------------------------------
 
 
-async def test_hello_without_identity_gets_a_new_user_id_and_its_token(gw: RunningGateway) -> None:
+async def test_hello_without_identity_gets_a_new_user_id_and_its_token(gw: Served) -> None:
     async with chat(gw) as client:
         welcome = await client.hello()
     assert welcome["type"] == "welcome"
@@ -47,7 +47,7 @@ async def test_hello_without_identity_gets_a_new_user_id_and_its_token(gw: Runni
     assert welcome["token"] == channel_of(gw).token_for(welcome["user_id"])
 
 
-async def test_returning_browser_keeps_its_identity(gw: RunningGateway) -> None:
+async def test_returning_browser_keeps_its_identity(gw: Served) -> None:
     async with chat(gw) as first:
         welcome = await first.hello()
     async with chat(gw) as again:
@@ -55,7 +55,7 @@ async def test_returning_browser_keeps_its_identity(gw: RunningGateway) -> None:
     assert (back["user_id"], back["token"]) == (welcome["user_id"], welcome["token"])
 
 
-async def test_forged_token_gets_a_new_identity_not_the_claimed_one(gw: RunningGateway) -> None:
+async def test_forged_token_gets_a_new_identity_not_the_claimed_one(gw: Served) -> None:
     async with chat(gw) as victim:
         real = await victim.hello()
     forged = real["token"][:-2] + ("AA" if not real["token"].endswith("AA") else "BB")
@@ -65,7 +65,7 @@ async def test_forged_token_gets_a_new_identity_not_the_claimed_one(gw: RunningG
     assert channel_of(gw).verify(welcome["user_id"], welcome["token"])
 
 
-async def test_user_id_without_token_gets_a_new_identity(gw: RunningGateway) -> None:
+async def test_user_id_without_token_gets_a_new_identity(gw: Served) -> None:
     async with chat(gw) as victim:
         real = await victim.hello()
     async with chat(gw) as attacker:
@@ -97,9 +97,7 @@ async def test_configured_secret_signs_the_tokens(bot: RecordingBot, tmp_path: A
 # --- inputs and replies -------------------------------------------------------------------------------
 
 
-async def test_text_is_acknowledged_answered_by_the_bot_and_delivered(
-    gw: RunningGateway, bot: RecordingBot
-) -> None:
+async def test_text_is_acknowledged_answered_by_the_bot_and_delivered(gw: Served, bot: RecordingBot) -> None:
     async with chat(gw) as client:
         welcome = await client.hello(languages=["fr-FR", "en"])
         sent = await client.say("bonjour")
@@ -115,12 +113,12 @@ async def test_text_is_acknowledged_answered_by_the_bot_and_delivered(
     await wait_until(lambda: _outbox_status(gw, conversation["id"], "sent"))
 
 
-async def _outbox_status(gw: RunningGateway, conversation_id: str, status: str) -> bool:
+async def _outbox_status(gw: Served, conversation_id: str, status: str) -> bool:
     rows = await gw.store.outbox_rows(conversation_id)
     return bool(rows) and all(r["status"] == status for r in rows)
 
 
-async def test_postback_and_location_become_their_inputs(gw: RunningGateway, bot: RecordingBot) -> None:
+async def test_postback_and_location_become_their_inputs(gw: Served, bot: RecordingBot) -> None:
     async with chat(gw) as client:
         await client.hello()
         await client.send({"type": "postback", "id": "p1", "payload": "CARD_MORE", "title": "Tell me more"})
@@ -135,7 +133,7 @@ async def test_postback_and_location_become_their_inputs(gw: RunningGateway, bot
     assert bot.turns[1].input.type == "location"
 
 
-async def test_input_resent_with_the_same_id_is_answered_once(gw: RunningGateway, bot: RecordingBot) -> None:
+async def test_input_resent_with_the_same_id_is_answered_once(gw: Served, bot: RecordingBot) -> None:
     input_id = str(uuid.uuid4())
     async with chat(gw) as client:
         welcome = await client.hello()
@@ -153,9 +151,7 @@ async def test_input_resent_with_the_same_id_is_answered_once(gw: RunningGateway
     assert [t.input.text for t in bot.turns] == ["only once", "next"]  # type: ignore[union-attr]
 
 
-async def test_message_queued_while_offline_is_delivered_on_reconnect(
-    gw: RunningGateway, bot: RecordingBot
-) -> None:
+async def test_message_queued_while_offline_is_delivered_on_reconnect(gw: Served, bot: RecordingBot) -> None:
     bot.gate = asyncio.Event()
     async with chat(gw) as client:
         welcome = await client.hello()
@@ -179,7 +175,7 @@ async def test_message_queued_while_offline_is_delivered_on_reconnect(
     await wait_until(lambda: _outbox_status(gw, conversation["id"], "sent"))
 
 
-async def test_message_is_sent_again_until_the_browser_confirms_it(gw: RunningGateway) -> None:
+async def test_message_is_sent_again_until_the_browser_confirms_it(gw: Served) -> None:
     async with chat(gw, confirm=False) as client:
         welcome = await client.hello()
         await client.say("confirm me")
@@ -191,7 +187,7 @@ async def test_message_is_sent_again_until_the_browser_confirms_it(gw: RunningGa
     assert again == first  # the same id: a browser that stored it the first time drops the copy
 
 
-async def test_message_goes_to_every_tab_of_the_user(gw: RunningGateway) -> None:
+async def test_message_goes_to_every_tab_of_the_user(gw: Served) -> None:
     async with chat(gw) as tab1:
         welcome = await tab1.hello()
         async with chat(gw) as tab2:
@@ -220,7 +216,7 @@ async def test_message_goes_to_every_tab_of_the_user(gw: RunningGateway) -> None
     ids=["json", "array", "type", "no-id", "blank", "long", "payload", "range", "bool"],
 )
 async def test_bad_frame_gets_an_error_and_the_socket_stays_open(
-    gw: RunningGateway, bot: RecordingBot, frame: Any, reason: str
+    gw: Served, bot: RecordingBot, frame: Any, reason: str
 ) -> None:
     async with chat(gw) as client:
         await client.hello()
@@ -236,21 +232,21 @@ async def test_bad_frame_gets_an_error_and_the_socket_stays_open(
     assert len(bot.turns) == 1
 
 
-async def test_input_before_hello_is_refused(gw: RunningGateway, bot: RecordingBot) -> None:
+async def test_input_before_hello_is_refused(gw: Served, bot: RecordingBot) -> None:
     async with chat(gw) as client:
         sent = await client.say("who am I")
         assert await client.expect("error") == {"type": "error", "reason": "say hello first", "id": sent}
     assert bot.turns == []
 
 
-async def test_binary_frame_is_refused(gw: RunningGateway) -> None:
+async def test_binary_frame_is_refused(gw: Served) -> None:
     async with chat(gw) as client:
         await client.hello()
         await client.ws.send(b"\x00\x01")
         assert "JSON text" in (await client.expect("error"))["reason"]
 
 
-async def test_oversize_frame_is_refused_and_the_socket_closed(gw: RunningGateway, bot: RecordingBot) -> None:
+async def test_oversize_frame_is_refused_and_the_socket_closed(gw: Served, bot: RecordingBot) -> None:
     """Refused by the WebSocket protocol itself (uvicorn's ws_max_size), before the app sees the frame, so
     no error frame precedes the close (test_limits.py shows it happens before the payload arrives)."""
     async with chat(gw) as client:
@@ -261,7 +257,7 @@ async def test_oversize_frame_is_refused_and_the_socket_closed(gw: RunningGatewa
     assert bot.turns == []
 
 
-async def test_flood_of_inputs_is_slowed_down_with_a_retry_hint(gw: RunningGateway) -> None:
+async def test_flood_of_inputs_is_slowed_down_with_a_retry_hint(gw: Served) -> None:
     async with chat(gw) as client:
         await client.hello()
         for i in range(40):  # a burst of 20 is allowed, then 3 per second
@@ -278,7 +274,7 @@ async def test_flood_of_inputs_is_slowed_down_with_a_retry_hint(gw: RunningGatew
     assert errors[0]["reason"] == "too many messages; wait a moment"
 
 
-async def test_socket_from_a_foreign_origin_is_closed_with_1008(gw: RunningGateway) -> None:
+async def test_socket_from_a_foreign_origin_is_closed_with_1008(gw: Served) -> None:
     async with chat(gw, origin="https://evil.example") as client:
         code, reason = await close_code(client.ws)
     assert code == 1008
@@ -287,7 +283,7 @@ async def test_socket_from_a_foreign_origin_is_closed_with_1008(gw: RunningGatew
 
 @pytest.mark.parametrize("origin", ["http://localhost:3000", "http://127.0.0.1:5173", "same", None])
 async def test_same_origin_loopback_and_non_browser_clients_are_allowed_by_default(
-    gw: RunningGateway, origin: str | None
+    gw: Served, origin: str | None
 ) -> None:
     if origin == "same":
         origin = gw.url
@@ -309,13 +305,13 @@ async def test_listed_origins_replace_the_loopback_default(bot: RecordingBot, tm
             assert (await close_code(client.ws))[0] == 1008
 
 
-async def test_socket_for_an_unknown_label_is_closed_with_4404(gw: RunningGateway) -> None:
+async def test_socket_for_an_unknown_label_is_closed_with_4404(gw: Served) -> None:
     async with chat(gw, label="nope") as client:
         code, reason = await close_code(client.ws)
     assert (code, reason) == (4404, "no web chat named nope")
 
 
-async def test_socket_without_hello_is_closed(gw: RunningGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_socket_without_hello_is_closed(gw: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     from channelgate.channels.webchat import routes
 
     monkeypatch.setattr(routes, "HELLO_TIMEOUT", 0.2)
@@ -324,7 +320,7 @@ async def test_socket_without_hello_is_closed(gw: RunningGateway, monkeypatch: p
     assert (code, reason) == (1008, "no hello received")
 
 
-async def test_webhook_post_is_refused_with_a_reason(gw: RunningGateway, bot: RecordingBot) -> None:
+async def test_webhook_post_is_refused_with_a_reason(gw: Served, bot: RecordingBot) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.post(gw.webhook_url("webchat", "site"), json={"type": "text", "text": "hi"})
     assert response.status_code == 403

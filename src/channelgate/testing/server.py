@@ -1,14 +1,23 @@
-"""Run an ASGI app on a loopback port inside the current event loop (for simulators and tests)."""
+"""Run an ASGI app on a loopback port inside the current event loop (for simulators and tests), and
+:class:`FakePlatform`, the smallest such app: a platform API that records what a channel sends."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import itertools
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -77,3 +86,95 @@ async def serve_app(
         await task
         if sock is not None:
             sock.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One request a :class:`FakePlatform` received: what a channel's ``send`` put on the wire."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body) if self.body else None
+
+
+#: how a fake platform answers one request: (status, JSON body[, headers]); the default answers
+#: ``200 {"id": "m-<n>"}``
+Answer = Callable[[Received], Awaitable[tuple[Any, ...]] | tuple[Any, ...]]
+
+
+class FakePlatform:
+    """A platform API that records every request and answers what the test scripted.
+
+    Serve it with ``async with serve_app(platform.app) as url`` (or hand it to ``ChannelHarness``, which
+    does). ``answer`` decides the answer to each request (a callable, sync or async, returning
+    ``(status, json)`` or ``(status, json, headers)``); :meth:`fail_next` queues failures in front of it, so
+    a test can make the next send throttled or refused and watch the gateway retry.
+    """
+
+    def __init__(self, answer: Answer | None = None) -> None:
+        #: the requests answered with a success, in order: what reached the platform
+        self.requests: list[Received] = []
+        #: every request with the status it got, failures included
+        self.attempts: list[tuple[Received, int]] = []
+        self.answer = answer
+        self._failures: list[tuple[int, Any, dict[str, str]]] = []
+        self._ids = itertools.count(1)
+        self._arrived = asyncio.Condition()
+        self.app = Starlette(
+            routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+        )
+
+    def fail_next(
+        self, status: int, times: int = 1, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Answer the next ``times`` requests with ``status`` (and ``body``), then as scripted again."""
+        body = body if body is not None else {"error": "injected"}
+        self._failures += [(status, body, dict(headers or {}))] * times
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:  # noqa: ASYNC109
+        """The first ``count`` requests once they have arrived; AssertionError after ``timeout`` seconds."""
+
+        async def enough() -> None:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: len(self.requests) >= count)
+
+        try:
+            await asyncio.wait_for(enough(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"the fake platform received {len(self.requests)} request(s) within {timeout}s, not {count}"
+            ) from None
+        return self.requests[:count]
+
+    def bodies(self) -> list[Any]:
+        """The JSON body of every request so far, in order."""
+        return [request.json() for request in self.requests]
+
+    async def _handle(self, request: Request) -> Response:
+        received = Received(
+            method=request.method,
+            path="/" + request.path_params["path"],
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=dict(request.query_params),
+            body=await request.body(),
+        )
+        if self._failures:
+            status, body, headers = self._failures.pop(0)
+        elif self.answer is not None:
+            result = self.answer(received)
+            if inspect.isawaitable(result):
+                result = await result
+            status, body, headers = result if len(result) == 3 else (*result, {})
+        else:
+            status, body, headers = 200, {"id": f"m-{next(self._ids)}"}, {}
+        self.attempts.append((received, status))
+        if 200 <= status < 300:
+            async with self._arrived:
+                self.requests.append(received)
+                self._arrived.notify_all()
+        return JSONResponse(body, status_code=status, headers=headers)

@@ -2,10 +2,11 @@
 
 Unlike the platform channels, nothing calls the webhook URL: the browser's inputs arrive on the socket
 (``/webchat/{label}/ws``, see routes.py) and are accepted exactly like webhook events, with the browser's
-uuid of each input as the dedup key, so a resend after a reconnect is answered once. Outbound messages are
-the universal message JSON itself; the browser renders them (static/widget.js). ``send`` writes to the
-user's live sockets in this process and waits for the browser's receipt; when the user is away it raises
-:class:`Unavailable`, the delivery worker keeps the message, and the user's next ``hello`` nudges it out.
+uuid of each input as the dedup key, so a resend after a reconnect is answered once. Outbound messages
+are the universal message JSON itself (render.py); the browser renders them (static/widget.js). ``send``
+writes to the user's live sockets in this process and waits for the browser's receipt; when the user is
+away it raises :class:`Unavailable`, the delivery worker keeps the message, and the user's next ``hello``
+nudges it out.
 
 Identity: the server issues a random user id with an HMAC token binding it, and the browser keeps both in
 localStorage. A token is checked in constant time; a missing or wrong one gets a fresh identity, so one
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from channelgate.channels.base import (
     Channel,
@@ -42,10 +43,10 @@ from channelgate.channels.base import (
     Verified,
     WebhookRequest,
 )
-from channelgate.channels.rendering import truncate
 from channelgate.channels.webchat.hub import Hub, NotConnected
 from channelgate.channels.webchat.limits import Limiter, WebChatLimits
-from channelgate.messages import ChannelSpecific, Text, UniversalMessage, dump_message, parse_message
+from channelgate.channels.webchat.render import TEXT_MAX, WebChatRenderer
+from channelgate.messages import UniversalMessage
 
 #: seconds a browser has to confirm a message before the send counts as failed (and is retried)
 RECEIPT_TIMEOUT = 10.0
@@ -103,7 +104,7 @@ class WebChatChannel(Channel[WebChatConfig]):
     Config: ClassVar[type[ChannelConfig]] = WebChatConfig
     #: a browser shows anything; sends are local socket writes, so the ceilings are high
     limits: ClassVar[ChannelLimits] = ChannelLimits(
-        text_max=20_000, quick_replies_max=50, buttons_max=50, send_rate=1000.0, send_concurrency=512
+        text_max=TEXT_MAX, quick_replies_max=50, buttons_max=50, send_rate=1000.0, send_concurrency=512
     )
 
     def __init__(self, config: WebChatConfig, ctx: ChannelContext) -> None:
@@ -192,7 +193,8 @@ class WebChatChannel(Channel[WebChatConfig]):
             "nothing is accepted at this URL"
         )
 
-    def parse(self, request: WebhookRequest, verified: Verified | None = None) -> list[InboundEvent]:
+    def parse(self, request: WebhookRequest, verified: Verified) -> list[InboundEvent]:
+        """Never reached: ``authenticate`` refuses every webhook (input arrives on the socket)."""
         return []
 
     # --- outbound ---
@@ -204,45 +206,16 @@ class WebChatChannel(Channel[WebChatConfig]):
         user, the input answered and the render time, so render stays pure (the same call gives the same
         payloads) while two renders never share an id.
         """
+        renderer = WebChatRenderer(ctx)
         out: list[Outbound] = []
         for index, message in enumerate(messages):
-            data = self._message_json(message, ctx)
-            if data is None:
-                continue
-            seed = orjson.dumps(
-                [ctx.user_id, ctx.reply_to, ctx.now, index, data], option=orjson.OPT_SORT_KEYS
-            )
-            body = {"id": hashlib.sha256(seed).hexdigest()[:32], "user_id": ctx.user_id, "message": data}
-            out.append(Outbound(body=body, summary=_summary(data)))
+            for data in renderer.render(message):
+                seed = orjson.dumps(
+                    [ctx.user_id, ctx.reply_to, ctx.now, index, data], option=orjson.OPT_SORT_KEYS
+                )
+                body = {"id": hashlib.sha256(seed).hexdigest()[:32], "user_id": ctx.user_id, "message": data}
+                out.append(Outbound(body=body, summary=_summary(data)))
         return out
-
-    def _message_json(self, message: UniversalMessage, ctx: RenderContext) -> dict[str, Any] | None:
-        if isinstance(message, ChannelSpecific):
-            return self._channel_specific(message, ctx)
-        data = dump_message(message)
-        data.pop("options", None)  # delivery options are for platforms, not for the browser
-        if isinstance(message, Text):
-            data["text"] = truncate(message.text, self.limits.text_max, ctx)
-        return data
-
-    def _channel_specific(self, message: ChannelSpecific, ctx: RenderContext) -> dict[str, Any] | None:
-        """``payloads["webchat"]`` is itself a universal message; anything else is shown as text."""
-        payload = message.payloads.get(self.name)
-        if payload is None:
-            if message.fallback is None:
-                ctx.note("channel-specific message has no 'webchat' entry and no fallback: skipped")
-                return None
-            return self._message_json(message.fallback, ctx)
-        try:
-            parsed = parse_message(payload)
-        except (ValidationError, ValueError):
-            parsed = None
-        if parsed is not None and not isinstance(parsed, ChannelSpecific):
-            return self._message_json(parsed, ctx)
-        ctx.note("payloads['webchat'] is not a universal message: shown as text")
-        text = payload.get("text") if isinstance(payload.get("text"), str) and payload["text"] else None
-        shown = text or orjson.dumps(payload).decode()
-        return {"type": "text", "text": truncate(shown, self.limits.text_max, ctx)}
 
     async def send(self, outbound: Outbound) -> SendResult:
         body = outbound.body
