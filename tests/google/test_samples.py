@@ -14,7 +14,7 @@ import pytest
 from channelgate.channels.base import InboundMessage, StatusUpdate, WebhookRequest
 from channelgate.turns import EventInput, PostbackInput, User
 
-from .kit import gbm_channel, rbm_channel, request
+from .kit import gbm_channel, parse, rbm_channel, request
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -26,7 +26,7 @@ def pushed(name: str) -> WebhookRequest:
 
 
 def rbm_events(name: str) -> list[Any]:
-    return rbm_channel(agent_id="AGENT_ID").parse(pushed(name))
+    return parse(rbm_channel(agent_id="AGENT_ID"), pushed(name))
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_rbm_unknown_event_type_is_skipped_with_a_reason() -> None:
     event = {"senderPhoneNumber": "+1", "eventType": "SOMETHING_NEW", "eventId": "E", "agentId": "AGENT_ID"}
     data = base64.b64encode(orjson.dumps(event)).decode()
     req = request(orjson.dumps({"message": {"data": data}, "subscription": "s"}))
-    assert rbm_channel(agent_id="AGENT_ID").parse(req) == []
+    assert parse(rbm_channel(agent_id="AGENT_ID"), req) == []
     reason = "event[0]: event type 'SOMETHING_NEW' is not one this channel reads"
     assert req.notes["skips"].reasons == [reason]
 
@@ -92,7 +92,7 @@ def test_gbm_authentication_response_carries_the_code() -> None:
         "suggestionResponse": response,
         "sendTime": "2024-01-01T00:00:01Z",
     }
-    [event] = gbm_channel().parse(request(body))
+    [event] = parse(gbm_channel(), request(body))
     assert isinstance(event, InboundMessage)
     assert event.user == User(id="CONVERSATION_ID")
     assert event.dedup_key.startswith("authentication:")
@@ -101,5 +101,5 @@ def test_gbm_authentication_response_carries_the_code() -> None:
 
 def test_gbm_body_without_an_event_is_skipped_with_a_reason() -> None:
     req = request({"agent": "brands/B/agents/A", "conversationId": "C", "somethingNew": {"x": 1}})
-    assert gbm_channel().parse(req) == []
+    assert parse(gbm_channel(), req) == []
     assert req.notes["skips"].reasons == ["event[0]: no event this channel reads (fields: somethingNew)"]
