@@ -2,10 +2,11 @@
 
 One body holds one event beside its envelope (``agent``, ``conversationId``, ``context``...): a
 ``message`` (text; an image by its URL), a ``suggestionResponse`` (a tap → postback; an authentication
-response → an event carrying the OAuth code), a ``userStatus`` (typing is ignored, a live-agent request →
-event), ``receipts`` (→ delivery statuses) or a ``surveyResponse`` (→ event). The user is the
-``conversationId``. A body with none of these, a message without content and a receipt of an unknown type
-are skipped with their reason (logged and counted), never dropped in silence.
+response → an event carrying the OAuth code), an ``authenticationResponse`` (the same event), a
+``userStatus`` (typing is ignored, a live-agent request → event), ``receipts`` (→ delivery statuses) or a
+``surveyResponse`` (→ event). The user is the ``conversationId``. A body with none of these, a message
+without content and a receipt of an unknown type are skipped with their reason (logged and counted), never
+dropped in silence.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def parse(request: WebhookRequest, body: bytes, agent_id: str | None) -> list[In
 
 
 class _Inbound:
-    """The events in one GBM webhook body (exactly one of message, suggestionResponse, userStatus,
-    receipts and surveyResponse is documented per body; all present are read, in that order)."""
+    """The events in one GBM webhook body (one payload is documented per body: message, suggestionResponse,
+    authenticationResponse, userStatus, receipts or surveyResponse; all present are read, in that order)."""
 
     def __init__(self, request: WebhookRequest, data: dict[str, Any], conversation_id: str) -> None:
         self.request = request
@@ -72,6 +73,7 @@ class _Inbound:
         for key, handler in (
             ("message", self._message),
             ("suggestionResponse", self._suggestion),
+            ("authenticationResponse", self._signed_in),
             ("userStatus", self._user_status),
             ("receipts", self._receipts),
             ("surveyResponse", self._survey),
@@ -150,6 +152,15 @@ class _Inbound:
             "authentication", created, last_segment(response.get("message")), auth.get("code")
         )
         return self._inbound(key, EventInput(name="authentication_response", data=response), None, created)
+
+    def _signed_in(self, auth: dict[str, Any]) -> list[InboundEvent]:
+        """An authentication response as the body's own payload (Google's UserMessage reference lists it
+        beside ``message`` and ``suggestionResponse``, and Google's webhook test framework sends it so). The
+        same ``authentication_response`` event as a tap's, its data shaped alike: the bot reads
+        ``data["authenticationResponse"]["code"]`` whichever way Google sent it."""
+        key = self._event_key("authentication", None, auth.get("code"))
+        input = EventInput(name="authentication_response", data={"authenticationResponse": auth})
+        return [self._inbound(key, input, None, None)]
 
     def _user_status(self, status: dict[str, Any]) -> list[InboundEvent]:
         if not status.get("requestedLiveAgent"):
