@@ -9,10 +9,11 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-from channelgate.channels.base import ChannelContext, RenderContext, WebhookRequest
+from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, WebhookRequest
 from channelgate.channels.gbm import GBMChannel, GBMConfig
-from channelgate.channels.google_agent import sign
+from channelgate.channels.google.webhook import SIGNATURE_HEADER, sign
 from channelgate.channels.rbm import RBMChannel, RBMConfig
+from channelgate.channels.rbm.inbound import push_data
 from channelgate.testing.memory import MemoryKeyValue
 
 #: the §0.2 vector's client token (channel-protocols.md)
@@ -71,6 +72,15 @@ def render_context(
     now = time.time()
     last = None if last_inbound_days is None else now - last_inbound_days * DAY
     return RenderContext(user_id=user_id, locale="en-US", now=now, reply_to=reply_to, last_inbound_at=last)
+
+
+def parse(channel: GBMChannel | RBMChannel, req: WebhookRequest) -> list[InboundEvent]:
+    """What the webhook route does with a request: authenticate it, then parse it with what authenticating
+    verified. ``req`` is signed here first, as Google signs it (GBM: the raw body; RBM: the decoded data)."""
+    covered = push_data(req.body) if isinstance(channel, RBMChannel) else req.body
+    token = channel.config.client_token.get_secret_value()
+    req.headers[SIGNATURE_HEADER.lower()] = sign(covered or b"", token)
+    return channel.parse(req, channel.authenticate(req))
 
 
 def secret(value: str) -> SecretStr:

@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from channelgate.bots.base import Bot
-from channelgate.channels.google_agent import load_service_account
+from channelgate.channels.google.credentials import load_service_account
 from channelgate.testing import google as google_sim
 from channelgate.testing.gateway import run_gateway, wait_until
 from channelgate.testing.google import GoogleAgentSimulator

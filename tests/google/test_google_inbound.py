@@ -11,7 +11,7 @@ import pytest
 from channelgate.channels.base import BadRequest, InboundMessage, StatusUpdate
 from channelgate.turns import EventInput, LocationInput, MediaInput, PostbackInput, TextInput
 
-from .kit import gbm_channel, rbm_channel, request
+from .kit import gbm_channel, parse, rbm_channel, request
 
 # the reference's text sample (channel-protocols.md §3.3)
 GBM_TEXT = {
@@ -31,7 +31,7 @@ GBM_TEXT = {
 
 
 def gbm_parse(body: dict[str, Any]) -> list[Any]:
-    return gbm_channel().parse(request(body))
+    return parse(gbm_channel(), request(body))
 
 
 def test_gbm_text_message() -> None:
@@ -194,7 +194,7 @@ def test_gbm_survey_response_is_an_event() -> None:
 )
 def test_gbm_malformed_events_are_bad_requests(body: bytes, reason: str) -> None:
     with pytest.raises(BadRequest, match=reason):
-        gbm_channel().parse(request(body))
+        parse(gbm_channel(), request(body))
 
 
 def test_gbm_body_with_only_context_gives_no_events() -> None:
@@ -212,7 +212,7 @@ def rbm_parse(event: dict[str, Any]) -> list[Any]:
             "subscription": "projects/p/subscriptions/s",
         }
     )
-    return rbm_channel().parse(request(body))
+    return parse(rbm_channel(), request(body))
 
 
 BASE = {
@@ -308,7 +308,7 @@ def test_rbm_event_for_another_agent_is_ignored() -> None:
 def test_rbm_data_that_is_not_json_is_a_bad_request() -> None:
     body = orjson.dumps({"message": {"data": base64.b64encode(b"nope").decode()}})
     with pytest.raises(BadRequest):
-        rbm_channel().parse(request(body))
+        parse(rbm_channel(), request(body))
 
 
 def test_gbm_taps_and_events_are_answered_as_replies() -> None:

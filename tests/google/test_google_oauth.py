@@ -13,7 +13,8 @@ from pydantic import SecretStr
 
 from channelgate.channels.base import InvalidCredentials, Throttled, Unavailable
 from channelgate.channels.gbm import SCOPE as GBM_SCOPE
-from channelgate.channels.google_agent import TokenSource, load_service_account
+from channelgate.channels.google.credentials import load_service_account
+from channelgate.channels.google.token import ServiceAccountToken
 from channelgate.testing.google import GoogleAgentSimulator, generate_key_pem
 from channelgate.testing.memory import MemoryKeyValue
 
@@ -30,9 +31,9 @@ class Clock:
 
 def source(
     http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str, clock: Clock | None = None
-) -> TokenSource:
+) -> ServiceAccountToken:
     ctx = context(http, kv)
-    return TokenSource(
+    return ServiceAccountToken(
         ctx,
         SecretStr(key_json),
         GBM_SCOPE,
@@ -44,7 +45,7 @@ def source(
 async def test_token_comes_from_a_verified_jwt_assertion(
     sim: GoogleAgentSimulator, sim_url: str, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
 ) -> None:
-    token = await source(http, kv, key_json).token()
+    token = await source(http, kv, key_json).get()
     assert token.startswith("ya29.sim-")
     [claims] = sim.token_requests
     assert claims["iss"] == sim.client_email
@@ -57,10 +58,10 @@ async def test_token_is_cached_in_memory_and_shared_through_the_store(
     sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
 ) -> None:
     first = source(http, kv, key_json)
-    token = await first.token()
-    assert await first.token() == token
+    token = await first.get()
+    assert await first.get() == token
     replica = source(http, kv, key_json)  # another process sharing the store
-    assert await replica.token() == token
+    assert await replica.get() == token
     assert len(sim.token_requests) == 1
 
 
@@ -68,7 +69,7 @@ async def test_concurrent_callers_share_one_refresh(
     sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
 ) -> None:
     sources = [source(http, kv, key_json) for _ in range(5)]
-    tokens = await asyncio.gather(*(s.token() for s in sources))
+    tokens = await asyncio.gather(*(s.get() for s in sources))
     assert len(set(tokens)) == 1
     assert len(sim.token_requests) == 1
 
@@ -78,11 +79,11 @@ async def test_token_is_refreshed_before_it_expires(
 ) -> None:
     clock = Clock()
     tokens = source(http, kv, key_json, clock)
-    first = await tokens.token()
+    first = await tokens.get()
     clock.now += 3600 - 301  # still valid, not yet in the refresh margin
-    assert await tokens.token() == first
+    assert await tokens.get() == first
     clock.now += 2  # within five minutes of expiry
-    second = await tokens.token()
+    second = await tokens.get()
     assert second != first
     assert len(sim.token_requests) == 2
 
@@ -96,20 +97,20 @@ async def test_short_lived_tokens_refresh_at_half_their_life(
     async with serve_app(sim.app) as url:
         clock = Clock()
         tokens = source(http, kv, orjson.dumps(sim.service_account_info(f"{url}/token")).decode(), clock)
-        first = await tokens.token()
+        first = await tokens.get()
         clock.now += 29
-        assert await tokens.token() == first
+        assert await tokens.get() == first
         clock.now += 2
-        assert await tokens.token() != first
+        assert await tokens.get() != first
 
 
 async def test_invalidated_token_is_replaced(
     sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
 ) -> None:
     tokens = source(http, kv, key_json)
-    first = await tokens.token()
-    await tokens.invalidate(first)
-    assert await tokens.token() != first
+    first = await tokens.get()
+    await tokens.forget(first)
+    assert await tokens.get() != first
     assert len(sim.token_requests) == 2
 
 
@@ -117,9 +118,9 @@ async def test_invalidating_a_stale_token_keeps_a_newer_one(
     sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
 ) -> None:
     tokens = source(http, kv, key_json)
-    current = await tokens.token()
-    await source(http, kv, key_json).invalidate("an-older-token")
-    assert await source(http, kv, key_json).token() == current
+    current = await tokens.get()
+    await source(http, kv, key_json).forget("an-older-token")
+    assert await source(http, kv, key_json).get() == current
     assert len(sim.token_requests) == 1
 
 
@@ -131,9 +132,11 @@ async def test_a_key_the_simulator_did_not_issue_is_refused(
     info = forged.service_account_info(f"{sim_url}/token")
     info["private_key_id"] = sim.private_key_id
     ctx = context(http, kv)
-    tokens = TokenSource(ctx, SecretStr(orjson.dumps(info).decode()), GBM_SCOPE, product="Business Messages")
+    tokens = ServiceAccountToken(
+        ctx, SecretStr(orjson.dumps(info).decode()), GBM_SCOPE, product="Business Messages"
+    )
     with pytest.raises(InvalidCredentials, match="invalid_grant"):
-        await tokens.token()
+        await tokens.get()
     assert ctx.health.status == "failing"
     assert "service_account" in ctx.health.message
     assert info["private_key"] not in ctx.health.message
@@ -146,7 +149,7 @@ async def test_token_endpoint_outage_is_retryable(
     sim = GoogleAgentSimulator(private_key_pem=key_pem)
     info = sim.service_account_info("http://127.0.0.1:9/token")  # nothing listens on port 9
     with pytest.raises(Unavailable, match="unreachable"):
-        await source(http, kv, orjson.dumps(info).decode()).token()
+        await source(http, kv, orjson.dumps(info).decode()).get()
 
 
 @pytest.mark.parametrize(("status", "error"), [(503, Unavailable), (429, Throttled)])
@@ -165,7 +168,7 @@ async def test_token_endpoint_errors_are_typed(
     async with serve_app(Starlette(routes=[Route("/token", failing, methods=["POST"])])) as url:
         info = GoogleAgentSimulator(private_key_pem=key_pem).service_account_info(f"{url}/token")
         with pytest.raises(error) as caught:
-            await source(http, kv, orjson.dumps(info).decode()).token()
+            await source(http, kv, orjson.dumps(info).decode()).get()
     assert caught.value.retry_after == 3.0  # type: ignore[attr-defined]
 
 
@@ -174,7 +177,7 @@ async def test_key_file_path_works_like_inline_json(
 ) -> None:
     path = tmp_path / "key.json"
     path.write_text(key_json)
-    assert await source(http, kv, str(path)).token()
+    assert await source(http, kv, str(path)).get()
 
 
 @pytest.mark.parametrize(
@@ -194,9 +197,9 @@ def test_broken_keys_are_named_without_their_content(value: str, message: str) -
 
 async def test_broken_key_turns_health_red_on_first_use(http: httpx.AsyncClient, kv: MemoryKeyValue) -> None:
     ctx = context(http, kv)
-    tokens = TokenSource(
+    tokens = ServiceAccountToken(
         ctx, SecretStr('{"type": "service_account"}'), GBM_SCOPE, product="Business Messages"
     )
     with pytest.raises(InvalidCredentials):
-        await tokens.token()
+        await tokens.get()
     assert ctx.health.status == "failing"

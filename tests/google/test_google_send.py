@@ -7,7 +7,7 @@ import pytest
 
 from channelgate.channels.base import InvalidCredentials, Outbound, Rejected, Throttled, Unavailable
 from channelgate.channels.gbm import GBMChannel
-from channelgate.channels.google_agent import classify, retry_after
+from channelgate.channels.google.errors import classify, retry_after
 from channelgate.channels.rbm import RBMChannel
 from channelgate.messages import Card, CardMedia, ChannelSpecific, ReplyAction, Text
 from channelgate.testing.google import GoogleAgentSimulator

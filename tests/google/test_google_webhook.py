@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from channelgate.channels.base import Forbidden, Unauthorized
-from channelgate.channels.google_agent import check_signature, sign
-from channelgate.channels.rbm import push_data
+from channelgate.channels.google.webhook import check_signature, sign
+from channelgate.channels.rbm.inbound import push_data
 
 from .kit import CLIENT_TOKEN, gbm_channel, rbm_channel, request, secret, signed
 
@@ -26,8 +26,7 @@ def test_signature_matches_the_reference_vector() -> None:
 def test_gbm_accepts_the_reference_vector_and_parses_it() -> None:
     channel = gbm_channel()
     hook = request(VECTOR_BODY, headers={"X-Goog-Signature": VECTOR_SIGNATURE})
-    channel.authenticate(hook)
-    [event] = channel.parse(hook)
+    [event] = channel.parse(hook, channel.authenticate(hook))
     assert event.dedup_key == "m1"
 
 

@@ -48,7 +48,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from channelgate.channels.google_agent import JWT_BEARER_GRANT, sign
+from channelgate.channels.google.token import JWT_BEARER_GRANT
+from channelgate.channels.google.webhook import sign
 
 GBM_SCOPE = "https://www.googleapis.com/auth/businessmessages"
 RBM_SCOPE = "https://www.googleapis.com/auth/rcsbusinessmessaging"
