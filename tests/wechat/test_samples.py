@@ -167,3 +167,13 @@ def test_a_broadcast_report_is_skipped_with_a_log_line_carrying_its_fields(
     for field in ("MsgID=1988", "Status=sendsuccess", "TotalCount=100", "FilterCount=80", "SentCount=75"):
         assert field in line
     assert "ErrorCount=5" in line
+
+
+def test_a_menu_link_tap_keeps_which_personalised_menu_it_came_from() -> None:
+    """WeChat's documented VIEW event carries ``MenuId`` (which personalised menu's rule was tapped): before,
+    the input kept only the URL."""
+    event = event_of("wechat_doc_view_menuid.xml")
+    assert event.user == User(id="FromUser")
+    assert event.dedup_key == "FromUser:123456789:VIEW"
+    assert event.timestamp == 123456789
+    assert event.input == EventInput(name="view", data={"url": "www.qq.com", "MenuId": "MENUID"})

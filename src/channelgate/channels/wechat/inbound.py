@@ -149,6 +149,8 @@ def _message_input(msg_type: str, f: dict[str, str], nested: dict[str, Any]) -> 
 
 
 def _event_input(event: str, f: dict[str, str], nested: dict[str, Any]) -> Input:
+    """The input of an event. The events read into named data keep every other field WeChat sent under its
+    own name (a personalised menu's ``MenuId`` on ``VIEW``), so nothing the event carried is stripped."""
     key = f.get("EventKey", "")
     if event == "subscribe":
         data: dict[str, Any] = {}
@@ -158,20 +160,25 @@ def _event_input(event: str, f: dict[str, str], nested: dict[str, Any]) -> Input
             data["event_key"] = key
         if f.get("Ticket"):
             data["ticket"] = f["Ticket"]
-        return EventInput(name="subscribed", data=data or None)
+        return _named("subscribed", data, f, nested, "EventKey", "Ticket")
     if event == "unsubscribe":
-        return EventInput(name="unsubscribed")
+        return _named("unsubscribed", {}, f, nested, "EventKey")
     if event == "scan":
-        return EventInput(
-            name="scan", data={"scene": key, **({"ticket": f["Ticket"]} if f.get("Ticket") else {})}
-        )
+        data = {"scene": key, **({"ticket": f["Ticket"]} if f.get("Ticket") else {})}
+        return _named("scan", data, f, nested, "EventKey", "Ticket")
     if event == "location":
         where: dict[str, Any] = {"latitude": _float(f, "Latitude"), "longitude": _float(f, "Longitude")}
         if f.get("Precision"):
             where["precision"] = _float(f, "Precision")
-        return EventInput(name="location", data=where)
+        return _named("location", where, f, nested, "Latitude", "Longitude", "Precision")
     if event == "click":
         return PostbackInput(payload=key)
     if event == "view":
-        return EventInput(name="view", data={"url": key})
+        return _named("view", {"url": key}, f, nested, "EventKey")
     return EventInput(name=event, data=_extra(f, nested) or None)
+
+
+def _named(name: str, data: dict[str, Any], f: dict[str, str], nested: dict[str, Any], *read: str) -> Input:
+    """An event input of ``data`` (what was read from the fields named in ``read``) and every other field."""
+    rest = {k: v for k, v in _extra(f, nested).items() if k not in read}
+    return EventInput(name=name, data={**data, **rest} or None)
