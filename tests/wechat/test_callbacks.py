@@ -55,8 +55,8 @@ class Route_:
             answer = self.channel.handshake(hook)
             if answer is not None:
                 return Response(answer.body, answer.status, media_type=answer.media_type)
-            self.channel.authenticate(hook)
-            events = self.channel.parse(hook)
+            verified = self.channel.authenticate(hook)
+            events = self.channel.parse(hook, verified)
         except WebhookError as exc:
             return JSONResponse({"error": exc.reason}, exc.status)
         self.attempts += 1

@@ -65,8 +65,7 @@ def signed(xml: str, mode: str = "plaintext", *, timestamp: int | None = None, a
 def events_of(xml: str, mode: str = "plaintext") -> list[Any]:
     channel = make_channel(mode)
     request = signed(xml, mode)
-    channel.authenticate(request)
-    return channel.parse(request)
+    return channel.parse(request, channel.authenticate(request))
 
 
 def one_input(xml: str) -> Any:
@@ -123,8 +122,7 @@ def test_posts_are_not_handshakes() -> None:
 def test_reference_safe_mode_callback_is_authenticated_and_parsed() -> None:
     channel = make_channel("safe", clock=1700000000)
     request = webhook("POST", SAFE_QUERY, SAFE_BODY)
-    channel.authenticate(request)
-    (event,) = channel.parse(request)
+    (event,) = channel.parse(request, channel.authenticate(request))
     assert isinstance(event, InboundMessage)
     assert event.input == TextInput(text="hello")
     assert event.user.id == "oUser123"
@@ -213,8 +211,7 @@ def test_hostile_xml_is_a_bad_request(name: str, mode: str) -> None:
     query = {"signature": sha1_signature(TOKEN, ts, "1"), "timestamp": ts, "nonce": "1", "msg_signature": "x"}
     request = webhook("POST", query, HOSTILE[name])
     with pytest.raises(BadRequest, match="DTD"):
-        channel.authenticate(request)
-        channel.parse(request)
+        channel.parse(request, channel.authenticate(request))
 
 
 def test_encrypted_hostile_xml_is_refused_after_decryption() -> None:
@@ -227,7 +224,8 @@ def test_encrypted_hostile_xml_is_refused_after_decryption() -> None:
 def test_encrypted_callback_without_a_key_says_what_to_configure() -> None:
     channel = make_channel("plaintext")
     with pytest.raises(BadRequest, match="encoding_aes_key"):
-        channel.parse(signed(SIM.text_message("oUser1", "hi"), "safe"))
+        request = signed(SIM.text_message("oUser1", "hi"), "safe")
+        channel.parse(request, channel.authenticate(request))
 
 
 def test_compatible_mode_trusts_only_the_encrypted_copy() -> None:
@@ -237,7 +235,7 @@ def test_compatible_mode_trusts_only_the_encrypted_copy() -> None:
     assert forged != body
     channel = make_channel("compatible")
     request = webhook("POST", {**SIM.signed_query(ts, nonce), **extra}, forged)
-    (event,) = channel.parse(request)
+    (event,) = channel.parse(request, channel.authenticate(request))
     assert event.input == TextInput(text="genuine")
 
 

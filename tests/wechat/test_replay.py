@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from channelgate.channels.base import Forbidden
+from channelgate.channels.base import Forbidden, WebhookRequest
+from channelgate.channels.wechat import WeChatChannel
 from channelgate.store import Store
 from channelgate.store import replay as replay_store
 from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
@@ -43,14 +44,19 @@ async def turns(*gateways: RunningGateway) -> int:
 # --- the channel, with an in-memory cache ------------------------------------------------------------------
 
 
+async def replay_check(channel: WeChatChannel, request: WebhookRequest) -> None:
+    """What the webhook route does: authenticate, then check the replay with what that verified."""
+    await channel.check_replay(request, channel.authenticate(request))
+
+
 async def test_plaintext_capture_with_another_body_is_refused_and_the_same_body_passes() -> None:
     sim = WeChatSimulator(app_id=APP_ID, token=TOKEN, encoding_aes_key=AES_KEY)
     channel = make_channel("plaintext")
     captured = sim.callback(sim.text_message("oUser1", "hi"))
-    await channel.check_replay(webhook("POST", captured.params, captured.body))
-    await channel.check_replay(webhook("POST", captured.params, captured.body))  # WeChat's retry
+    await replay_check(channel, webhook("POST", captured.params, captured.body))
+    await replay_check(channel, webhook("POST", captured.params, captured.body))  # WeChat's retry
     with pytest.raises(Forbidden, match="replayed"):
-        await channel.check_replay(webhook("POST", captured.params, forged(sim, captured, "plaintext").body))
+        await replay_check(channel, webhook("POST", captured.params, forged(sim, captured, "plaintext").body))
 
 
 async def test_a_reencrypted_retry_of_the_same_message_is_the_same_message() -> None:
@@ -64,8 +70,8 @@ async def test_a_reencrypted_retry_of_the_same_message_is_the_same_message() -> 
         xml, mode="safe", timestamp=int(first.params["timestamp"]), nonce=first.params["nonce"]
     )
     assert again.body != first.body
-    await channel.check_replay(webhook("POST", first.params, first.body))
-    await channel.check_replay(webhook("POST", again.params, again.body))
+    await replay_check(channel, webhook("POST", first.params, first.body))
+    await replay_check(channel, webhook("POST", again.params, again.body))
 
 
 def test_an_overlong_nonce_is_refused_before_the_cache() -> None:

@@ -4,12 +4,13 @@ and every EventKey kept (issue 13, "authentic events are dropped or stripped"). 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from channelgate.channels.base import InboundMessage
+from channelgate.channels.base import InboundMessage, StatusUpdate
 from channelgate.channels.wechat.xml import read_xml
 from channelgate.turns import EventInput, User
 
@@ -109,3 +110,70 @@ def test_the_flat_fields_stay_as_they_were() -> None:
     message = read_xml((SAMPLES / "wechatpy_shakearound_user_shake.xml").read_bytes())
     assert message.fields["AroundBeacons.AroundBeacon.Distance"] == "166.816"
     assert message.fields["MsgType"] == "event"
+
+
+def test_a_template_report_is_the_status_of_that_template_message() -> None:
+    (status,) = events_of((SAMPLES / "wechatpy_template_send_job_finish.xml").read_text(encoding="utf-8"))
+    assert status == StatusUpdate(
+        dedup_key="fromuser:1395658920:TEMPLATESENDJOBFINISH",
+        user_id="fromuser",
+        status="delivered",
+        platform_message_id="200163836",
+        reason=None,
+        raw={
+            "ToUserName": "touser",
+            "FromUserName": "fromuser",
+            "CreateTime": "1395658920",
+            "MsgType": "event",
+            "Event": "TEMPLATESENDJOBFINISH",
+            "MsgID": "200163836",
+            "Status": "success",
+        },
+    )
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "safe"])
+def test_a_device_event_keeps_what_the_device_did(mode: str) -> None:
+    """A ``device_event`` message carries ``Event`` (bind, unbind) outside an ``event`` envelope: before,
+    the event input lost it, and a bind looked like an unbind."""
+    event = event_of("wechatpy_device_bind.xml", mode)
+    assert event.user == User(id="fromUser")
+    assert event.dedup_key == "1234567890123456"
+    assert event.platform_message_id == "1234567890123456"
+    assert event.timestamp == 1348831860
+    assert event.input == EventInput(
+        name="device_event",
+        data={
+            "Event": "bind",
+            "OpenID": "123",
+            "DeviceID": "123",
+            "DeviceType": "123",
+            "SessionID": "123",
+            "Content": "MTIz",
+        },
+    )
+
+
+def test_a_broadcast_report_is_skipped_with_a_log_line_carrying_its_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """MASSSENDJOBFINISH reports an account-wide broadcast, not a user's act: no turn (as documented), but no
+    longer silently: the log line carries every count WeChat sent."""
+    caplog.set_level(logging.INFO, logger="channelgate.channels.wechat")
+    xml = (SAMPLES / "wechat_doc_masssendjobfinish.xml").read_text(encoding="utf-8")
+    assert events_of(xml, "safe") == []
+    (line,) = [r.getMessage() for r in caplog.records if "MASSSENDJOBFINISH" in r.getMessage()]
+    assert "wechat/shop: MASSSENDJOBFINISH skipped" in line
+    for field in ("MsgID=1988", "Status=sendsuccess", "TotalCount=100", "FilterCount=80", "SentCount=75"):
+        assert field in line
+    assert "ErrorCount=5" in line
+
+
+def test_a_menu_link_tap_keeps_which_personalised_menu_it_came_from() -> None:
+    """WeChat's documented VIEW event carries ``MenuId`` (which personalised menu's rule was tapped): before,
+    the input kept only the URL."""
+    event = event_of("wechat_doc_view_menuid.xml")
+    assert event.user == User(id="FromUser")
+    assert event.dedup_key == "FromUser:123456789:VIEW"
+    assert event.timestamp == 123456789
+    assert event.input == EventInput(name="view", data={"url": "www.qq.com", "MenuId": "MENUID"})
