@@ -1,14 +1,14 @@
 """The store as the gateway uses it: one object over the repositories of this package.
 
 Each repository owns one kind of stored thing and its statements: conversations.py (users and their
-leases), inbox.py (accepted events and turns), outbox.py (deliveries), dead_letters.py, keyvalue.py
-(shared values and locks; replay.py holds the replay cache). The connection, transactions and SQLite's
-single writer are database.py's. The admin API's tables (keys.py, integrations.py, idempotency.py,
+leases), inbox.py (accepted events and turns), outbox.py (queued messages), deliveries.py (the delivery
+worker's claims on them), dead_letters.py, keyvalue.py (shared values and locks; replay.py holds the
+replay cache). The connection, transactions and SQLite's single writer are database.py's. The admin API's tables (keys.py, integrations.py, idempotency.py,
 broadcasts.py) are reached through admin.py.
 
 :class:`Store` keeps the method names the pipeline, the delivery worker, the gateway and the API call, each
 delegating to its repository, and returns the rows typed by column (rows.py). New code may use the
-repositories directly: ``store.outbox.claim(...)``.
+repositories directly: ``store.deliveries.claim(...)``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from channelgate.store import outbox as outbox_rows
 from channelgate.store.conversations import Conversations
 from channelgate.store.database import Database, async_url
 from channelgate.store.dead_letters import DeadLetters
+from channelgate.store.deliveries import Deliveries
 from channelgate.store.inbox import STATUS_BATCH, Accepted, Inbox
 from channelgate.store.keyvalue import KeyValues, StoreKeyValue
 from channelgate.store.outbox import FINAL, STATUS_RANK, NewOutbound, Outbox
@@ -44,7 +45,8 @@ __all__ = [
 
 class Store(Database):
     """The database (see :class:`~channelgate.store.database.Database` for ``synchronous`` and
-    ``secrets``) and its repositories: ``conversations``, ``inbox``, ``outbox``, ``dead_letters``, ``kv``."""
+    ``secrets``) and its repositories: ``conversations``, ``inbox``, ``outbox``, ``deliveries``,
+    ``dead_letters``, ``kv``."""
 
     def __init__(
         self,
@@ -58,6 +60,7 @@ class Store(Database):
         self.conversations = Conversations(self)
         self.inbox = Inbox(self)
         self.outbox = Outbox(self)
+        self.deliveries = Deliveries(self)
         self.dead_letters = DeadLetters(self)
         self.kv = KeyValues(self)
 
@@ -179,15 +182,15 @@ class Store(Database):
 
     async def claim_deliveries(self, owner: str, now: float, limit: int, lease: float) -> list[Row]:
         """Typed ``list[Row]`` only because delivery.py declares its variable so (``list`` is invariant);
-        ``outbox.claim`` returns the same rows as ``list[DeliveryRow]``."""
-        rows: list[Row] = list(await self.outbox.claim(owner, now, limit, lease))
+        ``deliveries.claim`` returns the same rows as ``list[DeliveryRow]``."""
+        rows: list[Row] = list(await self.deliveries.claim(owner, now, limit, lease))
         return rows
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
-        await self.outbox.mark_sent(outbox_id, platform_message_id, attempts)
+        await self.deliveries.mark_sent(outbox_id, platform_message_id, attempts)
 
     async def unclaim(self, ids: Sequence[int]) -> None:
-        await self.outbox.unclaim(ids)
+        await self.deliveries.unclaim(ids)
 
     async def mark_retry(
         self,
@@ -198,30 +201,30 @@ class Store(Database):
         reason: str,
         retry_since: float | None,
     ) -> None:
-        await self.outbox.mark_retry(outbox_id, conversation_id, attempts, at, reason, retry_since)
+        await self.deliveries.mark_retry(outbox_id, conversation_id, attempts, at, reason, retry_since)
 
     async def resume_paused(self) -> int:
-        return await self.outbox.resume_paused()
+        return await self.deliveries.resume_paused()
 
     async def resume_deliveries(self, channel: str, label: str) -> int:
-        return await self.outbox.resume(channel, label)
+        return await self.deliveries.resume(channel, label)
 
     async def mark_failed(self, outbox_id: int, reason: str, attempts: int, *, dead: bool = False) -> None:
-        await self.outbox.mark_failed(outbox_id, reason, attempts, dead=dead)
+        await self.deliveries.mark_failed(outbox_id, reason, attempts, dead=dead)
 
     async def replay_dead_letter(self, message_id: int) -> bool:
         return await self.dead_letters.replay(message_id)
 
     async def use_fallback(self, outbox_id: int, body: dict[str, Any], reason: str) -> None:
-        await self.outbox.use_fallback(outbox_id, body, reason)
+        await self.deliveries.use_fallback(outbox_id, body, reason)
 
     async def nudge(self, channel: str, label: str, user_id: str) -> int:
-        return await self.outbox.nudge(channel, label, user_id)
+        return await self.deliveries.nudge(channel, label, user_id)
 
     async def recover(self, now: float, held_grace: float = 30.0) -> int:
         """Put back work whose worker died: expired sends, and replies held for a passive answer that
         never came. Turns need nothing: their conversation lease simply expires."""
-        return await self.outbox.recover(now, held_grace)
+        return await self.deliveries.recover(now, held_grace)
 
     # --- reading ---
 
