@@ -133,11 +133,6 @@ class Database:
         async with self.tx() as conn:  # PostgreSQL, or an in-memory SQLite only its own connection sees
             return await conn.run_sync(job)
 
-    async def read(self, job: Callable[[Connection], T]) -> T:
-        """Run a read-only ``job`` on a connection of the pool, outside the writer's queue."""
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(job)
-
     # --- lifecycle ---
 
     async def create_schema(self) -> None:

@@ -1,5 +1,5 @@
 """Dead letters: outbound messages that ran out of retries (or that a platform refused for good), kept
-until an operator replays or discards them.
+until an operator replays or discards them (the console's discard makes them failed).
 
 A replay keeps the message's place in its conversation's line, so the messages queued after it wait for
 it; retention never prunes the last message that went out before a dead letter, because the replay starts
@@ -9,6 +9,7 @@ from it (store/retention.py).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.engine import RowMapping
@@ -86,3 +87,24 @@ class DeadLetters:
             return True
 
         return await self.db.run(job)
+
+    async def discard(self, message_ids: Sequence[int], by: str) -> list[int]:
+        """Give up on dead letters: they become failed (with who discarded them) and leave the dead letters.
+        The ids that were dead letters."""
+        now = time.time()
+        async with self.db.tx() as conn:
+            result = await conn.execute(
+                select(outbox.c.id, outbox.c.reason).where(
+                    outbox.c.id.in_(list(message_ids)), outbox.c.status == "dead"
+                )
+            )
+            rows = list(result.mappings())
+            for row in rows:  # the platform's reason stays, after who gave up on it
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row["id"], outbox.c.status == "dead")
+                    .values(
+                        status="failed", updated_at=now, reason=f"discarded by {by}: {row['reason'] or ''}"
+                    )
+                )
+        return sorted(int(r["id"]) for r in rows)

@@ -3,8 +3,8 @@
 Each repository owns one kind of stored thing and its statements: conversations.py (users and their
 leases), inbox.py (accepted events and turns), outbox.py (queued messages), deliveries.py (the delivery
 worker's claims on them), dead_letters.py, keyvalue.py (shared values and locks; replay.py holds the
-replay cache). The connection, transactions and SQLite's single writer are database.py's. The admin API's tables (keys.py, integrations.py, idempotency.py,
-broadcasts.py) are reached through admin.py.
+replay cache). The connection, transactions and SQLite's single writer are database.py's. The admin API's
+tables (keys.py, integrations.py, idempotency.py, broadcasts.py) are reached through admin.py.
 
 :class:`Store` keeps the method names the pipeline, the delivery worker, the gateway and the API call, each
 delegating to its repository, and returns the rows typed by column (rows.py). New code may use the
