@@ -1,9 +1,10 @@
 """Broadcasts of the admin API: one message to many recipients, each queued in its own conversation by the
 broadcast worker (api/broadcaster.py), and cancelled together when asked.
 
-A recipient's conversation and messages come from the same functions as every other path's
-(conversations.ids, outbox.insert), so a broadcast's message waits in its conversation's line like any
-other. The admin API reads these rows as ``RowMapping``\\ s (api/broadcaster.py, api/broadcasts.py).
+A recipient's conversation and messages come from the same function as the send API's
+(``outbox.queue``, over ``conversations.ids`` and ``outbox.insert``), so a broadcast's message waits in
+its conversation's line like any other. The admin API reads these rows as ``RowMapping``\\ s
+(api/broadcaster.py, api/broadcasts.py).
 """
 
 from __future__ import annotations
