@@ -15,7 +15,7 @@ from channelgate.channels.base import InboundMessage, Outbound
 from channelgate.channels.registry import load_registry
 from channelgate.config import build_integration, parse_config
 from channelgate.store import NewOutbound, Store
-from channelgate.store import statements as sql
+from channelgate.store import inbox as sql  # the inbox repository owns INSERT_TURN
 from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
 from channelgate.testing.graph import GraphSimulator
 from channelgate.testing.server import serve_app

@@ -244,23 +244,8 @@ async def outbound_counts(store: Store, since: float) -> dict[tuple[str, str], d
 
 
 async def discard_dead(store: Store, message_ids: Sequence[int], by: str) -> list[int]:
-    """Give up on dead letters: they become failed (with who discarded them) and leave the dead letters.
-    The ids that were dead letters."""
-    now = time.time()
-    async with store.tx() as conn:
-        result = await conn.execute(
-            select(outbox.c.id, outbox.c.reason).where(
-                outbox.c.id.in_(list(message_ids)), outbox.c.status == "dead"
-            )
-        )
-        rows = list(result.mappings())
-        for row in rows:  # the platform's reason stays, after who gave up on it
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id == row["id"], outbox.c.status == "dead")
-                .values(status="failed", updated_at=now, reason=f"discarded by {by}: {row['reason'] or ''}")
-            )
-    return sorted(int(r["id"]) for r in rows)
+    """Give up on dead letters (see ``DeadLetters.discard``); the ids that were dead letters."""
+    return await store.dead_letters.discard(message_ids, by)
 
 
 async def conversation_outbox(store: Store, conversation_id: str, since_id: int) -> list[RowMapping]:

@@ -1,0 +1,207 @@
+"""Deliveries: the delivery worker's side of the outbox. It claims the messages at the head of their
+conversations' lines, and records what sending each did: sent, retry later (holding back what follows in
+its line), failed or dead, replaced by its fallback. Also the recovery of claims whose worker died, and the
+resumption of an integration's queue once its credentials are fixed.
+
+The outbox's rows and how they are queued are outbox.py's; this module only moves them along.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from channelgate.store import conversations as conversation_rows
+from channelgate.store.database import Database
+from channelgate.store.rows import DeliveryRow, delivery_row
+from channelgate.store.statements import Sql
+from channelgate.store.tables import outbox
+
+# The head of each conversation's line only: nothing earlier of the same conversation still waits or is
+# in flight. The outer ``status = 'queued'`` is checked again on each row as it is updated, so on
+# PostgreSQL two replicas claiming at once never both take a row.
+CLAIM_DELIVERIES = Sql(
+    """UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_until = :until, updated_at = :now
+       WHERE status = 'queued' AND id IN (
+         SELECT o.id FROM outbox o
+         WHERE o.status = 'queued' AND o.next_attempt_at <= :now
+           AND NOT EXISTS (
+             SELECT 1 FROM outbox e
+             WHERE e.conversation_id = o.conversation_id AND e.id < o.id
+               AND e.status IN ('held', 'queued', 'sending'))
+         ORDER BY o.next_attempt_at, o.id
+         LIMIT :limit)
+       RETURNING *""",
+    json=("body", "fallback"),
+    booleans=("best_effort",),
+)
+# A fallback template's note stays (the API reports it); retry reasons go.
+MARK_SENT = Sql(
+    """UPDATE outbox SET status = 'sent', platform_message_id = :platform_message_id, sent_at = :now,
+         updated_at = :now, attempts = :attempts, lease_owner = NULL, lease_until = NULL,
+         reason = CASE WHEN reason LIKE 'window closed%' THEN reason ELSE NULL END
+       WHERE id = :id"""
+)
+# A send that failed and waits for its next try. Attempts and ``retry_since`` (when its retry budget
+# started) are the caller's; lease and status go back to the queue.
+MARK_RETRY = Sql(
+    """UPDATE outbox SET status = 'queued', attempts = :attempts, next_attempt_at = :at, reason = :reason,
+         retry_since = :retry_since, updated_at = :now, lease_owner = NULL, lease_until = NULL
+       WHERE id = :id"""
+)
+# What waits behind a retrying head waits as long: its later messages are not due before it is, so the
+# delivery claim does not scan them on every round while the head waits (a long outage queues thousands).
+HOLD_FOLLOWERS = Sql(
+    """UPDATE outbox SET next_attempt_at = :at
+       WHERE conversation_id = :conversation_id AND status = 'queued' AND id > :id
+         AND next_attempt_at < :at"""
+)
+# An integration's deliveries resume (its credentials were fixed): everything it has queued is due now,
+# and the retry budget of each starts again, since the pause was not the messages' failure.
+# At start: a process does not know which integrations an earlier one paused, and the config may hold a new
+# token now; what was paused is tried at once (and paused again if the credentials are still refused).
+RESUME_PAUSED = Sql(
+    """UPDATE outbox SET next_attempt_at = :now, retry_since = :now, updated_at = :now
+       WHERE status = 'queued' AND reason LIKE 'paused: credentials refused%'"""
+)
+RESUME_DELIVERIES = Sql(
+    """UPDATE outbox SET next_attempt_at = :now, retry_since = :now, updated_at = :now
+       WHERE channel = :channel AND label = :label AND status = 'queued'"""
+)
+
+
+class Deliveries:
+    """Claims on the outbox and the outcome of each send."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def claim(self, owner: str, now: float, limit: int, lease: float) -> list[DeliveryRow]:
+        """Due outbound rows at the head of their conversation's line, claimed for ``lease`` seconds."""
+        params = {"owner": owner, "now": now, "until": now + lease, "limit": limit}
+        rows = await self.db.run(lambda conn: CLAIM_DELIVERIES.rows(conn, params))
+        return sorted((delivery_row(r) for r in rows), key=lambda r: int(r["id"]))
+
+    async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
+        sent = {
+            "id": outbox_id,
+            "platform_message_id": platform_message_id,
+            "attempts": attempts,
+            "now": time.time(),
+        }
+        await self.db.run(lambda conn: MARK_SENT.execute(conn, sent))
+
+    async def unclaim(self, ids: Sequence[int]) -> None:
+        """Give claimed rows back to the queue untouched (shutdown began before they were sent)."""
+        async with self.db.tx() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(list(ids)), outbox.c.status == "sending")
+                .values(status="queued", lease_owner=None, lease_until=None)
+            )
+
+    async def mark_retry(
+        self,
+        outbox_id: int,
+        conversation_id: str,
+        attempts: int,
+        at: float,
+        reason: str,
+        retry_since: float | None,
+    ) -> None:
+        """Put a claimed row back in the queue until ``at``; the later messages of its conversation wait
+        with it. ``retry_since``: when its retry budget started (None: at its creation)."""
+        retry = {
+            "id": outbox_id,
+            "attempts": attempts,
+            "at": at,
+            "reason": reason,
+            "retry_since": retry_since,
+            "now": time.time(),
+        }
+        hold = {"id": outbox_id, "conversation_id": conversation_id, "at": at}
+
+        def job(conn: Connection) -> None:
+            MARK_RETRY.execute(conn, retry)
+            HOLD_FOLLOWERS.execute(conn, hold)
+
+        await self.db.run(job)
+
+    async def resume_paused(self) -> int:
+        """At start: deliveries an earlier process paused for refused credentials are due now."""
+        now = {"now": time.time()}
+        return int(await self.db.run(lambda conn: RESUME_PAUSED.execute(conn, now)))
+
+    async def resume(self, channel: str, label: str) -> int:
+        """An integration's deliveries resume (credentials fixed): its queued rows are due now, each with a
+        fresh retry budget. Returns how many."""
+        params = {"channel": channel, "label": label, "now": time.time()}
+        return int(await self.db.run(lambda conn: RESUME_DELIVERIES.execute(conn, params)))
+
+    async def mark_failed(self, outbox_id: int, reason: str, attempts: int, *, dead: bool = False) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(
+                    status="dead" if dead else "failed",
+                    attempts=attempts,
+                    reason=reason,
+                    updated_at=time.time(),
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    async def use_fallback(self, outbox_id: int, body: dict[str, Any], reason: str) -> None:
+        """Replace a message the platform refused (closed window) with its fallback, queued at once."""
+        now = time.time()
+        async with self.db.tx() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(
+                    status="queued",
+                    body=body,
+                    fallback=None,
+                    reason=reason,
+                    next_attempt_at=now,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    async def nudge(self, channel: str, label: str, user_id: str) -> int:
+        """The user wrote again: their queued messages are due now (a platform window just opened)."""
+        now = time.time()
+        async with self.db.tx() as conn:
+            conversation_id = await conn.run_sync(
+                lambda c: conversation_rows.find_id(c, channel, label, user_id)
+            )
+            if conversation_id is None:
+                return 0
+            result = await conn.execute(
+                update(outbox)
+                .where(outbox.c.conversation_id == conversation_id, outbox.c.status == "queued")
+                .values(next_attempt_at=now)
+            )
+            return int(result.rowcount)
+
+    async def recover(self, now: float, held_grace: float = 30.0) -> int:
+        """Put back sends whose worker died, and replies held for a passive answer that never came."""
+        async with self.db.tx() as conn:
+            sending = await conn.execute(
+                update(outbox)
+                .where(outbox.c.status == "sending", outbox.c.lease_until < now)
+                .values(status="queued", lease_owner=None, lease_until=None, next_attempt_at=now)
+            )
+            held = await conn.execute(
+                update(outbox)
+                .where(outbox.c.status == "held", outbox.c.created_at < now - held_grace)
+                .values(status="queued", next_attempt_at=now)
+            )
+            return int(sending.rowcount) + int(held.rowcount)
