@@ -23,7 +23,7 @@ import orjson
 from sqlalchemy import select
 
 from channelgate.bots.base import Bot
-from channelgate.channels.google_agent import sign as google_sign
+from channelgate.channels.google import sign as google_sign
 from channelgate.channels.inbound import MAX_DEDUP_KEY, id_problem
 from channelgate.channels.meta import sign as meta_sign
 from channelgate.channels.registry import load_registry

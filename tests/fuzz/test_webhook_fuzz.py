@@ -114,7 +114,7 @@ def test_rbm_envelope(harness: Harness) -> None:
 
 
 def _google(data: bytes) -> str:
-    from channelgate.channels.google_agent import sign
+    from channelgate.channels.google import sign
 
     from .harness import CLIENT_TOKEN
 

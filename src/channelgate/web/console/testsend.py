@@ -81,7 +81,7 @@ def build_event(integration: Integration, text: str) -> Event:
 def _google_event(integration: Integration, text: str) -> Event:
     """A Business Messages message, or an RCS message in its Pub/Sub push envelope, signed with the
     integration's client token (``X-Goog-Signature``) as Google signs them."""
-    from channelgate.channels.google_agent import sign
+    from channelgate.channels.google import sign
     from channelgate.testing.google import GoogleAgentSimulator
 
     token = _secret(integration, "client_token") or ""
