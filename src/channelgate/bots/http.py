@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,6 +30,7 @@ import orjson
 
 from channelgate import __version__
 from channelgate.bots.base import Bot, BotError
+from channelgate.retry import parse_retry_after
 from channelgate.turns import Reply, Turn
 
 log = logging.getLogger(__name__)
@@ -58,24 +56,6 @@ def safe_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:

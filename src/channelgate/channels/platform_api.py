@@ -12,11 +12,8 @@ success), and secrets are scrubbed from every reason before it can reach a log o
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -29,27 +26,21 @@ from channelgate.channels.base import (
     Throttled,
     Unavailable,
 )
+from channelgate.retry import parse_retry_after
+
+__all__ = [
+    "Check",
+    "Code",
+    "ErrorTable",
+    "PlatformAPI",
+    "http_check",
+    "json_or_none",
+    "parse_retry_after",
+    "scrub",
+]
 
 #: a platform's error code: a number, a name (``"ratelimited"``), or Meta's (code, subcode) pair
 Code = int | str | tuple[int, int]
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
