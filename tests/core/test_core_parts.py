@@ -23,11 +23,12 @@ from channelgate.metrics import Metrics
 from channelgate.passive import HeldReply, PassiveReplies
 from channelgate.pauses import PAUSED_NOTE, CredentialPauses
 from channelgate.pipeline import TurnRunner
-from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
+from channelgate.testing import ChannelHarness
+from channelgate.testing.gateway import wait_until
 from channelgate.testing.server import serve_app
 
 from .relay_peer import SECRET, RelayPeer, deliver, event
-from .test_pipeline import RecordingBot, config
+from .test_pipeline import RecordingBot
 
 # --- passive replies ---
 
@@ -217,7 +218,7 @@ async def peer() -> Any:
         yield relay
 
 
-def relay_integration(peer: RelayPeer, gw: RunningGateway, **extra: Any) -> Any:
+def relay_integration(peer: RelayPeer, gw: ChannelHarness, **extra: Any) -> Any:
     raw = {
         "channel": "relay",
         "label": "main",
@@ -244,7 +245,10 @@ async def test_replace_integration_swaps_the_channel_in_one_step(
 
     monkeypatch.setattr(RelayChannel, "stop", recording_stop)
     bot = RecordingBot()
-    async with run_gateway(config(peer, f"sqlite:///{tmp_path}/store.db"), bot=bot) as gw:
+    settings = {"secret": SECRET, "send_url": f"{peer.url}/send"}  # type: ignore[attr-defined]
+    async with ChannelHarness(
+        "relay", settings, label="main", bot=bot, store=f"sqlite:///{tmp_path}/store.db"
+    ) as gw:
         gateway = gw.gateway
         old = gateway.channel("relay", "main")
         assert old is not None
