@@ -24,6 +24,8 @@ from dataclasses import dataclass
 PRIVATE_RATE, PRIVATE_BURST = 1.0, 3.0
 #: Messages per second to one group (20 a minute), and its burst.
 GROUP_RATE, GROUP_BURST = 20 / 60, 3.0
+#: Added to every wait, so a send reaches Telegram after its token is due there too (network jitter).
+MARGIN = 0.1
 #: Waits up to this long happen inside ``send``; longer ones are handed back as Throttled.
 MAX_WAIT = 3.0
 #: Buckets idle this long are full again and forgotten.
@@ -61,7 +63,7 @@ class ChatPacer:
         bucket.updated = now
         bucket.tokens -= 1
         self._sweep(now)
-        return 0.0 if bucket.tokens >= 0 else -bucket.tokens / rate
+        return 0.0 if bucket.tokens >= 0 else -bucket.tokens / rate + MARGIN
 
     def give_back(self, chat_id: str) -> None:
         """A reserved send did not go (handed back as Throttled): return its token."""
