@@ -139,8 +139,11 @@ async def test_media_the_user_sent_is_fetched_through_getfile(
     sim.add_file("AgAD-1", b"\x89PNG...", "image/png", path="photos/file_1.png")
     media = await bot(http, api_url).download_media("AgAD-1")
     assert (media.content, media.mime_type) == (b"\x89PNG...", "image/png")
-    with pytest.raises(Rejected):
+    with pytest.raises(Rejected, match="invalid file_id"):
         await bot(http, api_url).download_media("unknown")
+    sim.add_file("BIG", b"", "video/mp4", path="")
+    with pytest.raises(Rejected, match="over 20 MB"):
+        await bot(http, api_url).download_media("BIG")
 
 
 async def test_connect_sets_the_webhook_with_the_secret_and_reports_its_state(

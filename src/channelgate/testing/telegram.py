@@ -277,7 +277,8 @@ class TelegramSimulator:
         self._outage_until = time.monotonic() + max(seconds, 0.0)
 
     def add_file(self, file_id: str, content: bytes, mime_type: str, path: str | None = None) -> None:
-        self.files[file_id] = (path or f"documents/{file_id}.bin", content, mime_type)
+        """A file users sent; ``path=""`` makes it one bots cannot download (over 20 MB: no ``file_path``)."""
+        self.files[file_id] = (f"documents/{file_id}.bin" if path is None else path, content, mime_type)
 
     async def wait_for_sends(self, n: int, timeout: float = 5.0) -> list[SentCall]:  # noqa: ASYNC109
         """Wait until at least ``n`` message sends were accepted."""
@@ -601,18 +602,18 @@ class TelegramSimulator:
         return self._answer(True)
 
     def _get_file(self, params: dict[str, Any], chat: str | None) -> Response:
-        item = self.files.get(str(params.get("file_id", "")))
+        file_id = str(params.get("file_id", ""))
+        item = self.files.get(file_id)
         if item is None:
             return self._error(400, "Bad Request: invalid file_id")
-        file_id = str(params["file_id"])
-        return self._answer(
-            {
-                "file_id": file_id,
-                "file_unique_id": file_id[:8],
-                "file_size": len(item[1]),
-                "file_path": item[0],
-            }
-        )
+        answer: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": file_id[:8],
+            "file_size": len(item[1]),
+        }
+        if item[0]:
+            answer["file_path"] = item[0]
+        return self._answer(answer)
 
     async def _file(self, request: Request) -> Response:
         if not hmac.compare_digest(request.path_params["token"].encode(), self.bot_token.encode()):

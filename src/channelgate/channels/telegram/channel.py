@@ -24,6 +24,7 @@ from channelgate.channels.base import (
     InboundEvent,
     MediaContent,
     Outbound,
+    Rejected,
     RenderContext,
     SendResult,
     Throttled,
@@ -144,7 +145,9 @@ class TelegramChannel(Channel[TelegramConfig]):
         info = await self.api.call("getFile", {"file_id": media_id})
         path = info.get("file_path") if isinstance(info, dict) else None
         if not isinstance(path, str) or not path:
-            raise FileNotFoundError(f"Telegram has no file_path for {media_id!r} (over 20 MB?)")
+            raise Rejected(
+                f"Telegram gives no file_path for {media_id!r}: bots cannot download files over 20 MB"
+            )
         response = await self.api.download(path)
         mime = response.headers.get("content-type", "").split(";")[0].strip()
         if not mime or mime == "application/octet-stream":
