@@ -102,3 +102,10 @@ async def test_the_admin_api_makes_up_the_secret_token_and_it_works(tmp_path: Pa
             await channel.connect()
             assert (await sim.deliver(sim.text_update(42, "hi"))).status_code == 200
             await wait_until(lambda: len(api.bot.turns) == 1)
+
+
+def test_a_plain_http_bot_api_elsewhere_than_loopback_is_warned_about() -> None:
+    assert TelegramChannel.check_config(config()) == []
+    assert TelegramChannel.check_config(config(api_base_url="http://127.0.0.1:8081")) == []
+    [warning] = TelegramChannel.check_config(config(api_base_url="http://botapi.internal:8081"))
+    assert "crosses the network unencrypted" in warning and TOKEN not in warning
