@@ -20,6 +20,9 @@ without a bot of their own.
   ``X-Telegram-Bot-Api-Secret-Token`` header; a non-2xx answer becomes ``getWebhookInfo``'s
   ``last_error_message``, as on Telegram. Redelivering the same bytes is a redelivery.
 
+Why one module of ~600 lines: the validation rules, the methods and the update builders are one simulated
+platform, read together when a test fails (the Graph simulator, ``graph.py``, is built the same way).
+
 One allowance: Telegram only calls HTTPS webhooks; the simulator also takes ``http://`` on a loopback host,
 where tests run the gateway.
 """
