@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from channelgate import __version__
+from channelgate.channels.base import GENERATED_SECRETS
 from channelgate.channels.registry import load_registry
 from channelgate.config import (
     DEFAULT_CONFIG,
@@ -310,7 +311,7 @@ def channels_add(
     for name in cls.Config.asked_fields(values):
         if name in values:
             continue
-        if name == "verify_token":
+        if name in GENERATED_SECRETS:
             values[name] = secrets.token_urlsafe(24)
             continue
         if not sys.stdin.isatty():

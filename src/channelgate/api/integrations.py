@@ -31,6 +31,7 @@ from channelgate.api.models import (
     IntegrationUpdate,
 )
 from channelgate.api.policy import check_api_config, check_inline
+from channelgate.channels.base import GENERATED_SECRETS
 from channelgate.config import (
     INTEGRATION_KEYS,
     ConfigError,
@@ -205,8 +206,9 @@ async def create_integration(
         raise ApiError(400, f"config: {', '.join(reserved)} belong at the top level of the request")
     cls = gateway.registry.get(body.channel)
     config = dict(body.config)
-    if cls is not None and "verify_token" in cls.Config.required_fields() and not config.get("verify_token"):
-        config["verify_token"] = secrets.token_urlsafe(24)
+    for name in GENERATED_SECRETS & set(cls.Config.required_fields() if cls is not None else ()):
+        if not config.get(name):
+            config[name] = secrets.token_urlsafe(24)
     stored = {**config, "auto_detect": body.auto_detect, "language_command": body.language_command}
     raw = {**stored, "channel": body.channel, "label": body.label, "locale": body.locale}
     async with _lock(request):

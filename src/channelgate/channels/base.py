@@ -436,6 +436,11 @@ class ChannelConfig(BaseModel):
         return cls.required_fields()
 
 
+#: Secret settings the gateway makes up when ``channels add`` or the admin API is not given them: the
+#: operator then hands them to the platform (Meta's ``verify_token``, Telegram's ``secret_token``).
+GENERATED_SECRETS = frozenset({"verify_token", "secret_token"})
+
+
 def _is_url(value: str) -> bool:
     return value.strip().lower().startswith(("http://", "https://"))
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_core import PydanticUndefined
 
-from channelgate.channels.base import ChannelConfig
+from channelgate.channels.base import GENERATED_SECRETS, ChannelConfig
 
 _HELP = re.compile(r"``(\w+)``\s*:\s*(.*?)(?=\s*``\w+``\s*:|\Z)", re.DOTALL)
 
@@ -75,7 +75,7 @@ def fields(model: type[ChannelConfig]) -> list[Field]:
         shown = "" if default in (PydanticUndefined, None) or kind == "secret" else default
         if kind == "list" and isinstance(shown, list | tuple):
             shown = "\n".join(str(v) for v in shown)
-        generated = name == "verify_token" and name in required  # the admin API makes one when it is left out
+        generated = name in GENERATED_SECRETS and name in required  # the admin API makes one when left out
         out.append(
             Field(
                 name=name,
