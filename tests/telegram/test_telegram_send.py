@@ -161,7 +161,8 @@ async def test_connect_sets_the_webhook_with_the_secret_and_reports_its_state(
         "my_chat_member",
         "message_reaction",
     ]
-    assert said == f"Telegram webhook set to {ch.ctx.callback_url}; no delivery error reported"
+    assert said.connected
+    assert said.detail == f"Telegram webhook set to {ch.ctx.callback_url}; no delivery error reported"
     info = {
         "url": "https://gw/x",
         "pending_update_count": 3,

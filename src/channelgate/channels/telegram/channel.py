@@ -21,6 +21,7 @@ from channelgate.channels.base import (
     ChannelConfig,
     ChannelContext,
     ChannelLimits,
+    Connection,
     Forbidden,
     InboundEvent,
     MediaContent,
@@ -168,7 +169,7 @@ class TelegramChannel(Channel[TelegramConfig]):
 
     # --- setup, step 3 ---
 
-    async def connect(self) -> str:
+    async def connect(self) -> Connection:
         """Set this integration's callback URL as the bot's webhook, with the secret token, then read back
         ``getWebhookInfo`` and say what Telegram reports (its last delivery error, if any). Raises the
         SendError Telegram's answer means (an invalid token, a URL Telegram refuses)."""
@@ -182,7 +183,8 @@ class TelegramChannel(Channel[TelegramConfig]):
             },
         )
         info = await self.api.call("getWebhookInfo")
-        return describe_webhook(info if isinstance(info, dict) else {}, url)
+        info = info if isinstance(info, dict) else {}
+        return Connection(info.get("url") == url, describe_webhook(info, url))
 
 
 def describe_webhook(info: dict[str, Any], url: str) -> str:
