@@ -117,7 +117,9 @@ integrations:
     label: site
     locale: en-US
 
-  # Add platform channels with `channelgate channels add messenger --label shop --locale en-US`
+  # Add platform channels with `channelgate channels add CHANNEL --label L --locale en-US`, where CHANNEL
+  # is messenger, whatsapp, telegram, wechat, gbm or rbm (`channelgate channels available` lists them all),
+  # then `channelgate channels connect CHANNEL/L` to set the platform's webhook.
 """
 
 
@@ -279,7 +281,7 @@ def _yaml() -> Any:
 @channels_app.command("add")
 def channels_add(
     channel: Annotated[
-        str, typer.Argument(help="Channel name: webchat, messenger, whatsapp, wechat, gbm, rbm, ...")
+        str, typer.Argument(help="Channel name: webchat, messenger, whatsapp, telegram, wechat, gbm, rbm, ...")
     ],
     label: Annotated[
         str, typer.Option(help="A name for this integration, unique within the channel (in the URL).")
