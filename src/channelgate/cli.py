@@ -281,7 +281,8 @@ def _yaml() -> Any:
 @channels_app.command("add")
 def channels_add(
     channel: Annotated[
-        str, typer.Argument(help="Channel name: webchat, messenger, whatsapp, telegram, wechat, gbm, rbm, ...")
+        str,
+        typer.Argument(help="Channel name: webchat, messenger, whatsapp, telegram, wechat, gbm, rbm, ..."),
     ],
     label: Annotated[
         str, typer.Option(help="A name for this integration, unique within the channel (in the URL).")

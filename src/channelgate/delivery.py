@@ -45,7 +45,7 @@ from channelgate.metrics import Metrics
 from channelgate.pauses import CredentialPauses
 from channelgate.retry import backoff, budget_left
 from channelgate.store import Store
-from channelgate.store.statements import Row
+from channelgate.store.rows import DeliveryRow
 
 log = logging.getLogger("channelgate.delivery")
 
@@ -107,7 +107,7 @@ class Deliverer:
         while not self._stopping:
             self._wake.clear()
             await self.pauses.resume_replaced()
-            rows: list[Row] = []
+            rows: list[DeliveryRow] = []
             if len(self._tasks) < max_in_flight:
                 try:
                     rows = await self.store.claim_deliveries(
@@ -153,7 +153,7 @@ class Deliverer:
             if pending:  # let them unwind (leases, store connections) before the store closes
                 await asyncio.wait(pending, timeout=1.0)
 
-    async def _deliver(self, row: Row) -> None:
+    async def _deliver(self, row: DeliveryRow) -> None:
         channel = self.channel(row["channel"], row["label"])
         attempts = int(row["attempts"]) + 1
         if channel is None:
@@ -207,7 +207,7 @@ class Deliverer:
         await self.pauses.went_through(channel)
 
     @staticmethod
-    def _best_effort_skip(lane: Lane, row: Row, paused: bool) -> str | None:
+    def _best_effort_skip(lane: Lane, row: DeliveryRow, paused: bool) -> str | None:
         """Why a typing indicator or read mark at the head of its line is not sent now (None: it is sent,
         and it took its send slot and rate token here). It never waits: the real message behind it (the
         channels render these actions just before a reply) would wait with it. It is sent only when it can
@@ -229,7 +229,7 @@ class Deliverer:
         return None
 
     async def _failed(
-        self, channel: Channel[Any], row: Row, outbound: Outbound, attempts: int, exc: SendError
+        self, channel: Channel[Any], row: DeliveryRow, outbound: Outbound, attempts: int, exc: SendError
     ) -> None:
         settings = self.settings
         where = f"{channel.name}/{channel.ctx.label} conversation {row['conversation_id']}"

@@ -153,6 +153,10 @@ InboundEvent = InboundMessage | StatusUpdate
 # --- outbound ----------------------------------------------------------------------------------------------
 
 
+#: what the user sees, or an action (typing indicator, read mark)
+OutboundKind = Literal["message", "action"]
+
+
 @dataclass(frozen=True, slots=True)
 class Outbound:
     """One call to the platform's send API.
@@ -165,7 +169,7 @@ class Outbound:
     """
 
     body: dict[str, Any]
-    kind: Literal["message", "action"] = "message"
+    kind: OutboundKind = "message"
     best_effort: bool = False
     fallback: dict[str, Any] | None = None
     summary: str = ""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
+from channelgate.channels.base import OutboundKind
+
 
 class ConversationRow(TypedDict):
     """One user of one integration (table ``conversations``)."""
@@ -61,7 +63,7 @@ class NewDelivery(TypedDict):
     inbox_id: int | None
     request_id: str | None
     idempotency_key: str | None
-    kind: str
+    kind: OutboundKind
     best_effort: bool
     body: dict[str, Any]
     fallback: dict[str, Any] | None

@@ -29,7 +29,6 @@ from channelgate.store.keyvalue import KeyValues, StoreKeyValue
 from channelgate.store.outbox import FINAL, STATUS_RANK, NewOutbound, Outbox
 from channelgate.store.rows import ConversationRow, DeliveryRow, NewDelivery, TurnRow
 from channelgate.store.secret_box import SecretBox
-from channelgate.store.statements import Row
 
 __all__ = [
     "FINAL",
@@ -180,11 +179,8 @@ class Store(Database):
 
     # --- delivery ---
 
-    async def claim_deliveries(self, owner: str, now: float, limit: int, lease: float) -> list[Row]:
-        """Typed ``list[Row]`` only because delivery.py declares its variable so (``list`` is invariant);
-        ``deliveries.claim`` returns the same rows as ``list[DeliveryRow]``."""
-        rows: list[Row] = list(await self.deliveries.claim(owner, now, limit, lease))
-        return rows
+    async def claim_deliveries(self, owner: str, now: float, limit: int, lease: float) -> list[DeliveryRow]:
+        return list(await self.deliveries.claim(owner, now, limit, lease))
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
         await self.deliveries.mark_sent(outbox_id, platform_message_id, attempts)
