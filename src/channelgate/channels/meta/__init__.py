@@ -1,0 +1,47 @@
+"""What Messenger and WhatsApp share, because Meta built both on the same webhook and Graph API machinery.
+
+* :mod:`.config`: the settings both have (verify token, app secret, API base URL), checked the same way.
+* :mod:`.webhook`: the ``hub.*`` verification handshake and ``X-Hub-Signature-256`` over the raw body.
+* :mod:`.graph`: Graph API calls through the toolkit's :class:`PlatformAPI`, Graph's error codes as an
+  :class:`ErrorTable`, and the ``Retry-After`` / ``X-Business-Use-Case-Usage`` hint.
+* :mod:`.channel`: :class:`MetaChannel`, the inbound half both channels share (handshake, signature,
+  webhook envelope).
+* :mod:`.render`: the 24-hour window's length and the text split both renderers use.
+
+Tokens are sent in the ``Authorization: Bearer`` header, never in the URL, so that they cannot leak through
+access logs or httpx's request logging; error reasons are scrubbed of them as a second line of defence.
+"""
+
+from channelgate.channels.meta.channel import MetaChannel
+from channelgate.channels.meta.config import (
+    DEFAULT_API_BASE_URL,
+    GRAPH_HOSTS,
+    MetaSettings,
+    check_meta_config,
+    meta_insecure_settings,
+    normalise_base_url,
+)
+from channelgate.channels.meta.graph import GRAPH_ERRORS, GraphAPI, classify, retry_after
+from channelgate.channels.meta.render import DAY, split_tail
+from channelgate.channels.meta.webhook import SIGNATURE_HEADER, check_signature, handshake, obj, sign
+
+__all__ = [
+    "DAY",
+    "DEFAULT_API_BASE_URL",
+    "GRAPH_ERRORS",
+    "GRAPH_HOSTS",
+    "SIGNATURE_HEADER",
+    "GraphAPI",
+    "MetaChannel",
+    "MetaSettings",
+    "check_meta_config",
+    "check_signature",
+    "classify",
+    "handshake",
+    "meta_insecure_settings",
+    "normalise_base_url",
+    "obj",
+    "retry_after",
+    "sign",
+    "split_tail",
+]
