@@ -156,3 +156,38 @@ def test_an_event_naming_nobody_is_skipped_with_a_reason(caplog: pytest.LogCaptu
     assert request.notes["skips"].reasons == [
         "messaging[0]: the event names no sender (no sender.id, sender.user_ref or optin.user_ref)"
     ]
+
+
+def test_send_cart_order_is_an_event_with_every_product() -> None:
+    """Meta's ``send_cart`` sample: a cart the user sent to the Page (the ``order`` field) was skipped as
+    "no event this channel reads"; it is the user's doing, so it reaches the bot whole."""
+    [event] = parse(messenger(), post(sample("meta_send_cart_order.json")))
+    assert isinstance(event, InboundMessage)
+    assert event.user == User(id="<PSID>")
+    assert event.dedup_key == "order:<PSID>:1458692752478"
+    assert event.platform_message_id is None
+    assert event.timestamp == pytest.approx(1458692752.478)
+    assert event.input == EventInput(
+        name="order",
+        data={
+            "products": [
+                {
+                    "id": 123,
+                    "retailer_id": "retailer_id_1",
+                    "name": "name1",
+                    "unit_price": 11,
+                    "currency": "THB",
+                    "quantity": 1,
+                },
+                {
+                    "id": 456,
+                    "retailer_id": "retailer_id_2",
+                    "name": "name2",
+                    "unit_price": 22,
+                    "currency": "THB",
+                    "quantity": 2,
+                },
+            ],
+            "note": "foobar",
+        },
+    )

@@ -24,7 +24,7 @@ from channelgate.channels.base import (
 from channelgate.channels.messenger import envelope
 from channelgate.channels.messenger.api import MessengerAPI
 from channelgate.channels.messenger.config import MessengerConfig
-from channelgate.channels.messenger.inbound import parse_entries
+from channelgate.channels.messenger.inbound import MessengerInbound
 from channelgate.channels.messenger.render import BUTTONS_MAX, QUICK_REPLIES_MAX, TEXT_MAX
 from channelgate.channels.meta.channel import MetaChannel
 from channelgate.channels.meta.graph import GraphAPI
@@ -58,6 +58,7 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
             config_field="page_access_token",
         )
         self.api = MessengerAPI(self.graph, ctx.log, ctx.label)
+        self.inbound = MessengerInbound(config.page_id, ctx.log, ctx.label)
 
     async def start(self) -> None:
         if self.config.page_id is None:
@@ -68,7 +69,7 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
             )
 
     def parse(self, request: WebhookRequest, verified: Verified) -> list[InboundEvent]:
-        return parse_entries(request, self.webhook_entries(verified), self.config.page_id)
+        return self.inbound.parse(request, self.webhook_entries(verified))
 
     def ack(self, request: WebhookRequest, events: list[InboundEvent]) -> WebhookResponse:
         return WebhookResponse(200, b"EVENT_RECEIVED")

@@ -3,13 +3,16 @@
 Every ``entry`` and every ``messaging`` event of a webhook, in order. Text, quick-reply taps and postbacks,
 attachments (media by CDN URL, location), referrals, opt-ins (a checkbox-plugin opt-in without a sender is
 the ``user_ref``'s), reactions, the other documented events (:data:`EVENT_FIELDS`) and delivery/read
-receipts (watermarks) become events; the page's own echoes are ignored; anything else is skipped with its
-reason logged and counted. Dedup keys are the ``mid`` for messages and postbacks; receipts have no id, so
+receipts (watermarks) become events; a message with nothing this channel reads is an ``unsupported`` event
+carrying all its fields, an attachment it cannot type a ``shared`` event; the page's own echoes are ignored,
+``standby`` events (another app owns the thread) are logged; anything else is skipped with its reason logged
+and counted. Dedup keys are the ``mid`` for messages and postbacks; receipts have no id, so
 their key is built from the user and the watermark.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from channelgate.channels.base import (
@@ -39,7 +42,8 @@ _MEDIA_KINDS = {"image", "video", "audio", "file", "sticker"}
 #: Documented ``messaging`` events that carry no message: each becomes an ``event`` input named after its
 #: field, with the field's object as data (``message_request`` is a bare string: ``{"message_request":
 #: "accept"}``). Account linking, game plays, payments and checkout, message requests, handover protocol and
-#: feedback are in Meta's webhook reference; without this table they vanished without a log line.
+#: feedback are in Meta's webhook reference; without this table they vanished without a log line. ``order``
+#: is a cart the user sent to the Page (the ``send_cart`` webhook).
 EVENT_FIELDS: tuple[str, ...] = (
     "referral",
     "optin",
@@ -54,26 +58,46 @@ EVENT_FIELDS: tuple[str, ...] = (
     "take_thread_control",
     "request_thread_control",
     "messaging_feedback",
+    "order",
 )
 
 
-def parse_entries(request: WebhookRequest, entries: list[Any], page_id: str | None) -> list[InboundEvent]:
-    """Every entry's ``messaging`` events, one at a time (:func:`inbound.each`). An entry for another Page is
-    skipped, not refused: Meta has one callback URL per app, so a 4xx would make it redeliver events this
-    integration can never accept."""
-    events: list[InboundEvent] = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            raise BadRequest("every entry must be an object")
-        page = entry.get("id")
-        if page_id is not None and str(page) != page_id:
-            skips_of(request).add(f"entry for page {str(page)[:64]!r}, not this integration's page")
-            continue
-        messaging = entry.get("messaging") or []
-        if not isinstance(messaging, list):
-            raise BadRequest("'entry[].messaging' must be a list")
-        events.extend(each(request, messaging, parse_event, "messaging"))
-    return events
+class MessengerInbound:
+    """Reads one integration's webhooks: only entries for its Page, when ``page_id`` is set."""
+
+    def __init__(self, page_id: str | None, log: logging.Logger, label: str) -> None:
+        self.page_id = page_id
+        self.log = log
+        self.label = label
+
+    def parse(self, request: WebhookRequest, entries: list[Any]) -> list[InboundEvent]:
+        """Every entry's ``messaging`` events, one at a time (:func:`inbound.each`). An entry for another
+        Page is skipped, not refused: Meta has one callback URL per app, so a 4xx would make it redeliver
+        events this integration can never accept.
+
+        ``standby`` events (the handover protocol: the thread belongs to another app, e.g. Page Inbox while
+        a person answers) are not turns: the bot must not answer them. They are logged with that reason."""
+        events: list[InboundEvent] = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise BadRequest("every entry must be an object")
+            page = entry.get("id")
+            if self.page_id is not None and str(page) != self.page_id:
+                skips_of(request).add(f"entry for page {str(page)[:64]!r}, not this integration's page")
+                continue
+            messaging = entry.get("messaging") or []
+            if not isinstance(messaging, list):
+                raise BadRequest("'entry[].messaging' must be a list")
+            standby = entry.get("standby")
+            if isinstance(standby, list) and standby:
+                self.log.info(
+                    "messenger %s: %d standby event(s) not answered: another app owns the thread "
+                    "(handover protocol)",
+                    self.label,
+                    len(standby),
+                )
+            events.extend(each(request, messaging, parse_event, "messaging"))
+        return events
 
 
 def epoch(value: Any) -> float | None:
@@ -158,6 +182,10 @@ def _message(event: dict[str, Any], user_id: str, ts: float | None) -> list[Inbo
         parsed = attachment_input(attachment)
         if parsed is not None:
             inputs.append(parsed)
+    if not inputs:
+        # a message with nothing this channel reads (no text, no attachment it knows): every field of it
+        # reaches the bot, as WhatsApp's unknown types do, rather than the message vanishing
+        inputs.append(EventInput(name="unsupported", data=message))
     return [
         _inbound(mid if i == 0 else f"{mid}#{i}", user_id, item, event, mid, ts)
         for i, item in enumerate(inputs)
@@ -165,13 +193,14 @@ def _message(event: dict[str, Any], user_id: str, ts: float | None) -> list[Inbo
 
 
 def attachment_input(attachment: dict[str, Any]) -> Input | None:
+    """An attachment as the input it is; one this channel cannot read as a typed input (a location without
+    coordinates, a link without its URL, a type it does not know) is a ``shared`` event with all its
+    fields. None only for an empty attachment."""
     kind = string(attachment.get("type"), "attachment.type") or ""
     payload = obj(attachment.get("payload"))
-    if kind == "location":
-        coordinates = obj(payload.get("coordinates"))
-        lat, lon = coordinates.get("lat"), coordinates.get("long")
-        if lat is None or lon is None:
-            return None
+    coordinates = obj(payload.get("coordinates"))
+    lat, lon = coordinates.get("lat"), coordinates.get("long")
+    if kind == "location" and lat is not None and lon is not None:
         return LocationInput(
             latitude=number(lat, "coordinates.lat"),
             longitude=number(lon, "coordinates.long"),
@@ -187,10 +216,9 @@ def attachment_input(attachment: dict[str, Any]) -> Input | None:
             or string(attachment.get("url"), "attachment.url")
             or string(attachment.get("title"), "attachment.title")
         )
-        return TextInput(text=text) if text else None
-    if kind:
-        return EventInput(name="shared", data=attachment)
-    return None
+        if text:
+            return TextInput(text=text)
+    return EventInput(name="shared", data=attachment) if attachment else None
 
 
 def _postback(event: dict[str, Any], user_id: str, ts: float | None) -> InboundMessage:

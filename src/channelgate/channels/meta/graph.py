@@ -2,10 +2,11 @@
 
 Graph answers a failure with ``{"error": {"code": …, "error_subcode": …, "message": …}}``; which
 :class:`SendError` kind a code means is data (:data:`GRAPH_ERRORS`): throttling (codes 4, 17, 32, 613,
-80007, 130429, 131056, and HTTP 429) is retried after the platform's hint, a closed 24-hour window
-(Messenger 10/2018278, WhatsApp 131047) fails visibly (or falls back to a template), an invalid token (190,
-or HTTP 401) turns the integration's health red, Graph's "temporarily unavailable" codes (2, 131016) and
-5xx are retried, other 4xx fail for good. A code the table does not know is classified by HTTP status.
+80007, 130429, 131056) is retried after the platform's hint, a closed 24-hour window (Messenger
+10/2018278, WhatsApp 131047) fails visibly (or falls back to a template), an invalid token (190) turns the
+integration's health red, Graph's "temporarily unavailable" codes (2, 131016) are retried. A code the table
+does not know is classified by HTTP status (the toolkit's rule: 429 throttled, 401 invalid credentials,
+other 4xx rejected, 5xx retried); HTTP 429 is throttling whatever code the body carries.
 
 The hint is ``Retry-After`` (the toolkit's one parser), else the ``estimated_time_to_regain_access``
 (minutes) Graph puts in ``X-Business-Use-Case-Usage``.
@@ -143,7 +144,7 @@ def classify(response: httpx.Response, secrets: Iterable[str] = ()) -> SendError
     error = GraphError.from_response(response)
     return GRAPH_ERRORS.error(
         scrub(error.reason(), secrets),
-        codes=error.codes,
+        codes=[] if response.status_code == 429 else error.codes,  # 429 is throttling, whatever the code
         status=response.status_code,
         code=error.code if error.code is not None else response.status_code,
         retry_after=retry_after(response.headers),

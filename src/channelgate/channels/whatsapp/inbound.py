@@ -86,8 +86,13 @@ class WhatsAppInbound:
         return events
 
     def change(self, request: WebhookRequest, change: dict[str, Any]) -> list[InboundEvent]:
-        value = change.get("value")
-        if change.get("field") != "messages" or not isinstance(value, dict):
+        field, value = change.get("field"), change.get("value")
+        if field != "messages":
+            # the app's other subscriptions (template status, quality, account updates): not a user's doing
+            self.log.info("whatsapp %s: ignored a %r change", self.label, str(field)[:64])
+            return []
+        if not isinstance(value, dict):
+            skips_of(request).add("a 'messages' change without a value object")
             return []
         number = obj(value.get("metadata")).get("phone_number_id")
         if str(number) != self.phone_number_id:
@@ -110,8 +115,7 @@ class WhatsAppInbound:
             return [parsed]
 
         def status(item: Any) -> list[InboundEvent]:
-            update = parse_status(mapping(item, "status"), contacts)
-            return [update] if update is not None else []
+            return [parse_status(mapping(item, "status"), contacts)]
 
         return [
             *each(request, array_or_empty(value.get("messages")), message, "messages"),
@@ -244,12 +248,16 @@ def _interactive_input(body: dict[str, Any]) -> Input:
     return EventInput(name="unsupported", data={"type": f"interactive/{kind}", "interactive": body})
 
 
-def parse_status(status: dict[str, Any], contacts: list[dict[str, Any]]) -> StatusUpdate | None:
+def parse_status(status: dict[str, Any], contacts: list[dict[str, Any]]) -> StatusUpdate:
+    """One status of a message the gateway sent. A status this gateway does not track (``deleted``,
+    ``warning``) or one without a message id raises SkipEvent: skipped with its reason, not in silence."""
     sent_status = string(status.get("status"), "status.status")
     name = _STATUSES.get(str(sent_status))
     wamid = string(status.get("id"), "status.id")
-    if name is None or not wamid:
-        return None
+    if not wamid:
+        raise SkipEvent(f"status {str(sent_status)[:64]!r} names no message id")
+    if name is None:
+        raise SkipEvent(f"status {str(sent_status)[:64]!r} of {wamid[:128]} is not one this channel tracks")
     user_id = string(status.get("recipient_id"), "recipient_id") or string(
         status.get("recipient_user_id"), "recipient_user_id"
     )
