@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from channelgate.channels.base import ChannelContext, RenderContext, WebhookRequest
+from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, Verified, WebhookRequest
 from channelgate.channels.messenger import MessengerChannel, MessengerConfig
 from channelgate.channels.whatsapp import WhatsAppChannel, WhatsAppConfig
 from channelgate.testing.memory import MemoryKeyValue
@@ -69,3 +69,9 @@ def render_ctx(
 
 def post(body: bytes, headers: dict[str, str] | None = None) -> WebhookRequest:
     return WebhookRequest("POST", {k.lower(): v for k, v in (headers or {}).items()}, {}, body)
+
+
+def parse(channel: MessengerChannel | WhatsAppChannel, request: WebhookRequest) -> list[InboundEvent]:
+    """``channel.parse`` of a request taken as authentic (what ``authenticate`` answers for Meta's raw-body
+    signature: the body itself, nothing decoded)."""
+    return channel.parse(request, Verified(request.body))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import metakit
 import pytest
 from metakit import messenger, post
 
@@ -18,7 +19,7 @@ def webhook(*events: dict[str, Any], entries: int = 1) -> bytes:
 
 
 def parse(body: bytes) -> list:
-    return messenger().parse(post(body))
+    return metakit.parse(messenger(), post(body))
 
 
 def event(**content: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from metakit import PSID, messenger, render_ctx
 
 from channelgate.channels.base import Outbound, SendRefused
-from channelgate.channels.meta import DAY
+from channelgate.channels.meta.render import DAY
 from channelgate.messages import parse_message
 from channelgate.testing.graph import validate_messenger
 

@@ -61,8 +61,8 @@ class MiniGateway:
         if answer is not None:
             return Response(answer.body, answer.status, media_type=answer.media_type)
         try:
-            self.channel.authenticate(incoming)
-            events = self.channel.parse(incoming)
+            verified = self.channel.authenticate(incoming)
+            events = self.channel.parse(incoming, verified)
         except WebhookError as exc:
             return JSONResponse({"error": exc.reason}, exc.status)
         fresh = [e for e in events if e.dedup_key not in self.seen]

@@ -220,10 +220,10 @@ async def test_media_id_that_is_a_path_is_refused_without_a_call(sim, graph_url,
 
 def test_media_urls_the_token_may_follow() -> None:
     channel = whatsapp(api_base_url="http://127.0.0.1:8900/v25.0")
-    assert channel._trusted_media_url("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1")
-    assert channel._trusted_media_url("http://127.0.0.1:8900/whatsapp_business/attachments/?mid=1")
-    assert not channel._trusted_media_url("http://evil.example/steal")
-    assert not channel._trusted_media_url("https://evil.example/steal")
-    assert not channel._trusted_media_url("https://fbsbx.com.evil.example/x")
-    assert not channel._trusted_media_url("http://lookaside.fbsbx.com/x")
-    assert not channel._trusted_media_url("file:///etc/passwd")
+    assert channel.api.trusted_media_url("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1")
+    assert channel.api.trusted_media_url("http://127.0.0.1:8900/whatsapp_business/attachments/?mid=1")
+    assert not channel.api.trusted_media_url("http://evil.example/steal")
+    assert not channel.api.trusted_media_url("https://evil.example/steal")
+    assert not channel.api.trusted_media_url("https://fbsbx.com.evil.example/x")
+    assert not channel.api.trusted_media_url("http://lookaside.fbsbx.com/x")
+    assert not channel.api.trusted_media_url("file:///etc/passwd")

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from metakit import messenger, post, whatsapp
+from metakit import messenger, parse, post, whatsapp
 
 from channelgate.channels.base import InboundMessage
-from channelgate.channels.whatsapp import parse_message
+from channelgate.channels.whatsapp.inbound import parse_message
 from channelgate.turns import EventInput, User
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -37,7 +37,7 @@ def page_webhook(item: dict[str, Any]) -> bytes:
 
 def test_pywa_edit_carries_the_original_id_and_the_new_content() -> None:
     channel = whatsapp(phone_number_id="1122334455667")
-    [event] = channel.parse(post(sample("pywa_edited_message_edit_text.json")))
+    [event] = parse(channel, post(sample("pywa_edited_message_edit_text.json")))
     assert isinstance(event, InboundMessage)
     assert event.user == User(id="972987654321", name="Test Name")
     assert event.dedup_key == event.platform_message_id == "wamid.yyyyyy"
@@ -64,8 +64,8 @@ def test_pywa_revoke_carries_the_revoked_id_and_no_name_from_another_contact() -
 
 
 def test_pywa_call_permission_reply_is_an_event_with_the_answer() -> None:
-    [event] = whatsapp(phone_number_id="1122334455667").parse(
-        post(sample("pywa_call_permission_update_accept.json"))
+    [event] = parse(
+        whatsapp(phone_number_id="1122334455667"), post(sample("pywa_call_permission_update_accept.json"))
     )
     assert isinstance(event, InboundMessage)
     assert event.user == User(id="972987654321", name="Test Name")
@@ -99,7 +99,7 @@ def test_an_unknown_message_type_reaches_the_bot_with_all_its_fields() -> None:
 def test_checkbox_optin_without_a_sender_is_the_user_refs_event() -> None:
     """Meta's checkbox-plugin opt-in has no ``sender``: the ``user_ref`` is who to answer
     (``recipient: {"user_ref": ...}``), so it is the user id."""
-    [event] = messenger().parse(post(sample("meta_messaging_optins_checkbox.json")))
+    [event] = parse(messenger(), post(sample("meta_messaging_optins_checkbox.json")))
     assert isinstance(event, InboundMessage)
     assert event.user == User(id="<UNIQUE_REF_PARAM>")
     assert event.dedup_key == "optin:<UNIQUE_REF_PARAM>:1458692752478"
@@ -110,7 +110,7 @@ def test_checkbox_optin_without_a_sender_is_the_user_refs_event() -> None:
 
 
 def test_account_linking_linked_and_unlinked_are_events() -> None:
-    linked, unlinked = messenger().parse(post(sample("meta_messaging_account_linking.json")))
+    linked, unlinked = parse(messenger(), post(sample("meta_messaging_account_linking.json")))
     assert isinstance(linked, InboundMessage) and isinstance(unlinked, InboundMessage)
     assert linked.user == unlinked.user == User(id="USER_ID")
     assert linked.input == EventInput(
@@ -123,7 +123,7 @@ def test_account_linking_linked_and_unlinked_are_events() -> None:
 
 
 def test_game_play_is_an_event() -> None:
-    [event] = messenger().parse(post(sample("captured_messaging_game_plays.json")))
+    [event] = parse(messenger(), post(sample("captured_messaging_game_plays.json")))
     assert isinstance(event, InboundMessage)
     assert event.user == User(id="2396781657060600")
     assert event.dedup_key == "game_play:2396781657060600:1551091549707"
@@ -142,7 +142,7 @@ def test_game_play_is_an_event() -> None:
 )
 def test_other_documented_events_are_events(field: str, value: Any, data: dict[str, Any] | None) -> None:
     item = {"sender": {"id": "PSID"}, "recipient": {"id": "PAGE_ID"}, "timestamp": 1, field: value}
-    [event] = messenger().parse(post(page_webhook(item)))
+    [event] = parse(messenger(), post(page_webhook(item)))
     assert isinstance(event, InboundMessage)
     assert event.input == EventInput(name=field, data=data or value)
 
@@ -151,8 +151,43 @@ def test_an_event_naming_nobody_is_skipped_with_a_reason(caplog: pytest.LogCaptu
     item = {"recipient": {"id": "PAGE_ID"}, "timestamp": 1, "optin": {"ref": "R"}}
     request = post(page_webhook(item))
     with caplog.at_level("WARNING"):
-        assert messenger().parse(request) == []
+        assert parse(messenger(), request) == []
     assert "names no sender" in caplog.text
     assert request.notes["skips"].reasons == [
         "messaging[0]: the event names no sender (no sender.id, sender.user_ref or optin.user_ref)"
     ]
+
+
+def test_send_cart_order_is_an_event_with_every_product() -> None:
+    """Meta's ``send_cart`` sample: a cart the user sent to the Page (the ``order`` field) was skipped as
+    "no event this channel reads"; it is the user's doing, so it reaches the bot whole."""
+    [event] = parse(messenger(), post(sample("meta_send_cart_order.json")))
+    assert isinstance(event, InboundMessage)
+    assert event.user == User(id="<PSID>")
+    assert event.dedup_key == "order:<PSID>:1458692752478"
+    assert event.platform_message_id is None
+    assert event.timestamp == pytest.approx(1458692752.478)
+    assert event.input == EventInput(
+        name="order",
+        data={
+            "products": [
+                {
+                    "id": 123,
+                    "retailer_id": "retailer_id_1",
+                    "name": "name1",
+                    "unit_price": 11,
+                    "currency": "THB",
+                    "quantity": 1,
+                },
+                {
+                    "id": 456,
+                    "retailer_id": "retailer_id_2",
+                    "name": "name2",
+                    "unit_price": 22,
+                    "currency": "THB",
+                    "quantity": 2,
+                },
+            ],
+            "note": "foobar",
+        },
+    )

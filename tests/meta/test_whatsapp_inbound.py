@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+import metakit
 import pytest
 from metakit import PHONE_NUMBER_ID, post, whatsapp
 
@@ -42,7 +43,7 @@ def message_webhook(message: dict[str, Any], contacts: list[dict[str, Any]] | No
 
 
 def parse(body: bytes, **config: Any) -> list:
-    return whatsapp(**config).parse(post(body))
+    return metakit.parse(whatsapp(**config), post(body))
 
 
 def test_text_sample_with_phone_and_bsuid_uses_the_phone_number() -> None:

@@ -9,8 +9,8 @@ import pytest
 from metakit import WA_ID, render_ctx, whatsapp
 
 from channelgate.channels.base import Outbound, SendRefused
-from channelgate.channels.meta import DAY
-from channelgate.channels.whatsapp import template_components, whatsapp_language
+from channelgate.channels.meta.render import DAY
+from channelgate.channels.whatsapp.render import template_components, whatsapp_language
 from channelgate.messages import MessageOptions, Template, parse_message
 from channelgate.testing.graph import validate_whatsapp
 

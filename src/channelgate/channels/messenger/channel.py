@@ -1,0 +1,84 @@
+"""Facebook Messenger, through a Page and the Messenger Platform's Send API: the channel wiring its parts.
+
+Handshake and signature: :class:`MetaChannel`. Inbound: :mod:`.inbound`. Outbound: :mod:`.render` (the
+renderer) and :mod:`.envelope` (the 24-hour window and sender actions), sent through :mod:`.api`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from channelgate.channels.base import (
+    ChannelConfig,
+    ChannelContext,
+    ChannelLimits,
+    InboundEvent,
+    Outbound,
+    RenderContext,
+    SendResult,
+    UserProfile,
+    Verified,
+    WebhookRequest,
+    WebhookResponse,
+)
+from channelgate.channels.messenger import envelope
+from channelgate.channels.messenger.api import MessengerAPI
+from channelgate.channels.messenger.config import MessengerConfig
+from channelgate.channels.messenger.inbound import MessengerInbound
+from channelgate.channels.messenger.render import BUTTONS_MAX, QUICK_REPLIES_MAX, TEXT_MAX
+from channelgate.channels.meta.channel import MetaChannel
+from channelgate.channels.meta.graph import GraphAPI
+from channelgate.messages import UniversalMessage
+
+
+class MessengerChannel(MetaChannel[MessengerConfig]):
+    name: ClassVar[str] = "messenger"
+    title: ClassVar[str] = "Facebook Messenger"
+    Config: ClassVar[type[ChannelConfig]] = MessengerConfig
+    # 300 send calls/s per Page for text (Messenger rate-limiting docs, 2026); 10/s for audio and video.
+    # 300 calls/s at 100-300 ms each: up to ~90 in flight; the send window opens only as far as needed
+    limits: ClassVar[ChannelLimits] = ChannelLimits(
+        text_max=TEXT_MAX,
+        quick_replies_max=QUICK_REPLIES_MAX,
+        buttons_max=BUTTONS_MAX,
+        send_rate=300.0,
+        send_concurrency=128,
+    )
+    setup_fields: ClassVar[tuple[str, ...]] = ("verify_token",)
+    webhook_object: ClassVar[str] = "page"
+
+    def __init__(self, config: MessengerConfig, ctx: ChannelContext) -> None:
+        super().__init__(config, ctx)
+        self.graph = GraphAPI(
+            ctx.http,
+            ctx.health,
+            base_url=config.api_base_url,
+            token=config.page_access_token,
+            product="Messenger",
+            config_field="page_access_token",
+        )
+        self.api = MessengerAPI(self.graph, ctx.log, ctx.label)
+        self.inbound = MessengerInbound(config.page_id, ctx.log, ctx.label)
+
+    async def start(self) -> None:
+        if self.config.page_id is None:
+            self.ctx.log.info(
+                "messenger %s: page_id is not set, so events for any Page of the app are accepted; set it to "
+                "skip events addressed to another Page",
+                self.ctx.label,
+            )
+
+    def parse(self, request: WebhookRequest, verified: Verified) -> list[InboundEvent]:
+        return self.inbound.parse(request, self.webhook_entries(verified))
+
+    def ack(self, request: WebhookRequest, events: list[InboundEvent]) -> WebhookResponse:
+        return WebhookResponse(200, b"EVENT_RECEIVED")
+
+    def render(self, messages: list[UniversalMessage], ctx: RenderContext) -> list[Outbound]:
+        return envelope.render(messages, ctx)
+
+    async def send(self, outbound: Outbound) -> SendResult:
+        return await self.api.send(outbound)
+
+    async def user_profile(self, user_id: str) -> UserProfile | None:
+        return await self.api.user_profile(user_id)
