@@ -5,8 +5,9 @@ Installed before channelgate is imported, from outside its source:
 
 * every SQL statement any sqlite3 connection runs (``set_trace_callback`` on each connection, the writer
   thread's and aiosqlite's alike), counted by its first words, and the transactions (``BEGIN``);
-* pydantic models built (``BaseModel.__init__``, ``model_validate*``, per class) and dumped
-  (``model_dump*``, per class): top-level calls only, nested models inside one validation are not seen;
+* pydantic models built (``BaseModel.__init__``, ``model_validate*``) and dumped (``model_dump*``), per
+  class and calling function: top-level calls only, nested models inside one validation (and
+  ``TypeAdapter`` validations) are not seen;
 * log records made (``Logger._log``, i.e. past the level check) and prometheus ``labels()`` lookups.
 
 ``SIGUSR1`` writes the counts so far as JSON to ``$BENCH_COUNTS``; the harness reads it before and after
@@ -69,7 +70,9 @@ def _counting(name: str, fn: Callable[..., Any], *, method: bool) -> Callable[..
     @wraps(fn)
     def wrapper(first: Any, *args: Any, **kwargs: Any) -> Any:
         cls = first if not method else type(first)
-        COUNTS[f"{name}: {cls.__module__.split('.')[0]}.{cls.__qualname__}"] += 1
+        caller = sys._getframe(1)
+        where = f"{caller.f_code.co_filename.rsplit('/', 2)[-2:][-1]}:{caller.f_code.co_qualname}"
+        COUNTS[f"{name}: {cls.__module__.split('.')[0]}.{cls.__qualname__} in {where}"] += 1
         return fn(first, *args, **kwargs)
 
     return wrapper

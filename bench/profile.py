@@ -158,14 +158,21 @@ def report(raw: str, cpu: dict[str, Any], meta: dict[str, Any], gw_pid: int) -> 
     threads = parse_raw(raw)
     cpu_threads: dict[str, float] = cpu["threads"]
     answered = max(int(meta["answered"]), 1)
+    delay = float(meta.get("send_delay") or 0.0)
+    slow = f", platform sends take {delay * 1000:g} ms" if delay else ""
     head = [
         f"channelgate profile, {meta['date']}: {meta['machine']['cpu']}, {meta['machine']['cores']} cores,"
         f" Python {meta['machine']['python']}",
-        f"load: wrk -c32 closed loop for {meta['seconds']:g} s on WhatsApp webhooks (demo bot echo, SQLite),"
+        f"load: wrk -c32 closed loop for {meta['seconds']:g} s on WhatsApp webhooks (demo bot echo, SQLite"
+        f"{slow}),"
         f" {meta['acked']} acknowledged, {meta['answered']} answered, lost {meta['lost']},"
         f" duplicated {meta['duplicates']}; {meta['replies_per_s']:.0f} replies/s",
         f"py-spy {meta['py_spy']} at {meta['rate']} Hz, --threads --nonblocking --full-filenames,"
-        " idle excluded",
+        + (
+            " --gil: only samples of the thread holding the GIL"
+            if meta.get("gil")
+            else " idle excluded (a thread waiting for the GIL counts as busy)"
+        ),
         f"CPU of the whole process over the window (/proc, all threads): {cpu['cpu_s']:.2f} s,"
         f" {cpu['us_per_msg']:.0f} µs per answered message",
         "",
@@ -218,8 +225,10 @@ def warmed_gateway(workdir: Path, sim: str, cmd: list[str] | None = None) -> Any
 
 
 def warm_up(port: int, sim: str) -> None:
-    warm = raw_requests(port, PATH, whatsapp_payload, f"warm{time.time_ns()}", USERS)
+    run = f"warm{time.time_ns()}"
+    warm = raw_requests(port, PATH, whatsapp_payload, run, USERS)
     asyncio.run(fixed_rate("gw", port, warm, 250))
+    wait_replies(sim, run, USERS, 60)
     time.sleep(2)
     sim_control(sim, reset=True)
 
@@ -231,7 +240,7 @@ def closed_load(port: int, sim: str, seconds: float) -> tuple[load.WrkResult, di
     lines = wrk_lines(whatsapp_payload, run, n)
     started = time.time()
     res = load.run_wrk(f"http://127.0.0.1:{port}{PATH}", lines, seconds, 32)
-    got = wait_replies(sim, run, res.codes.get(200, 0), 120)
+    got = wait_replies(sim, run, res.codes.get(200, 0), 300)
     return res, e2e_stats({f"{run}-{i}": started for i in range(n)}, got, res.codes.get(200, 0))
 
 
@@ -243,8 +252,10 @@ def sampled(
     gw_ctx, port = warmed_gateway(workdir, sim)
     with gw_ctx as gw:
         warm_up(port, sim)
+        sim_control(sim, delay=args.send_delay)
         raw_path = workdir / "pyspy.txt"
         cmd = [spy, "record", "--pid", str(gw.proc.pid), "--threads", "--nonblocking", "--full-filenames"]
+        cmd += ["--gil"] if args.gil else []
         spy_proc = subprocess.Popen(
             [*cmd, "-r", str(args.rate), "-f", "raw", "-o", str(raw_path)],
             stdout=subprocess.DEVNULL,
@@ -269,6 +280,8 @@ def sampled(
             "replies_per_s": e2e["replies_per_s"],
             "rate": args.rate,
             "py_spy": version,
+            "send_delay": args.send_delay,
+            "gil": args.gil,
             "cpu": cpu,
         }
         return report(raw_path.read_text(), cpu, meta, gw.proc.pid), meta
@@ -292,6 +305,7 @@ def counted(sim: str, args: argparse.Namespace, workdir: Path) -> tuple[str, dic
     gw_ctx, port = warmed_gateway(workdir, sim, [PY, "-m", "bench.instrument"])
     with gw_ctx as gw:
         warm_up(port, sim)
+        sim_control(sim, delay=args.send_delay)
         before = snapshot(gw.proc.pid)
         res, e2e = closed_load(port, sim, args.count_seconds)
         after = snapshot(gw.proc.pid)
@@ -324,7 +338,7 @@ def counted(sim: str, args: argparse.Namespace, workdir: Path) -> tuple[str, dic
         items = sorted(groups[group], key=lambda kv: -kv[1])
         total = diff[group] if group in diff else sum(n for _, n in items)
         lines.append(f"  {total / answered:7.2f}  {group} (all)")
-        lines += [f"  {n / answered:7.2f}    {k}" for k, n in items[:20] if k != group]
+        lines += [f"  {n / answered:7.2f}    {k}" for k, n in items[:25] if k != group]
     data = {"answered": answered, "calls": dict(kinds), "counts": dict(diff)}
     return "\n".join(lines) + "\n", data
 
@@ -336,8 +350,26 @@ def main(argv: list[str] | None = None) -> None:
         "--count-seconds", type=float, default=5.0, help="closed-loop load of the counted run"
     )
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
-    parser.add_argument("--out", type=Path, default=OUT, help="where the summaries go")
+    parser.add_argument("--out", type=Path, default=None, help="where the summaries go")
+    parser.add_argument(
+        "--send-delay",
+        type=float,
+        default=0.0,
+        help="seconds the simulated platform takes per send (0.15: the bench's slow-platform row);"
+        " summaries then go to bench/profiles/delay-<ms>ms/",
+    )
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (py-spy --gil): Python work without the time threads"
+        " spend waiting for the GIL, and without C work done with it released (sqlite3's own); to"
+        " bench/profiles/gil/",
+    )
+    parser.add_argument("--counts-only", action="store_true", help="only the counting run (counts.txt)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = OUT / f"delay-{args.send_delay * 1000:.0f}ms" if args.send_delay else OUT
+        args.out = args.out / "gil" if args.gil else args.out
     spy = pyspy()
     if spy is None:
         log("py-spy missing: installing it into the bench environment (pip install py-spy)")
@@ -354,17 +386,21 @@ def main(argv: list[str] | None = None) -> None:
         sim_port = free_port()
         sim_cmd = [PY, "-m", "bench.sim", "--port", str(sim_port)]
         with running("simulator", sim_cmd, sim_port, "/_bench/sent") as sim:
-            files, meta = sampled(spy, sim.url, args, workdir)
+            if not args.counts_only:
+                files, meta = sampled(spy, sim.url, args, workdir)
             sim_control(sim.url, reset=True)
             counts_text, counts = counted(sim.url, args, workdir)
-    files["counts.txt"] = counts_text
+    (args.out / "counts.txt").write_text(counts_text)
+    (args.out / "counts.json").write_text(json.dumps(counts, indent=2) + "\n")
+    print(counts_text)
+    if args.counts_only:
+        return
     for old in args.out.glob("thread-*.txt"):
         old.unlink()
     for name, text in files.items():
         (args.out / name).write_text(text)
-    (args.out / "profile.json").write_text(json.dumps({**meta, "counted": counts}, indent=2) + "\n")
+    (args.out / "profile.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(files["threads.txt"])
-    print(counts_text)
     log(f"summaries in {args.out}")
 
 
