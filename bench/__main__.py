@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
+import channelgate
 from bench import load
 from bench.cpu import CpuWindow
 from bench.sim import WECHAT_AES_KEY
@@ -39,6 +40,13 @@ from channelgate.testing.wechat import WeChatSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+#: the servers the harness starts import the same ``channelgate`` as the harness itself (a shared venv's
+#: editable install may point at another checkout than this one: ``PYTHONPATH=src python -m bench``
+#: measures this one), and ``bench`` from this checkout
+CODE = Path(channelgate.__file__).resolve().parent.parent
+CHILD_PYTHONPATH = os.pathsep.join(
+    dict.fromkeys(p for p in [str(CODE), str(ROOT), *os.environ.get("PYTHONPATH", "").split(os.pathsep)] if p)
+)
 GRAPH = GraphSimulator(kind="whatsapp")
 WECHAT = WeChatSimulator(encoding_aes_key=WECHAT_AES_KEY)
 USERS = 1000
@@ -79,7 +87,7 @@ class Proc:
             cwd=cwd or ROOT,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": CHILD_PYTHONPATH},
         )
         if log is not None:
             stderr.close()
@@ -945,6 +953,24 @@ def seed_backlog(db: Path, run: str, n: int, users: int) -> None:
     con.close()
 
 
+def code_version() -> dict[str, Any]:
+    """Which gateway code is measured: the directory ``channelgate`` is imported from, and the commit of the
+    checkout it belongs to (``dirty``: with uncommitted changes), read now (compare start and end)."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(CODE), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    return {
+        "channelgate": str(CODE),
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".")),
+    }
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -1206,6 +1232,8 @@ def main() -> None:
     if args.skip_peer:
         only.discard("peer")
     started = time.time()
+    code_at_start = code_version()
+    log(f"measuring channelgate from {code_at_start}")
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)  # not in git: a fresh clone has none
     with tempfile.TemporaryDirectory(prefix="channelgate-bench-") as tmp:
@@ -1237,6 +1265,8 @@ def main() -> None:
                 bench.results.setdefault("failures", {})[name] = f"{type(exc).__name__}: {exc}"
     results = {
         "machine": machine(),
+        "code": code_at_start,
+        "code_at_end": code_version(),
         "args": vars(args),
         "seconds": time.time() - started,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -1247,9 +1277,12 @@ def main() -> None:
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str))
     (out_dir / "partial.json").unlink(missing_ok=True)  # the per-step save, for runs cut short
     m = results["machine"]
+    c = results["code"]
+    moved = "" if results["code_at_end"] == c else f" (CHANGED during the run: {results['code_at_end']})"
     header = (
         f"channelgate bench, {results['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_mb']} MB, "
         f"Python {m['python']}; {results['seconds']:.0f} s\n"
+        f"code: {c['channelgate']} at {c['commit']}{' with local changes' if c['dirty'] else ''}{moved}\n"
     )
     print("\n" + header)
     text = table(results)

@@ -36,6 +36,7 @@ from bench.__main__ import (
     PY,
     ROOT,
     USERS,
+    code_version,
     e2e_stats,
     ensure_wrk,
     fixed_rate,
@@ -162,7 +163,8 @@ def report(raw: str, cpu: dict[str, Any], meta: dict[str, Any], gw_pid: int) -> 
     slow = f", platform sends take {delay * 1000:g} ms" if delay else ""
     head = [
         f"channelgate profile, {meta['date']}: {meta['machine']['cpu']}, {meta['machine']['cores']} cores,"
-        f" Python {meta['machine']['python']}",
+        f" Python {meta['machine']['python']}; channelgate at {meta.get('code', {}).get('commit', '?')}"
+        f"{' with local changes' if meta.get('code', {}).get('dirty') else ''}",
         f"load: wrk -c32 closed loop for {meta['seconds']:g} s on WhatsApp webhooks (demo bot echo, SQLite"
         f"{slow}),"
         f" {meta['acked']} acknowledged, {meta['answered']} answered, lost {meta['lost']},"
@@ -272,6 +274,7 @@ def sampled(
         meta = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": machine(),
+            "code": code_version(),
             "seconds": args.seconds,
             "acked": res.codes.get(200, 0),
             "answered": e2e["answered"],
