@@ -379,6 +379,12 @@ def e2e_stats(sent_at: dict[str, float], got: list[tuple[str, float]], accepted:
         "accepted": accepted,
         "answered": len(keys),
         "duplicates": sum(c - 1 for c in keys.values()),
+        "duplicated_keys": sorted(k for k, c in keys.items() if c > 1)[:20],
+        # seconds from the run's first send to each arrival of a duplicated echo
+        "duplicated_at": {
+            k: sorted(round(at - first, 3) for key, at in got if key == k)
+            for k in sorted(k for k, c in keys.items() if c > 1)[:20]
+        },
         "lost": max(accepted - len(keys), 0),
         "replies_per_s": len(keys) / (last - first) if last > first else 0.0,
         "p50_ms": pct(lat, 0.5),
@@ -641,6 +647,35 @@ class Bench:
         )
         self.results["messenger_limit"] = row
 
+    def delay_only(self, sim: str) -> None:
+        """Just the closed-loop run with slow platform sends (``--only delay``), after the usual warm-up; when
+        an echo arrives twice, what the store holds for those messages (``duplicate_rows``)."""
+        port = free_port()
+        config = gateway_config(self.workdir, port, sim, db="delay.db")
+        with start_gateway(config, port) as gw:
+            warm = raw_requests(port, "/webhooks/whatsapp/main", whatsapp_payload, self.run_id("warm"), USERS)
+            asyncio.run(fixed_rate("gw", port, warm, 250))
+            time.sleep(2)
+            sim_control(sim, delay=self.args.send_delay, reset=True)
+            window = CpuWindow(gw.proc.pid).start()
+            res, sent_at, run = self.closed_whatsapp(port, "delay", seconds=self.secs / 2)
+            got = wait_replies(sim, run, res.codes.get(200, 0), 300)
+            window.stop()
+            e2e = e2e_stats(sent_at, got, res.codes.get(200, 0))
+            row = {
+                "send_delay_s": self.args.send_delay,
+                "ack_rps": res.rps,
+                "e2e": e2e,
+                "cpu": window.summary(e2e["answered"]),
+                "duplicate_rows": duplicate_rows(self.workdir / "delay.db", run, e2e["duplicated_keys"]),
+            }
+            sim_control(sim, delay=0.0, reset=True)
+        log(
+            f"delay {self.args.send_delay * 1000:.0f} ms: {e2e['replies_per_s']:.0f} replies/s,"
+            f" lost {e2e['lost']} dup {e2e['duplicates']}; their rows: {row['duplicate_rows'][:3]}"
+        )
+        self.results.setdefault("gateway", {})["delay_only"] = row
+
     def overload_only(self, sim: str) -> None:
         """Just the overload run (``--only overload``), after the same warm-up as the gateway step."""
         port = free_port()
@@ -883,6 +918,40 @@ class Bench:
             }
         log(f"backlog: {row}")
         self.results["backlog"] = row
+
+
+def duplicate_rows(db: Path, run: str, keys: list[str]) -> list[dict[str, Any]]:
+    """For messages whose echo arrived more than once: their inbox row and every outbox row of their turn,
+    to tell a turn run twice (two message rows) from one row sent twice (attempts, reason)."""
+    if not keys:
+        return []
+    con = sqlite3.connect(db, timeout=30)
+    con.row_factory = sqlite3.Row
+    out = []
+    try:
+        for key in keys:
+            dedup = f"wamid.{run}.{key[len(run) + 1 :]}"
+            inbox = con.execute(
+                "SELECT id, status, attempts FROM inbox WHERE dedup_key = ?", (dedup,)
+            ).fetchone()
+            if inbox is None:
+                out.append({"key": key, "inbox": None})
+                continue
+            rows = con.execute(
+                "SELECT * FROM outbox WHERE inbox_id = ? ORDER BY id", (inbox["id"],)
+            ).fetchall()
+            keep = ("id", "kind", "status", "attempts", "reason", "created_at", "updated_at", "sent_at")
+            columns = set(rows[0].keys()) if rows else set()
+            out.append(
+                {
+                    "key": key,
+                    "inbox": dict(inbox),
+                    "outbox": [{k: r[k] for k in keep if k in columns} for r in rows],
+                }
+            )
+    finally:
+        con.close()
+    return out
 
 
 def seed_conversations(db: Path, n: int) -> None:
@@ -1193,8 +1262,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: baseline,gateway,messenger,peer,integrations,conversations,backlog, or overload"
-        " (the gateway step's overload run alone)",
+        help="comma list: baseline,gateway,messenger,peer,integrations,conversations,backlog, or overload /"
+        " delay (the gateway step's overload run / slow-platform closed-loop run alone)",
     )
     parser.add_argument(
         "--backlog", type=int, default=20_000, help="messages in the outage backlog (issue: 100000)"
@@ -1243,6 +1312,7 @@ def main() -> None:
             ("baseline", lambda _: bench.baseline()),
             ("gateway", bench.gateway_main),
             ("overload", bench.overload_only),
+            ("delay", bench.delay_only),
             ("messenger", bench.messenger_limit),
             ("peer", bench.peer),
             ("integrations", bench.growth_integrations),
