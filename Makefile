@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml examples/*/pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= channelgate.yaml
 
-.PHONY: run test lint typecheck format bench soak fuzz chromium clean help i18n
+.PHONY: run test lint typecheck format bench profile soak fuzz chromium clean help i18n
 
 help:
 	@echo "make run    start the gateway (demo bot + web chat at http://127.0.0.1:8080/)"
 	@echo "make test   lint, type-check and run every test"
 	@echo "make bench  run the benchmark harness"
+	@echo "make profile  py-spy on every gateway thread under closed-loop load, and the HTTP clients' cost per call"
 	@echo "make soak   ~15 min: outage, SIGKILLs, hostile bodies; nothing lost (SOAK_ARGS=... for options)"
 	@echo "make fuzz   fuzz every webhook channel for longer (FUZZ_EXAMPLES=5000 per channel, random seed)"
 	@echo "make i18n   extract the gateway's own texts and update the translation catalogs"
@@ -57,6 +58,14 @@ test: $(STAMP) chromium lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Writes small text summaries to bench/profiles/ (docs/benchmarks.md, "Where the time goes"). py-spy is a
+# bench-only tool: installed into the venv here (or `pip install -e .[bench]`), never a gateway dependency.
+profile: $(STAMP)
+	@$(BIN)/python -c "import shutil, sys; sys.exit(0 if shutil.which('py-spy', path='$(BIN)') else 1)" \
+	  || $(BIN)/pip install --quiet py-spy
+	$(BIN)/python -m bench.profile
+	$(BIN)/python -m bench.clients
 
 # Not in CI (tests/core/test_soak.py runs a 20-second version there). Options: SOAK_ARGS="--store postgres",
 # SOAK_ARGS="--duration 60 --outage 20 --pipeline max_backoff=5"; `.venv/bin/python -m bench.soak -h` lists all.

@@ -30,7 +30,9 @@ from typing import Any
 import httpx
 import orjson
 
+import channelgate
 from bench import load
+from bench.cpu import CpuWindow
 from bench.sim import WECHAT_AES_KEY
 from channelgate.channels.meta import sign
 from channelgate.testing.graph import GraphSimulator
@@ -38,6 +40,13 @@ from channelgate.testing.wechat import WeChatSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+#: the servers the harness starts import the same ``channelgate`` as the harness itself (a shared venv's
+#: editable install may point at another checkout than this one: ``PYTHONPATH=src python -m bench``
+#: measures this one), and ``bench`` from this checkout
+CODE = Path(channelgate.__file__).resolve().parent.parent
+CHILD_PYTHONPATH = os.pathsep.join(
+    dict.fromkeys(p for p in [str(CODE), str(ROOT), *os.environ.get("PYTHONPATH", "").split(os.pathsep)] if p)
+)
 GRAPH = GraphSimulator(kind="whatsapp")
 WECHAT = WeChatSimulator(encoding_aes_key=WECHAT_AES_KEY)
 USERS = 1000
@@ -78,7 +87,7 @@ class Proc:
             cwd=cwd or ROOT,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": CHILD_PYTHONPATH},
         )
         if log is not None:
             stderr.close()
@@ -148,9 +157,12 @@ def gateway_config(
     store: str | None = None,
     bot: str = "demo",
     pipeline: dict[str, Any] | None = None,
+    messenger_rate_limit: int | None = 1000,
 ) -> Path:
     """The gateway's config for a run: ``store`` (a URL) instead of the SQLite file ``db``, ``bot`` as a YAML
-    value, ``pipeline`` settings over the benchmark's own."""
+    value, ``pipeline`` settings over the benchmark's own. ``messenger_rate_limit`` None: the channel's
+    default (300 calls/s)."""
+    messenger_limit = "" if messenger_rate_limit is None else f", rate_limit: {messenger_rate_limit}"
     lines = [
         f"public_url: http://127.0.0.1:{port}",
         f"port: {port}",
@@ -170,7 +182,7 @@ def gateway_config(
     lines += [
         f"  - {{channel: messenger, label: main, verify_token: {GRAPH.verify_token},"
         f" app_secret: {GRAPH.app_secret},"
-        f" page_access_token: {GRAPH.access_token}, api_base_url: '{sim}/v25.0', rate_limit: 1000}}",
+        f" page_access_token: {GRAPH.access_token}, api_base_url: '{sim}/v25.0'{messenger_limit}}}",
         f"  - {{channel: wechat, label: main, app_id: {WECHAT.app_id}, app_secret: {WECHAT.app_secret},"
         f" token: {WECHAT.token}, encoding_aes_key: {WECHAT_AES_KEY}, encryption_mode: safe,"
         f" api_base_url: '{sim}/wechat', locale: en-US}}",
@@ -367,6 +379,12 @@ def e2e_stats(sent_at: dict[str, float], got: list[tuple[str, float]], accepted:
         "accepted": accepted,
         "answered": len(keys),
         "duplicates": sum(c - 1 for c in keys.values()),
+        "duplicated_keys": sorted(k for k, c in keys.items() if c > 1)[:20],
+        # seconds from the run's first send to each arrival of a duplicated echo
+        "duplicated_at": {
+            k: sorted(round(at - first, 3) for key, at in got if key == k)
+            for k in sorted(k for k, c in keys.items() if c > 1)[:20]
+        },
         "lost": max(accepted - len(keys), 0),
         "replies_per_s": len(keys) / (last - first) if last > first else 0.0,
         "p50_ms": pct(lat, 0.5),
@@ -430,8 +448,13 @@ class Bench:
     def baseline(self) -> None:
         port = free_port()
         with running("baseline", [PY, "-m", "bench.baseline", "--port", str(port)], port) as proc:
+            window = CpuWindow(proc.proc.pid).start()
             res, _, _ = self.closed_whatsapp(port, "base")
-            log(f"baseline: {res.rps:.0f} req/s closed loop (p99 {res.p99_ms:.1f} ms)")
+            cpu = window.stop().summary(load.acknowledged(res.codes))
+            log(
+                f"baseline: {res.rps:.0f} req/s closed loop (p99 {res.p99_ms:.1f} ms),"
+                f" CPU {cpu['us_per_msg']:.0f} µs per request"
+            )
             rate = self.args.ack_rate or 500
             stats, _ = asyncio.run(
                 fixed_rate(
@@ -453,6 +476,7 @@ class Bench:
                 "p99_ms": res.p99_ms,
                 "fixed": stats,
                 "rss_mb": proc.rss_mb(),
+                "cpu": cpu,
             }
 
     def gateway_main(self, sim: str) -> None:
@@ -468,11 +492,15 @@ class Bench:
 
             # 1. ack, closed loop, and the end-to-end throughput that follows
             sim_control(sim, reset=True)
+            # CPU: every thread of the gateway, from the start of the load until the last echo arrived
+            window = CpuWindow(gw.proc.pid).start()
             res, sent_at, run = self.closed_whatsapp(port, "ack")
             got = wait_replies(sim, run, res.codes.get(200, 0), 120)
+            window.stop()
             e2e = e2e_stats(
                 {k: v for k, v in sent_at.items() if k in dict(got)} or sent_at, got, res.codes.get(200, 0)
             )
+            out["cpu_e2e_closed"] = window.summary(e2e["answered"])
             out["ack_closed"] = {
                 "rps": res.rps,
                 "p50_ms": res.p50_ms,
@@ -482,7 +510,9 @@ class Bench:
             out["e2e_closed"] = e2e
             log(
                 f"gateway ack {res.rps:.0f}/s closed (p50 {res.p50_ms:.1f} p99 {res.p99_ms:.1f} ms); "
-                f"e2e {e2e['replies_per_s']:.0f} replies/s, lost {e2e['lost']} dup {e2e['duplicates']}"
+                f"e2e {e2e['replies_per_s']:.0f} replies/s, lost {e2e['lost']} dup {e2e['duplicates']}; "
+                f"CPU {out['cpu_e2e_closed']['us_per_msg']:.0f} µs per answered message"
+                f" (threads, s: {out['cpu_e2e_closed']['threads']})"
             )
 
             # 2. ack latency at a fixed rate: half the gateway's closed-loop ack rate
@@ -501,12 +531,16 @@ class Bench:
             out["overload"] = self.overload(port, sim, gw, self.workdir / "bench.db")
             # 4c. 150 ms per send in the simulator
             sim_control(sim, delay=self.args.send_delay, reset=True)
+            window = CpuWindow(gw.proc.pid).start()
             res, sent_at, run = self.closed_whatsapp(port, "delay", seconds=self.secs / 2)
             got = wait_replies(sim, run, res.codes.get(200, 0), 180)
+            window.stop()
+            delay_e2e = e2e_stats(sent_at, got, res.codes.get(200, 0))
             out["delay_closed"] = {
                 "send_delay_s": self.args.send_delay,
                 "ack_rps": res.rps,
-                "e2e": e2e_stats(sent_at, got, res.codes.get(200, 0)),
+                "e2e": delay_e2e,
+                "cpu": window.summary(delay_e2e["answered"]),
             }
             out["delay_fixed_50"] = self.fixed_e2e(port, sim, "delayfix", 50, path, whatsapp_payload)
             log(
@@ -553,6 +587,94 @@ class Bench:
         if e2e["lost"]:
             log(f"overload: the unanswered messages sit in: {where}")
         return row
+
+    def messenger_limit(self, sim: str) -> None:
+        """Messenger with the channel's default rate limit (300 calls/s), offered more than that allows
+        (400 messages/s from 100 users, open loop): the replies/s that get through once the limit binds, and
+        what the calls were spent on (a reply may also cost a ``mark_seen`` and a ``typing_on``)."""
+        port = free_port()
+        config = gateway_config(self.workdir, port, sim, db="messenger.db", messenger_rate_limit=None)
+        users, rate, path = 100, 400.0, "/webhooks/messenger/main"
+        with start_gateway(config, port) as gw:
+            # warm-up: the demo bot greets each user once; that is not the steady state measured here
+            warm_run = self.run_id("mwarm")
+            warm = raw_requests(port, path, messenger_payload, warm_run, users, users)
+            asyncio.run(fixed_rate("gw", port, warm, 50))
+            wait_replies(sim, warm_run, users, 60)
+            time.sleep(1)
+            sim_control(sim, reset=True)
+            run = self.run_id("mlim")
+            reqs = raw_requests(port, path, messenger_payload, run, int(rate * self.secs * 0.75), users)
+            window = CpuWindow(gw.proc.pid).start()
+            stats, results = asyncio.run(fixed_rate("messenger", port, reqs, rate))
+            sent_at = {
+                f"{run}-{i}": r.scheduled for i, r in enumerate(sorted(results, key=lambda r: r.scheduled))
+            }
+            got = wait_replies(sim, run, stats["ok"], 300)
+            window.stop()
+            calls = [row for row in sim_sent(sim) if row[0] == "messenger"]
+        e2e = e2e_stats(sent_at, got, stats["ok"])
+        times = sorted(at for _, at in got)
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        in_span = [c for c in calls if span and times[0] <= c[3] <= times[-1]]
+        echoes = sum(1 for c in calls if c[2].startswith("You said: "))
+        row = {
+            "rate_limit": 300,
+            "offered_per_s": rate,
+            "sent": stats["sent"],
+            "acked": stats["ok"],
+            "answered": e2e["answered"],
+            "lost": e2e["lost"],
+            "duplicates": e2e["duplicates"],
+            # from the first echo to the last: the rate the limit lets through while a backlog waits
+            "replies_per_s": (len(times) - 1) / span if span else 0.0,
+            "calls_per_s": len(in_span) / span if span else 0.0,
+            "calls": len(calls),
+            "calls_per_reply": len(calls) / echoes if echoes else float("nan"),
+            "calls_by_kind": dict(
+                Counter(
+                    "echo" if c[2].startswith("You said: ") else "sender_action" if not c[2] else "other text"
+                    for c in calls
+                )
+            ),
+            "e2e_p99_ms": e2e["p99_ms"],
+            "cpu": window.summary(e2e["answered"]),
+        }
+        log(
+            f"messenger @ {rate:.0f}/s offered, default limit: {row['replies_per_s']:.0f} replies/s,"
+            f" {row['calls_per_s']:.0f} calls/s, {row['calls_per_reply']:.2f} calls per reply,"
+            f" lost {row['lost']} dup {row['duplicates']}"
+        )
+        self.results["messenger_limit"] = row
+
+    def delay_only(self, sim: str) -> None:
+        """Just the closed-loop run with slow platform sends (``--only delay``), after the usual warm-up; when
+        an echo arrives twice, what the store holds for those messages (``duplicate_rows``)."""
+        port = free_port()
+        config = gateway_config(self.workdir, port, sim, db="delay.db")
+        with start_gateway(config, port) as gw:
+            warm = raw_requests(port, "/webhooks/whatsapp/main", whatsapp_payload, self.run_id("warm"), USERS)
+            asyncio.run(fixed_rate("gw", port, warm, 250))
+            time.sleep(2)
+            sim_control(sim, delay=self.args.send_delay, reset=True)
+            window = CpuWindow(gw.proc.pid).start()
+            res, sent_at, run = self.closed_whatsapp(port, "delay", seconds=self.secs / 2)
+            got = wait_replies(sim, run, res.codes.get(200, 0), 300)
+            window.stop()
+            e2e = e2e_stats(sent_at, got, res.codes.get(200, 0))
+            row = {
+                "send_delay_s": self.args.send_delay,
+                "ack_rps": res.rps,
+                "e2e": e2e,
+                "cpu": window.summary(e2e["answered"]),
+                "duplicate_rows": duplicate_rows(self.workdir / "delay.db", run, e2e["duplicated_keys"]),
+            }
+            sim_control(sim, delay=0.0, reset=True)
+        log(
+            f"delay {self.args.send_delay * 1000:.0f} ms: {e2e['replies_per_s']:.0f} replies/s,"
+            f" lost {e2e['lost']} dup {e2e['duplicates']}; their rows: {row['duplicate_rows'][:3]}"
+        )
+        self.results.setdefault("gateway", {})["delay_only"] = row
 
     def overload_only(self, sim: str) -> None:
         """Just the overload run (``--only overload``), after the same warm-up as the gateway step."""
@@ -798,6 +920,40 @@ class Bench:
         self.results["backlog"] = row
 
 
+def duplicate_rows(db: Path, run: str, keys: list[str]) -> list[dict[str, Any]]:
+    """For messages whose echo arrived more than once: their inbox row and every outbox row of their turn,
+    to tell a turn run twice (two message rows) from one row sent twice (attempts, reason)."""
+    if not keys:
+        return []
+    con = sqlite3.connect(db, timeout=30)
+    con.row_factory = sqlite3.Row
+    out = []
+    try:
+        for key in keys:
+            dedup = f"wamid.{run}.{key[len(run) + 1 :]}"
+            inbox = con.execute(
+                "SELECT id, status, attempts FROM inbox WHERE dedup_key = ?", (dedup,)
+            ).fetchone()
+            if inbox is None:
+                out.append({"key": key, "inbox": None})
+                continue
+            rows = con.execute(
+                "SELECT * FROM outbox WHERE inbox_id = ? ORDER BY id", (inbox["id"],)
+            ).fetchall()
+            keep = ("id", "kind", "status", "attempts", "reason", "created_at", "updated_at", "sent_at")
+            columns = set(rows[0].keys()) if rows else set()
+            out.append(
+                {
+                    "key": key,
+                    "inbox": dict(inbox),
+                    "outbox": [{k: r[k] for k in keep if k in columns} for r in rows],
+                }
+            )
+    finally:
+        con.close()
+    return out
+
+
 def seed_conversations(db: Path, n: int) -> None:
     """Stored conversations with one answered message each, written straight into the store's tables."""
     con = sqlite3.connect(db)
@@ -866,6 +1022,24 @@ def seed_backlog(db: Path, run: str, n: int, users: int) -> None:
     con.close()
 
 
+def code_version() -> dict[str, Any]:
+    """Which gateway code is measured: the directory ``channelgate`` is imported from, and the commit of the
+    checkout it belongs to (``dirty``: with uncommitted changes), read now (compare start and end)."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(CODE), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    return {
+        "channelgate": str(CODE),
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".")),
+    }
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -907,6 +1081,27 @@ def code_count(codes: dict[Any, int], status: int) -> int:
     return int(codes.get(status, codes.get(str(status), 0)))
 
 
+def lost_and_duplicated(r: dict[str, Any]) -> tuple[int, int]:
+    """Lost and duplicated messages summed over every run of the gateway in the results (not the peer's:
+    pywa's losses are its own finding)."""
+    lost = dup = 0
+
+    def walk(node: Any) -> None:
+        nonlocal lost, dup
+        if isinstance(node, dict):
+            lost += int(node.get("lost") or 0)
+            dup += int(node.get("duplicates") or 0)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for key in ("gateway", "messenger_limit", "growth_integrations", "growth_conversations", "backlog"):
+        walk(r.get(key))
+    return lost, dup
+
+
 def table(r: dict[str, Any]) -> str:
     base = r.get("baseline", {}).get("rps") or float("nan")
     rows: list[tuple[str, str, str]] = []
@@ -914,9 +1109,29 @@ def table(r: dict[str, Any]) -> str:
     def add(name: str, value: float, unit: str, ratio: bool = False, digits: int = 0) -> None:
         rows.append((name, f"{fmt(value, digits)} {unit}", f"{value / base:.2f}x" if ratio else ""))
 
+    gw = r.get("gateway", {})
+    base_cpu = r.get("baseline", {}).get("cpu", {}).get("us_per_msg") or float("nan")
+    if "baseline" in r and "cpu" in r["baseline"]:
+        rows.append(("CPU per request, bare endpoint (all threads, /proc)", f"{fmt(base_cpu)} µs", "1.0x"))
+    if "cpu_e2e_closed" in gw:
+        c = gw["cpu_e2e_closed"]
+        rows.append(
+            (
+                "CPU per answered message, gateway (closed loop end to end, all threads)",
+                f"{fmt(c['us_per_msg'])} µs",
+                f"{c['us_per_msg'] / base_cpu:.1f}x",
+            )
+        )
+        rows.append(
+            (
+                "  of which event loop / busiest other thread (SQLite writer) / rest",
+                f"{fmt(c['main_thread_us_per_msg'])} / {fmt(c['busiest_other_thread_us_per_msg'])}"
+                f" / {fmt(c['rest_us_per_msg'])} µs",
+                "",
+            )
+        )
     if "baseline" in r:
         add("bare Starlette endpoint, closed loop (wrk -c32)", base, "req/s", True)
-    gw = r.get("gateway", {})
     if "ack_closed" in gw:
         add("ack, closed loop (wrk -c32)", gw["ack_closed"]["rps"], "webhooks/s", True)
         af = gw["ack_fixed"]
@@ -941,6 +1156,14 @@ def table(r: dict[str, Any]) -> str:
             gw["delay_fixed_50"]["e2e_p99_ms"],
             "ms",
         )
+        fast = gw["e2e_closed"]["replies_per_s"]
+        rows.append(
+            (
+                f"end to end, closed loop: {d['send_delay_s'] * 1000:.0f} ms sends vs no delay",
+                f"{fmt(d['e2e']['replies_per_s'])} vs {fmt(fast)} replies/s",
+                f"{d['e2e']['replies_per_s'] / fast:.2f}x of no delay" if fast else "",
+            )
+        )
         add("peak RSS under e2e load", gw["rss_peak_mb"], "MB")
     if "overload" in gw:
         o = gw["overload"]
@@ -959,6 +1182,17 @@ def table(r: dict[str, Any]) -> str:
             )
         )
         add("peak RSS after overload", o["rss_peak_mb"], "MB")
+    m = r.get("messenger_limit")
+    if m:
+        rows.append(
+            (
+                f"Messenger, default {m['rate_limit']} calls/s limit, {m['offered_per_s']:.0f}/s offered",
+                f"{fmt(m['replies_per_s'])} replies/s ({fmt(m['calls_per_s'])} calls/s)",
+                f"{fmt(m['calls_per_reply'], 2)} calls per reply",
+            )
+        )
+    lost, dup = lost_and_duplicated(r)
+    rows.append(("lost / duplicated, every gateway run above", f"{lost} / {dup}", ""))
     p = r.get("pywa", {})
     if p.get("ack_closed"):
         add("pywa: ack, closed loop (wrk -c32)", p["ack_closed"]["rps"], "webhooks/s", True)
@@ -1028,8 +1262,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: baseline,gateway,peer,integrations,conversations,backlog, or overload (the gateway"
-        " step's overload run alone)",
+        help="comma list: baseline,gateway,messenger,peer,integrations,conversations,backlog, or overload /"
+        " delay (the gateway step's overload run / slow-platform closed-loop run alone)",
     )
     parser.add_argument(
         "--backlog", type=int, default=20_000, help="messages in the outage backlog (issue: 100000)"
@@ -1040,13 +1274,25 @@ def main() -> None:
     parser.add_argument("--send-delay", type=float, default=0.15, help="simulated send latency, seconds")
     parser.add_argument("--ack-rate", type=float, default=0.0, help="fixed rate for the ack latency run")
     parser.add_argument("--skip-peer", action="store_true", help="do not install or run pywa")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of the table: profile every thread of the gateway under closed-loop end-to-end load"
+        " (py-spy) and write summaries to bench/profiles/ (python -m bench.profile -h for its options)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        from bench import profile
+
+        profile.main([])
+        return
     if args.quick and args.backlog == 20_000:
         args.backlog = 5000
     ensure_wrk()
     only = set(filter(None, args.only.split(","))) or {
         "baseline",
         "gateway",
+        "messenger",
         "peer",
         "integrations",
         "conversations",
@@ -1055,6 +1301,8 @@ def main() -> None:
     if args.skip_peer:
         only.discard("peer")
     started = time.time()
+    code_at_start = code_version()
+    log(f"measuring channelgate from {code_at_start}")
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)  # not in git: a fresh clone has none
     with tempfile.TemporaryDirectory(prefix="channelgate-bench-") as tmp:
@@ -1064,6 +1312,8 @@ def main() -> None:
             ("baseline", lambda _: bench.baseline()),
             ("gateway", bench.gateway_main),
             ("overload", bench.overload_only),
+            ("delay", bench.delay_only),
+            ("messenger", bench.messenger_limit),
             ("peer", bench.peer),
             ("integrations", bench.growth_integrations),
             ("conversations", bench.growth_conversations),
@@ -1085,6 +1335,8 @@ def main() -> None:
                 bench.results.setdefault("failures", {})[name] = f"{type(exc).__name__}: {exc}"
     results = {
         "machine": machine(),
+        "code": code_at_start,
+        "code_at_end": code_version(),
         "args": vars(args),
         "seconds": time.time() - started,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -1095,11 +1347,17 @@ def main() -> None:
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str))
     (out_dir / "partial.json").unlink(missing_ok=True)  # the per-step save, for runs cut short
     m = results["machine"]
-    print(
-        f"\nchannelgate bench, {results['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_mb']} MB, "
+    c = results["code"]
+    moved = "" if results["code_at_end"] == c else f" (CHANGED during the run: {results['code_at_end']})"
+    header = (
+        f"channelgate bench, {results['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_mb']} MB, "
         f"Python {m['python']}; {results['seconds']:.0f} s\n"
+        f"code: {c['channelgate']} at {c['commit']}{' with local changes' if c['dirty'] else ''}{moved}\n"
     )
-    print(table(results))
+    print("\n" + header)
+    text = table(results)
+    print(text)
+    (out_dir / "latest.md").write_text(f"{header}\n{text}\n")
 
 
 if __name__ == "__main__":
