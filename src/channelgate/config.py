@@ -69,7 +69,10 @@ class PipelineSettings(BaseModel):
     )
     poll_interval: float = Field(default=1.0, gt=0, description="how often workers look for work from others")
     lease_seconds: float = Field(
-        default=30.0, gt=0, description="how long a crashed worker's claim blocks others"
+        default=30.0,
+        gt=0,
+        description="how long a crashed worker's claim blocks others; a send must end within 80 % of it "
+        "(a slower one is retried)",
     )
 
 

@@ -47,6 +47,9 @@ from channelgate.retry import backoff, budget_left
 from channelgate.store import Store
 from channelgate.store.rows import DeliveryRow
 
+#: the part of a claim kept free after a send, for recording its outcome before the claim ends
+CLAIM_MARGIN = 0.2
+
 log = logging.getLogger("channelgate.delivery")
 
 
@@ -71,6 +74,8 @@ class Deliverer:
         self.channel = channel
         self.metrics = metrics
         self.owner = owner or uuid.uuid4().hex[:16]
+        #: outbox id → the end of the claim this worker holds on it (the fence its send is checked against)
+        self._claims: dict[int, float] = {}
         self.batch = batch
         self.lanes = Lanes()
         self.pauses = CredentialPauses(
@@ -125,6 +130,13 @@ class Deliverer:
                 await self.store.unclaim([r["id"] for r in rows])
                 break
             for row in rows:
+                claimed_until = float(row["lease_until"] or 0.0)
+                if row["id"] in self._claims:
+                    # recovered while its send still waited here, and claimed again by us: the waiting task
+                    # keeps it, under the new claim
+                    self._claims[row["id"]] = claimed_until
+                    continue
+                self._claims[row["id"]] = claimed_until
                 task = asyncio.create_task(self._deliver(row))
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
@@ -154,6 +166,12 @@ class Deliverer:
                 await asyncio.wait(pending, timeout=1.0)
 
     async def _deliver(self, row: DeliveryRow) -> None:
+        try:
+            await self._deliver_claimed(row)
+        finally:
+            self._claims.pop(row["id"], None)
+
+    async def _deliver_claimed(self, row: DeliveryRow) -> None:
         channel = self.channel(row["channel"], row["label"])
         attempts = int(row["attempts"]) + 1
         if channel is None:
@@ -185,8 +203,20 @@ class Deliverer:
             try:
                 if not outbound.best_effort:
                     await lane.limiter.acquire()
+                left = await self._claim_left(row["id"])
+                if left is None:
+                    log.warning(
+                        "%s/%s: outbox %s was taken back before its send: not sent here", *key, row["id"]
+                    )
+                    return
                 started = time.monotonic()
-                result = await channel.send(outbound)
+                try:
+                    async with asyncio.timeout(left):
+                        result = await channel.send(outbound)
+                except TimeoutError:
+                    raise Unavailable(
+                        f"the send took over {left:.1f} s, what was left of its claim"
+                    ) from None
                 latency = time.monotonic() - started
             finally:
                 lane.window.release(latency)
@@ -205,6 +235,26 @@ class Deliverer:
         if outbound.best_effort:
             self.metrics.best_effort.labels(channel.name, "sent").inc()
         await self.pauses.went_through(channel)
+
+    async def _claim_left(self, outbox_id: int) -> float | None:
+        """Seconds the send may take within this worker's claim on the row, or None when the claim is lost.
+
+        Waiting for a send slot and a rate token can outlast the claim (a backlog behind a rate limit, a
+        loaded machine); the recovery loop then puts the row back and another claim sends it. So a send
+        never starts on a claim with under half a lease left: the claim is renewed first, fenced by the
+        lease it was taken with, and a lost one is not sent. The send itself ends before the claim does,
+        with a margin for the commit that follows it."""
+        lease = self.settings.lease_seconds
+        margin = lease * CLAIM_MARGIN
+        claimed_until = self._claims[outbox_id]
+        now = time.time()
+        if claimed_until - now - margin >= lease / 2:
+            return claimed_until - now - margin
+        until = now + lease
+        if not await self.store.renew_claim(outbox_id, self.owner, claimed_until, until):
+            return None
+        self._claims[outbox_id] = until
+        return until - now - margin
 
     @staticmethod
     def _best_effort_skip(lane: Lane, row: DeliveryRow, paused: bool) -> str | None:

@@ -45,6 +45,13 @@ MARK_SENT = Sql(
          reason = CASE WHEN reason LIKE 'window closed%' THEN reason ELSE NULL END
        WHERE id = :id"""
 )
+# A claim taken again before the send, fenced by the lease it was claimed with: if the row's lease is not that
+# one any more, the recovery loop put it back and it was claimed again (here or elsewhere), and this claim
+# must not send it.
+RENEW_CLAIM = Sql(
+    """UPDATE outbox SET lease_until = :until
+       WHERE id = :id AND status = 'sending' AND lease_owner = :owner AND lease_until = :claimed_until"""
+)
 # A send that failed and waits for its next try. Attempts and ``retry_since`` (when its retry budget
 # started) are the caller's; lease and status go back to the queue.
 MARK_RETRY = Sql(
@@ -93,6 +100,12 @@ class Deliveries:
             "now": time.time(),
         }
         await self.db.run(lambda conn: MARK_SENT.execute(conn, sent))
+
+    async def renew_claim(self, outbox_id: int, owner: str, claimed_until: float, until: float) -> bool:
+        """Extend a claim to ``until`` if it is still the one that ended at ``claimed_until``; False when the
+        row was recovered (and perhaps claimed again) meanwhile: its sender must not send it."""
+        params = {"id": outbox_id, "owner": owner, "claimed_until": claimed_until, "until": until}
+        return bool(await self.db.run(lambda conn: RENEW_CLAIM.execute(conn, params)))
 
     async def unclaim(self, ids: Sequence[int]) -> None:
         """Give claimed rows back to the queue untouched (shutdown began before they were sent)."""

@@ -185,6 +185,9 @@ class Store(Database):
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
         await self.deliveries.mark_sent(outbox_id, platform_message_id, attempts)
 
+    async def renew_claim(self, outbox_id: int, owner: str, claimed_until: float, until: float) -> bool:
+        return await self.deliveries.renew_claim(outbox_id, owner, claimed_until, until)
+
     async def unclaim(self, ids: Sequence[int]) -> None:
         await self.deliveries.unclaim(ids)
 
