@@ -21,6 +21,7 @@ BUILTIN = {
     "wechat": "channelgate.channels.wechat:WeChatChannel",
     "gbm": "channelgate.channels.gbm:GBMChannel",
     "rbm": "channelgate.channels.rbm:RBMChannel",
+    "line": "channelgate.channels.line:LineChannel",
 }
 
 
