@@ -68,7 +68,7 @@ def test_a_verification_webhook_without_events_is_accepted() -> None:
     assert receive(channel(), b'{"destination":"U1","events":[]}') == []
 
 
-# --- events --------------------------------------------------------------------------------------------------
+# --- events ------------------------------------------------------------------------------------------------
 
 
 def one(events: list[dict[str, Any]]) -> InboundMessage:
