@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
+
 from channelgate.bots.base import Bot
 from channelgate.channels.line import LineChannel
 from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
@@ -191,3 +193,18 @@ async def test_follow_and_group_events_reach_the_bot(sim: LineSimulator, api_url
         ("Cgroup1", EventInput(name="join", data={})),
         (USER, EventInput(name="follow", data={"follow": {"isUnblocked": True}})),
     ]
+
+
+async def test_the_simulators_say_and_sent_routes_talk_to_the_gateway(
+    sim: LineSimulator, api_url: str
+) -> None:
+    async with run_gateway(config(sim, api_url), bot=ShopBot()) as gw:
+        await connected(gw, sim)
+        async with httpx.AsyncClient(timeout=5) as client:
+            said = await client.post(f"{api_url}/_sim/say", json={"text": "hi from curl", "user": USER})
+            assert said.json() == {"status": 200}
+            await sim.wait_for_sends(1)
+            sent = (await client.get(f"{api_url}/_sim/sent")).json()
+            nowhere = await client.post(f"{api_url}/_sim/say", json={"webhook": "http://127.0.0.1:9/x"})
+    assert sent[0]["messages"][0]["text"] == "You said: hi from curl"
+    assert nowhere.status_code == 502

@@ -23,7 +23,7 @@ without a LINE channel of their own.
   and delivers them to the endpoint set with the API (or any URL), signed with ``X-Line-Signature`` exactly
   as LINE signs them; ``sim.redeliver(event)`` sends it again with ``deliveryContext.isRedelivery: true``.
 
-Why one module of ~450 lines: the validation rules, the endpoints and the event builders are one simulated
+Why one module of ~600 lines: the validation rules, the endpoints and the event builders are one simulated
 platform, read together when a test fails (``graph.py`` and ``telegram.py`` are built the same way).
 One allowance: LINE only calls HTTPS webhooks; the simulator also takes ``http://`` on a loopback host.
 """
@@ -484,9 +484,11 @@ class LineSimulator:
         """``{"webhook": url, "text": "hi", "user": "U..."}``: a user's message to a gateway."""
         data = orjson.loads(await request.body() or b"{}")
         user = str(data.get("user") or "U" + "1" * 32)
-        answer = await self.deliver(
-            [self.text_event(user, str(data.get("text") or "hi"))], url=data.get("webhook")
-        )
+        text = str(data.get("text") or "hi")
+        try:
+            answer = await self.deliver([self.text_event(user, text)], url=data.get("webhook"))
+        except (httpx.HTTPError, RuntimeError) as exc:
+            return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, 502)
         return JSONResponse({"status": answer.status_code})
 
     async def _sent(self, request: Request) -> Response:
