@@ -209,3 +209,10 @@ def test_an_event_without_webhook_event_id_gets_a_key_from_what_identifies_it() 
     old = event("message", message={"id": "7", "type": "text", "text": "x"})
     del old["webhookEventId"]
     assert one([old]).dedup_key == f"message:{USER}:{USER}:1462629479859:7"
+
+
+def test_an_event_type_that_cannot_name_an_event_is_skipped_with_its_reason() -> None:
+    request = post(webhook([event("\x00"), event("follow", follow={})]))
+    parsed = channel().parse(request, channel().authenticate(request))
+    assert [p.input for p in parsed] == [EventInput(name="follow", data={"follow": {}})]  # type: ignore[union-attr]
+    assert request.notes["skips"].reasons == ["events[0]: type contains control characters"]

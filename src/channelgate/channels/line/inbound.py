@@ -83,9 +83,9 @@ def decode(body: bytes) -> Envelope:
 def parse_event(event: Any, destination: str | None) -> list[InboundEvent]:
     """The inbound event for one LINE event, or SkipEvent with the reason."""
     event = mapping(event, "event")
-    kind = string(event.get("type"), "type")
-    if kind is None:
+    if event.get("type") in (None, ""):
         raise SkipEvent("the event has no type")
+    kind = ident(event.get("type"), "type", 64)  # it names the event input: no control characters
     user, sender = conversation(event.get("source"), destination)
     reply_token = string(event.get("replyToken"), "replyToken")
     if event.get("mode") == "standby":
