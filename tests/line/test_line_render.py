@@ -128,7 +128,7 @@ def test_location_has_the_title_and_address_line_requires() -> None:
     [place] = messages({"type": "location", "latitude": 35.65, "longitude": 139.7})
     assert place == {
         "type": "location",
-        "title": "Location",
+        "title": "35.65, 139.7",
         "address": "35.65, 139.7",
         "latitude": 35.65,
         "longitude": 139.7,

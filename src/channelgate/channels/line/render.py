@@ -125,7 +125,7 @@ class LineRenderer(Renderer[Body]):
 
     def location(self, message: Location) -> list[Body]:
         where = f"{message.latitude}, {message.longitude}"
-        title = message.name or message.address or self.ctx.gettext("Location")
+        title = message.name or message.address or where
         return [
             {
                 "type": "location",
