@@ -200,3 +200,13 @@ def test_config_keys_secrets_and_hosts() -> None:
             LineConfig(**{"channel_secret": "s", "channel_access_token": "t", **bad})
     assert LineChannel.limits.send_rate == 2000.0
     assert channel(rate_limit=50).send_rate == 50
+
+
+async def test_a_second_outbound_with_the_same_token_pushes_without_trying_it(
+    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+) -> None:
+    ch = line(http, api_url)
+    token = token_of(sim.text_event(USER, "hi"))
+    await ch.send(outbound("first", token=token, key="00000000-0000-4000-8000-000000000001"))
+    await ch.send(outbound("apology", token=token, key="00000000-0000-4000-8000-000000000002"))
+    assert [s.endpoint for s in sim.sent] == ["reply", "push"] and sim.rejected == []

@@ -150,12 +150,12 @@ class LineChannel(Channel[LineConfig]):
             isinstance(token, str)
             and isinstance(reply_by, int | float)
             and time.time() < reply_by
-            and await self._first_reply_try(str(key))
+            and await self._first_reply_try(token)
         ):
             try:
                 return await self.api.reply(token, messages)
             except Throttled:
-                await self.ctx.kv.set(self._reply_key(str(key)), "", ttl=1)  # LINE did not process it
+                await self.ctx.kv.set(self._reply_key(token), "", ttl=1)  # LINE did not process it
                 raise
             except Rejected as exc:
                 if not is_invalid_reply_token(exc):
@@ -163,13 +163,14 @@ class LineChannel(Channel[LineConfig]):
                 self.ctx.log.info("line %s: %s; pushing instead", self.ctx.label, exc.reason)
         return await self.api.push(to, messages, key if isinstance(key, str) else None)
 
-    def _reply_key(self, retry_key: str) -> str:
-        return f"reply-tried:{retry_key}"
+    def _reply_key(self, token: str) -> str:
+        return f"reply-tried:{hashlib.sha256(token.encode()).hexdigest()[:32]}"
 
-    async def _first_reply_try(self, retry_key: str) -> bool:
-        """True once per outbound: a reply has no idempotency key, so after one try (which LINE may have
-        accepted before the answer was lost) the outbound is pushed with its retry key instead."""
-        key = self._reply_key(retry_key)
+    async def _first_reply_try(self, token: str) -> bool:
+        """True once per reply token: a reply has no idempotency key, so after one try (which LINE may have
+        accepted before the answer was lost) the outbound is pushed with its retry key instead. Keyed on the
+        token, which is single-use anyway: a second outbound answering the same event pushes at once."""
+        key = self._reply_key(token)
         if await self.ctx.kv.get(key):
             return False
         await self.ctx.kv.set(key, "1", ttl=REPLY_WITHIN * 4)
