@@ -210,3 +210,12 @@ async def test_a_second_outbound_with_the_same_token_pushes_without_trying_it(
     await ch.send(outbound("first", token=token, key="00000000-0000-4000-8000-000000000001"))
     await ch.send(outbound("apology", token=token, key="00000000-0000-4000-8000-000000000002"))
     assert [s.endpoint for s in sim.sent] == ["reply", "push"] and sim.rejected == []
+
+
+def test_plain_http_off_loopback_is_warned_about() -> None:
+    assert LineChannel.check_config(LineConfig(channel_secret="s", channel_access_token="t")) == []
+    local = LineConfig(channel_secret="s", channel_access_token="t", api_base_url="http://127.0.0.1:9090")
+    assert LineChannel.check_config(local) == []
+    remote = LineConfig(channel_secret="s", channel_access_token="t", api_base_url="http://proxy.example")
+    [warning] = LineChannel.check_config(remote)
+    assert "plain HTTP" in warning and "t" * 3 not in warning
