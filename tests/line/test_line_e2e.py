@@ -208,3 +208,20 @@ async def test_the_simulators_say_and_sent_routes_talk_to_the_gateway(
             nowhere = await client.post(f"{api_url}/_sim/say", json={"webhook": "http://127.0.0.1:9/x"})
     assert sent[0]["messages"][0]["text"] == "You said: hi from curl"
     assert nowhere.status_code == 502
+
+
+async def test_the_integrations_rate_limit_keeps_a_burst_under_lines_limit(
+    sim: LineSimulator, api_url: str
+) -> None:
+    """Ten users at once, an integration limited to 4 sends a second, LINE (the simulator) refusing more
+    than 4 a second with a burst of 5: every reply goes out, none is refused, spread over the seconds."""
+    sim.rate_limit = (4.0, 5.0)
+    settings = config(sim, api_url)
+    settings["integrations"][0]["rate_limit"] = 4
+    users = [f"U{i:032d}" for i in range(10)]
+    async with run_gateway(settings, bot=ShopBot()) as gw:
+        await connected(gw, sim)
+        await sim.deliver([sim.text_event(user, "hi") for user in users])
+        sent = await sim.wait_for_sends(10, timeout=15)
+    assert sim.throttled == 0 and len(sim.sent) == 10 and {s.endpoint for s in sent} == {"reply"}
+    assert sent[-1].at - sent[0].at >= 1.2  # four at once, then four a second
