@@ -325,7 +325,10 @@ def _screen_input(value: Input) -> tuple[Input | None, str | None]:
             return None, "location is not a finite latitude/longitude on Earth"
     dumped = value.model_dump(mode="python")
     if _has_nul(dumped):
-        value = input_adapter.validate_python(strip_nul(dumped))
+        try:
+            value = input_adapter.validate_python(strip_nul(dumped))
+        except ValidationError:  # NUL was all a required field held (an event name of "\x00")
+            return None, "nothing left once NUL characters are removed"
     if isinstance(value, TextInput) and not value.text.strip():
         return None, "empty text"
     if isinstance(value, EventInput) and not value.name.strip():

@@ -22,6 +22,7 @@ BUILTIN = {
     "gbm": "channelgate.channels.gbm:GBMChannel",
     "rbm": "channelgate.channels.rbm:RBMChannel",
     "telegram": "channelgate.channels.telegram:TelegramChannel",
+    "line": "channelgate.channels.line:LineChannel",
 }
 
 

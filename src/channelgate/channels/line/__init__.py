@@ -1,0 +1,6 @@
+"""LINE (Messaging API): see ``channel.py``."""
+
+from channelgate.channels.line.channel import LineChannel
+from channelgate.channels.line.config import LineConfig
+
+__all__ = ["LineChannel", "LineConfig"]
