@@ -117,9 +117,9 @@ integrations:
     label: site
     locale: en-US
 
-  # Add platform channels with `channelgate channels add CHANNEL --label L --locale en-US`, where CHANNEL
-  # is messenger, whatsapp, telegram, line, wechat, gbm or rbm (`channelgate channels available` lists them all),
-  # then `channelgate channels connect CHANNEL/L` to set the platform's webhook.
+  # Add platform channels with `channelgate channels add CHANNEL --label L --locale en-US`, where
+  # CHANNEL is messenger, whatsapp, telegram, line, wechat, gbm or rbm (`channelgate channels available`
+  # lists them all), then `channelgate channels connect CHANNEL/L` to set the platform's webhook.
 """
 
 
