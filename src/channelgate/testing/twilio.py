@@ -299,7 +299,7 @@ class TwilioSimulator:
         message.status = status
         form = [("SmsSid", message.sid), ("SmsStatus", status), ("MessageStatus", status),
                 ("To", str(message.params.get("To", ""))), ("MessageSid", message.sid),
-                ("AccountSid", self.account_sid), ("From", str(message.params.get("From", ""))),
+                ("AccountSid", self.account_sid), ("From", self.sender_of(message)),
                 ("ApiVersion", "2010-04-01")]  # fmt: skip
         if error_code:
             form.append(("ErrorCode", error_code))
@@ -404,8 +404,6 @@ class TwilioSimulator:
             return self._error(exc.code, exc.message, exc.status)
         flat: dict[str, Any] = {k: (v if k == "MediaUrl" else v[0]) for k, v in params.items()}
         message = Sent(sid("MM" if flat.get("MediaUrl") else "SM"), flat, time.time())
-        if "From" not in flat and flat.get("MessagingServiceSid"):
-            message.params["From"] = self.phone_number
         self.sent.append(message)
         self._wake()
         if failure is not None:  # created, but the answer is lost
@@ -420,14 +418,19 @@ class TwilioSimulator:
         to, sender = request.query_params.get("To"), request.query_params.get("From")
         size = int(request.query_params.get("PageSize", "50") or 50)
         found = [m for m in reversed(self.sent) if (not to or m.params.get("To") == to)
-                 and (not sender or m.params.get("From") == sender)][:size]  # fmt: skip
+                 and (not sender or self.sender_of(m) == sender)][:size]  # fmt: skip
         return JSONResponse({"messages": [self._resource(m) for m in found], "page": 0, "page_size": size})
+
+    def sender_of(self, message: Sent) -> str:
+        """The number a message went from (a Messaging Service picks its number: the simulator has one)."""
+        return str(message.params.get("From") or self.phone_number)
 
     def _resource(self, message: Sent) -> dict[str, Any]:
         p = message.params
         status = "accepted" if p.get("MessagingServiceSid") and message.status == "queued" else message.status
         return {
-            "sid": message.sid, "account_sid": self.account_sid, "to": p.get("To"), "from": p.get("From"),
+            "sid": message.sid, "account_sid": self.account_sid, "to": p.get("To"),
+            "from": self.sender_of(message),
             "messaging_service_sid": p.get("MessagingServiceSid"), "body": p.get("Body", ""),
             "status": status,
             "num_media": str(len(message.media)), "num_segments": str(segments(message.body)),
