@@ -541,7 +541,7 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
 
 @app.command()
 def simulate(
-    platform: Annotated[str, typer.Argument(help="messenger, whatsapp, wechat or google")],
+    platform: Annotated[str, typer.Argument(help="messenger, whatsapp, wechat, google or twilio")],
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port.")] = 9090,
 ) -> None:
@@ -558,8 +558,12 @@ def simulate(
         from channelgate.testing import google
 
         google.main(host, port)
+    elif platform == "twilio":
+        from channelgate.testing import twilio
+
+        twilio.main(host, port)
     else:
-        raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, wechat or google")
+        raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, wechat, google or twilio")
 
 
 def _register_api_commands() -> None:
