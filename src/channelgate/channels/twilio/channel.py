@@ -150,15 +150,15 @@ class TwilioChannel(Channel[TwilioConfig]):
             carried.append(outbound.body)
         for body in carried:
             if "_menu" in body:
-                self._remember_later(form.sender, body["_menu"])
+                self._remember_later(form.sender, menus.from_body(body["_menu"]))
         if not carried:
             return self.ack(request, []), 0
         return WebhookResponse(200, twiml.response(carried), media_type=twiml.MEDIA_TYPE), len(carried)
 
-    def _remember_later(self, user_id: str, menu: list[list[str]]) -> None:
+    def _remember_later(self, user_id: str, menu: menus.Menu) -> None:
         """Store a passively sent menu (``passive_reply`` cannot wait): the write finishes long before the
         user has the SMS, let alone answers it."""
-        task = asyncio.get_running_loop().create_task(self._remember(user_id, menu))
+        task = asyncio.get_running_loop().create_task(menus.remember(self.ctx.kv, user_id, menu))
         self._writes.add(task)
         task.add_done_callback(self._written)
 
@@ -170,16 +170,6 @@ class TwilioChannel(Channel[TwilioConfig]):
                 self.ctx.label,
                 type(task.exception()).__name__,
             )
-
-    async def _remember(self, user_id: str, menu: object) -> None:
-        items = (
-            [tuple(item) for item in menu if isinstance(item, list | tuple) and len(item) == 2]
-            if isinstance(menu, list)
-            else []
-        )
-        await self.ctx.kv.set(
-            menus.store_key(user_id), menus.encode([(str(a), str(b)) for a, b in items]), ttl=menus.TTL
-        )
 
     # --- outbound ---
 
@@ -211,7 +201,7 @@ class TwilioChannel(Channel[TwilioConfig]):
             sid = answer.get("sid") if isinstance(answer.get("sid"), str) else None
         await self.once.known(params)
         if menu is not None:
-            await self._remember(str(params.get("To", "")), menu)
+            await menus.remember(self.ctx.kv, str(params.get("To", "")), menus.from_body(menu))
         return SendResult(platform_message_id=sid)
 
     async def _earlier(self, params: dict[str, object]) -> str | None:

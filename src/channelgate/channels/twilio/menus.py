@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import orjson
 
+from channelgate.channels.base import KeyValue
+
 #: A menu: (title, payload) per choice, choice ``n`` at index ``n - 1``.
 Menu = list[tuple[str, str]]
 
@@ -52,6 +54,20 @@ def decode(value: str | None) -> Menu:
         for item in data
         if isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)
     ]
+
+
+def from_body(value: object) -> Menu:
+    """The ``_menu`` a rendered body carries (lists of two strings, once through the outbox's JSON)."""
+    if not isinstance(value, list):
+        return []
+    return [
+        (str(item[0]), str(item[1])) for item in value if isinstance(item, list | tuple) and len(item) == 2
+    ]
+
+
+async def remember(kv: KeyValue, user_id: str, menu: Sequence[tuple[str, str]]) -> None:
+    """Offer ``menu`` to the user (an empty one withdraws the last)."""
+    await kv.set(store_key(user_id), encode(menu), ttl=TTL)
 
 
 def choose(text: str, menu: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
