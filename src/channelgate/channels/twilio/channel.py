@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from channelgate.channels.base import (
@@ -204,13 +204,13 @@ class TwilioChannel(Channel[TwilioConfig]):
             await menus.remember(self.ctx.kv, str(params.get("To", "")), menus.from_body(menu))
         return SendResult(platform_message_id=sid)
 
-    async def _earlier(self, params: dict[str, object]) -> str | None:
+    async def _earlier(self, params: dict[str, Any]) -> str | None:
         """The message an earlier attempt of this send created, when its outcome was unknown."""
-        since = await self.once.pending_since(dict(params))
+        since = await self.once.pending_since(params)
         if since is None:
             return None
         for resource in await self.api.messages_to(str(params["To"]), self.config.from_number):
-            if same_message(resource, dict(params), since) and isinstance(resource.get("sid"), str):
+            if same_message(resource, params, since) and isinstance(resource.get("sid"), str):
                 self.ctx.log.info(
                     "twilio %s: an earlier attempt created %s; not sent again",
                     self.ctx.label,
