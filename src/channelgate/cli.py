@@ -7,6 +7,7 @@ wrong and what to do, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 import logging
@@ -542,31 +543,33 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
     return checks
 
 
+#: what ``channelgate simulate`` serves: the simulator module in channelgate.testing for each platform name
+SIMULATORS = {
+    "messenger": "graph",
+    "whatsapp": "graph",
+    "wechat": "wechat",
+    "google": "google",
+    "gbm": "google",
+    "rbm": "google",
+    "line": "line",
+    "twilio": "twilio",
+}
+
+
 @app.command()
 def simulate(
-    platform: Annotated[str, typer.Argument(help="messenger, whatsapp, wechat, google or line")],
+    platform: Annotated[str, typer.Argument(help=f"One of: {', '.join(SIMULATORS)}.")],
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port.")] = 9090,
 ) -> None:
     """Run a platform simulator: point an integration's api_base_url at it to try a bot with no account."""
-    if platform in ("messenger", "whatsapp"):
-        from channelgate.testing import graph
-
-        graph.main(platform, host, port)
-    elif platform == "wechat":
-        from channelgate.testing import wechat
-
-        wechat.main(host, port)
-    elif platform in ("google", "gbm", "rbm"):
-        from channelgate.testing import google
-
-        google.main(host, port)
-    elif platform == "line":
-        from channelgate.testing import line
-
-        line.main(host, port)
+    if platform not in SIMULATORS:
+        raise fail(f"unknown platform {platform!r}: use one of {', '.join(SIMULATORS)}")
+    module = importlib.import_module(f"channelgate.testing.{SIMULATORS[platform]}")
+    if SIMULATORS[platform] == "graph":
+        module.main(platform, host, port)  # one Graph simulator serves both Meta products
     else:
-        raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, wechat, google or line")
+        module.main(host, port)
 
 
 def _register_api_commands() -> None:

@@ -23,6 +23,7 @@ BUILTIN = {
     "rbm": "channelgate.channels.rbm:RBMChannel",
     "telegram": "channelgate.channels.telegram:TelegramChannel",
     "line": "channelgate.channels.line:LineChannel",
+    "twilio": "channelgate.channels.twilio:TwilioChannel",
 }
 
 

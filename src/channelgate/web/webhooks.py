@@ -96,7 +96,8 @@ async def webhook(request: Request) -> Response:
         headers={k.lower(): v for k, v in request.headers.items()},
         query=dict(request.query_params),
         body=body,
-        notes={"where": f"{name}/{label}"},
+        # the query string as sent: Twilio signs the URL it called, query included
+        notes={"where": f"{name}/{label}", "query_string": request.url.query},
     )
     try:
         answer = channel.handshake(hook)

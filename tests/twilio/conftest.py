@@ -1,0 +1,29 @@
+"""Fixtures for the Twilio tests: the Messaging simulator served on a loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from channelgate.testing.server import serve_app
+from channelgate.testing.twilio import TwilioSimulator
+
+
+@pytest.fixture
+def sim() -> TwilioSimulator:
+    return TwilioSimulator()
+
+
+@pytest.fixture
+async def api_url(sim: TwilioSimulator) -> AsyncIterator[str]:
+    """The simulator on a loopback port; yields the ``api_base_url`` to configure."""
+    async with serve_app(sim.app) as url:
+        yield url
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
