@@ -96,6 +96,8 @@ def test_ssl_check_is_answered_without_anything_created() -> None:
     answer = channel().handshake(WebhookRequest("POST", {}, {}, b"token=random&ssl_check=1"))
     assert answer is not None and (answer.status, answer.body) == (200, b"")
     assert channel().handshake(WebhookRequest("POST", {}, {}, b"token=x&ssl_check=1&text=hi")) is None
+    many = b"&".join(b"f%d=1" % i for i in range(30)) + b"&ssl_check=1"
+    assert channel().handshake(WebhookRequest("POST", {}, {}, many)) is None
 
 
 async def test_a_direct_message_becomes_text_in_the_dm_conversation() -> None:
@@ -243,8 +245,8 @@ async def test_a_button_click_is_a_postback_deduplicated_on_its_trigger_and_acti
     assert (parsed.user, parsed.input) == (User(id=DM, name="ann"), PostbackInput(payload="YES", title="Yes"))
     assert parsed.platform_message_id == "9.0@8.0"
     assert parsed.raw is not None and "token" not in parsed.raw
-    select = {"action_id": "m", "type": "static_select", "action_ts": "2.0"}
-    select["selected_option"] = {"value": "RED", "text": {"type": "plain_text", "text": "Red"}}
+    option = {"value": "RED", "text": {"type": "plain_text", "text": "Red"}}
+    select = {"action_id": "m", "type": "static_select", "action_ts": "2.0", "selected_option": option}
     picker = {"action_id": "d", "type": "datepicker", "selected_date": "2026-01-01", "action_ts": "3.0"}
     events = await receive(channel(), form({"payload": {**payload, "actions": [select, picker]}}))
     assert [e.input for e in events if isinstance(e, InboundMessage)] == [
@@ -275,7 +277,15 @@ async def test_other_interactions_are_events_with_the_whole_payload() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[1, 2]", b"payload=%7Bnot", b"hello=world", b'{"type": "event_callback"', b"\xff\xfe"],
+    [
+        b"{not json",
+        b"[1, 2]",
+        b"payload=%7Bnot",
+        b"hello=world",
+        b'{"type": "event_callback"',
+        b"\xff\xfe",
+        b"&".join(b"f%d=1" % i for i in range(300)),
+    ],
 )
 async def test_malformed_bodies_are_400(body: bytes) -> None:
     with pytest.raises(BadRequest):

@@ -160,7 +160,9 @@ def test_replies_go_to_the_thread_they_answer_when_configured(
     reply_to: str | None, in_thread: bool, expected: str | None
 ) -> None:
     assert thread_for(reply_to, in_thread) == expected
-    (body,) = render(["hi"], render_ctx(reply_to=reply_to), reply_in_thread=in_thread)
+    (body,) = render(
+        [{"type": "text", "text": "hi"}], render_ctx(reply_to=reply_to), reply_in_thread=in_thread
+    )
     assert body.get("thread_ts") == expected
 
 

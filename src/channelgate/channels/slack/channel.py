@@ -98,10 +98,11 @@ class SlackChannel(Channel[SlackConfig]):
     def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
         """Slack's ``ssl_check=1`` probe (sent when a Request URL is saved): answered 200, it says nothing
         and creates nothing."""
-        if request.method == "POST" and request.body.startswith((b"token=", b"ssl_check=")):
-            fields = parse_qs(request.body.decode("utf-8", "replace"), max_num_fields=10)
-            if fields.get("ssl_check") == ["1"] and not fields.keys() - {"token", "ssl_check"}:
-                return WebhookResponse(200, b"")
+        if request.method != "POST" or b"ssl_check=" not in request.body or len(request.body) > 512:
+            return None
+        fields = parse_qs(request.body.decode("utf-8", "replace"))
+        if fields.get("ssl_check") == ["1"] and not fields.keys() - {"token", "ssl_check"}:
+            return WebhookResponse(200, b"")
         return None
 
     def authenticate(self, request: WebhookRequest) -> Verified:

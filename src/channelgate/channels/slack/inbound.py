@@ -67,6 +67,8 @@ IGNORED_SUBTYPES = {
 }
 #: Form fields Slack sends that are not part of what a request says (the deprecated verification token).
 _TOKEN = "token"  # noqa: S105 - a field name
+#: Slack's forms have about a dozen fields (a slash command); far more is not a Slack request.
+MAX_FIELDS = 200
 _MENTION = re.compile(r"\s*<@([A-Z0-9]+)(?:\|[^>]*)?>\s*")
 
 
@@ -98,7 +100,11 @@ def decode(body: bytes) -> Decoded:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the form body is not UTF-8") from None
-    fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True, max_num_fields=200).items()}
+    try:
+        pairs = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise BadRequest(f"a form of more than {MAX_FIELDS} fields is not something Slack sends") from None
+    fields = {k: v[0] for k, v in pairs.items()}
     if "payload" in fields:
         payload = load_json(fields["payload"], "payload")
         if not isinstance(payload, dict):
