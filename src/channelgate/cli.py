@@ -540,7 +540,7 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
 
 @app.command()
 def simulate(
-    platform: Annotated[str, typer.Argument(help="messenger, whatsapp, wechat or google")],
+    platform: Annotated[str, typer.Argument(help="messenger, whatsapp, wechat, google or slack")],
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port.")] = 9090,
 ) -> None:
@@ -557,8 +557,12 @@ def simulate(
         from channelgate.testing import google
 
         google.main(host, port)
+    elif platform == "slack":
+        from channelgate.testing import slack
+
+        slack.main(host, port)
     else:
-        raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, wechat or google")
+        raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, wechat, google or slack")
 
 
 def _register_api_commands() -> None:
