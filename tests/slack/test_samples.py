@@ -251,7 +251,7 @@ EXPECTED.append(
         [
             InboundMessage(
                 dedup_key="command:111.111.xxx",
-                user=User(id="C111", name="primary-owner"),
+                user=User(id="C111", name="random"),
                 input=EventInput(name="slash_command", data=_COMMAND),
                 raw=_COMMAND,
             )

@@ -39,7 +39,7 @@ def test_the_documented_signature_vector() -> None:
     events = ch.parse(request, ch.authenticate(request))
     assert len(events) == 1 and isinstance(events[0], InboundMessage)
     assert events[0].dedup_key == "command:398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
-    assert events[0].user == User(id="G8PSS9T3V", name="roadrunner")
+    assert events[0].user == User(id="G8PSS9T3V", name="foobar")
     assert isinstance(events[0].input, EventInput) and events[0].input.name == "slash_command"
     assert events[0].input.data is not None and "token" not in events[0].input.data
     assert events[0].input.data["command"] == "/webhook-collect"
@@ -132,6 +132,8 @@ async def test_an_app_mention_loses_the_leading_mention_of_the_bot() -> None:
     assert (parsed.user.id, parsed.input) == ("C1", TextInput(text="what's up?"))
     assert strip_mention("<@UOTHER> hi", {"UBOT"}) == "<@UOTHER> hi"
     assert strip_mention("<@UBOT|bot>  hi", set()) == "hi"
+    in_dm = {**event, "channel": DM}
+    assert await receive(channel(), {**body, "event": in_dm}) == []  # its message.im event is the turn
     only = {**event, "text": "<@UBOT>"}
     (bare,) = await receive(channel(), {**body, "event": only})
     assert isinstance(bare, InboundMessage) and bare.input == EventInput(name="app_mention", data=only)

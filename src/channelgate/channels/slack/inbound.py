@@ -17,7 +17,8 @@ Slack posts three kinds of request to the one Request URL, all signed the same w
                             (``message_deleted``, ``channel_join``...) → an event named for the subtype
 bot messages, edits         messages with a ``bot_id`` (the bot's own replies come back in its DMs) and the
                             ``bot_message``, ``message_changed`` and ``message_replied`` subtypes are skipped
-                            on purpose with a logged reason: a bot never answers itself or an edit
+                            on purpose with a logged reason: a bot never answers itself or an edit (nor an
+                            ``app_mention`` in a DM: its ``message.im`` event is the same message)
 ``block_actions``           a button → postback (its value, its label); a menu choice → postback (the chosen
                             option); any other element → an event ``block_actions`` with the action
 other interactions          an event named for the type with the whole payload
@@ -173,6 +174,8 @@ def _message(
     if subtype in IGNORED_SUBTYPES:
         raise Ignored(f"{kind} subtype {subtype}: {IGNORED_SUBTYPES[subtype]}")
     channel = ident(event.get("channel"), "event.channel")
+    if kind == "app_mention" and channel.startswith("D"):
+        raise Ignored("app_mention in a direct message: its message.im event carries the same message")
     ts = string(event.get("ts"), "event.ts")
     timestamp = optional_number(ts) or optional_number(envelope.get("event_time"))
     if subtype is not None and subtype not in TEXT_SUBTYPES:
@@ -342,7 +345,10 @@ def parse_command(fields: dict[str, Any]) -> InboundMessage:
     user_id = ident(fields.get("user_id"), "user_id")
     channel = string(fields.get("channel_id"), "channel_id")
     name = string(fields.get("user_name"), "user_name")
-    user = User(id=ident(channel, "channel_id"), name=name) if channel else User(id=user_id, name=name)
+    if channel is None or channel.startswith("D"):  # a direct message: the conversation is the user's
+        user = User(id=ident(channel or user_id, "channel_id"), name=name)
+    else:
+        user = User(id=ident(channel, "channel_id"), name=string(fields.get("channel_name"), "channel_name"))
     data = without_token(fields)
     return InboundMessage(
         dedup_key=f"command:{trigger}", user=user, input=EventInput(name="slash_command", data=data), raw=data

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 #: Messages per second to one channel, and the burst allowed before that rate applies.
 RATE, BURST = 1.0, 3.0
 #: Added to every wait, so a send reaches Slack after its token is due there too (network jitter).
-MARGIN = 0.05
+MARGIN = 0.1
 #: Waits up to this long happen inside ``send``; longer ones are handed back as Throttled.
 MAX_WAIT = 3.0
 #: Buckets idle this long are full again and forgotten.
