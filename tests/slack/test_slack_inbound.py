@@ -90,6 +90,10 @@ def test_url_verification_is_answered_with_the_challenge_after_the_signature() -
     assert answer.body == b'{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}'
     with pytest.raises(Unauthorized):
         ch.authenticate(post(body, signed=False))
+    for broken in ([], None, 7, ""):  # found by the fuzz test: never an unexpected exception
+        odd = post({**body, "challenge": broken})
+        with pytest.raises(BadRequest):
+            ch.parse(odd, ch.authenticate(odd))
 
 
 def test_ssl_check_is_answered_without_anything_created() -> None:

@@ -44,7 +44,7 @@ from channelgate.channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
-from channelgate.channels.inbound import each, string
+from channelgate.channels.inbound import each
 from channelgate.channels.slack.api import SlackAPI
 from channelgate.channels.slack.config import SLACK_HOSTS, SlackConfig
 from channelgate.channels.slack.inbound import Decoded, Ignored, decode, parse
@@ -133,9 +133,9 @@ class SlackChannel(Channel[SlackConfig]):
         if decoded.kind == "envelope":
             kind = decoded.data.get("type")
             if kind == "url_verification":
-                challenge = string(decoded.data.get("challenge"), "challenge")
-                if challenge is None:
-                    raise BadRequest("url_verification without a challenge")
+                challenge = decoded.data.get("challenge")
+                if not isinstance(challenge, str) or not challenge:
+                    raise BadRequest("url_verification without a challenge string")
                 request.notes[CHALLENGE] = challenge
                 return []
             if kind == "app_rate_limited":
