@@ -143,7 +143,7 @@ class SlackChannel(Channel[SlackConfig]):
                     "slack %s: Slack reports it is not delivering this app's events (app_rate_limited, "
                     "minute %s): too many events for the workspace",
                     self.ctx.label,
-                    decoded.data.get("minute_rate_limited"),
+                    str(decoded.data.get("minute_rate_limited"))[:32],
                 )
                 return []
         try:
