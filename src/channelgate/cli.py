@@ -119,8 +119,8 @@ integrations:
     locale: en-US
 
   # Add platform channels with `channelgate channels add CHANNEL --label L --locale en-US`, where
-  # CHANNEL is messenger, whatsapp, telegram, line, twilio, wechat, gbm or rbm (`channelgate channels
-  # available` lists them all), then `channelgate channels connect CHANNEL/L` to set the webhook.
+  # CHANNEL is messenger, whatsapp, telegram, line, slack, twilio, wechat, gbm or rbm (`channelgate
+  # channels available` lists them all), then `channelgate channels connect CHANNEL/L` sets the webhook.
 """
 
 
@@ -553,6 +553,7 @@ SIMULATORS = {
     "rbm": "google",
     "line": "line",
     "twilio": "twilio",
+    "slack": "slack",
 }
 
 

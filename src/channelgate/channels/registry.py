@@ -24,6 +24,7 @@ BUILTIN = {
     "telegram": "channelgate.channels.telegram:TelegramChannel",
     "line": "channelgate.channels.line:LineChannel",
     "twilio": "channelgate.channels.twilio:TwilioChannel",
+    "slack": "channelgate.channels.slack:SlackChannel",
 }
 
 

@@ -1,0 +1,29 @@
+"""Fixtures for the Slack tests: the Slack simulator served on a loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from channelgate.testing.server import serve_app
+from channelgate.testing.slack import SlackSimulator
+
+
+@pytest.fixture
+def sim() -> SlackSimulator:
+    return SlackSimulator()
+
+
+@pytest.fixture
+async def api_url(sim: SlackSimulator) -> AsyncIterator[str]:
+    """The simulator on a loopback port; yields the ``api_base_url`` to configure."""
+    async with serve_app(sim.app) as url:
+        yield sim.api_base_url(url)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
