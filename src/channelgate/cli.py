@@ -544,7 +544,7 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
 
 @app.command()
 def simulate(
-    platform: Annotated[str, typer.Argument(help="messenger, whatsapp, wechat or google")],
+    platform: Annotated[str, typer.Argument(help="messenger, whatsapp, instagram, wechat or google")],
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port.")] = 9090,
 ) -> None:
@@ -553,6 +553,10 @@ def simulate(
         from channelgate.testing import graph
 
         graph.main(platform, host, port)
+    elif platform == "instagram":
+        from channelgate.testing import instagram
+
+        instagram.main(host, port)
     elif platform == "wechat":
         from channelgate.testing import wechat
 
@@ -562,7 +566,7 @@ def simulate(
 
         google.main(host, port)
     else:
-        raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, wechat or google")
+        raise fail(f"unknown platform {platform!r}: use messenger, whatsapp, instagram, wechat or google")
 
 
 def _register_api_commands() -> None:

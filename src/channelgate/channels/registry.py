@@ -22,6 +22,7 @@ BUILTIN = {
     "gbm": "channelgate.channels.gbm:GBMChannel",
     "rbm": "channelgate.channels.rbm:RBMChannel",
     "telegram": "channelgate.channels.telegram:TelegramChannel",
+    "instagram": "channelgate.channels.instagram:InstagramChannel",
 }
 
 
