@@ -118,7 +118,8 @@ integrations:
     locale: en-US
 
   # Add platform channels with `channelgate channels add CHANNEL --label L --locale en-US`, where CHANNEL
-  # is messenger, whatsapp, telegram, wechat, gbm or rbm (`channelgate channels available` lists them all),
+  # is messenger, whatsapp, instagram, telegram, wechat, gbm or rbm (`channelgate channels available` lists
+  # them all),
   # then `channelgate channels connect CHANNEL/L` to set the platform's webhook.
 """
 
@@ -282,7 +283,7 @@ def _yaml() -> Any:
 def channels_add(
     channel: Annotated[
         str,
-        typer.Argument(help="Channel name: webchat, messenger, whatsapp, telegram, wechat, gbm, rbm, ..."),
+        typer.Argument(help="Channel name: webchat, messenger, whatsapp, instagram, telegram, wechat, ..."),
     ],
     label: Annotated[
         str, typer.Option(help="A name for this integration, unique within the channel (in the URL).")
