@@ -20,6 +20,9 @@ tests and for bot developers without an Instagram professional account.
 Run it with ``channelgate simulate instagram``: it prints the integration config and serves ``POST
 /_sim/say`` (``{"webhook": url, "text": "hi"}`` or ``{"webhook": url, "payload": "YES"}``) and ``GET
 /_sim/sent``. Graph's validation error type and signing are shared with the Graph simulator (``graph.py``).
+
+Why one module of ~480 lines: the validation rules, the endpoints and the webhook builders are one simulated
+platform, read together when a test fails (as ``graph.py`` and ``telegram.py`` are).
 """
 
 from __future__ import annotations
