@@ -34,6 +34,9 @@ def test_defaults_and_checks() -> None:
     config = InstagramConfig(verify_token="v", app_secret="s", access_token="t", instagram_account_id=ACCOUNT)
     assert config.api_base_url == "https://graph.instagram.com/v25.0"
     assert config.endpoints() == {"api_base_url": "https://graph.instagram.com/v25.0"}
+    assert config.graph_node == ACCOUNT  # Instagram Login: the account's own edges
+    facebook_login = config.model_copy(update={"api_base_url": "https://graph.facebook.com/v25.0"})
+    assert facebook_login.graph_node == "me"  # Facebook Login: the Page the token belongs to
     assert repr(config.access_token) == "SecretStr('**********')" and InstagramChannel.limits.send_rate == 300
     with pytest.raises(ValidationError):
         InstagramConfig(verify_token="v", app_secret="s", access_token="t", instagram_account_id="../me")

@@ -5,6 +5,8 @@
   header (never in the URL, where Meta's samples put it); answered ``{"recipient_id", "message_id"}``.
 * Setup step 3: ``POST /{instagram_account_id}/subscribed_apps?subscribed_fields=…`` enables the account's
   webhooks for this app, ``GET`` on the same edge reads back what is subscribed.
+* With Facebook Login (``graph.facebook.com``, a Page token) both go to ``/me`` instead, the Page
+  (:attr:`InstagramConfig.graph_node`).
 
 Errors (:data:`INSTAGRAM_ERRORS`: Graph's table, :data:`channels.meta.graph.GRAPH_ERRORS`, plus what
 Meta documents for Instagram; reference ``channel-protocols-2.md`` §2.5):
@@ -72,20 +74,20 @@ _GRAPH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 class InstagramAPI:
     """The calls one Instagram professional account makes."""
 
-    def __init__(self, graph: GraphAPI, account_id: str, log: logging.Logger, label: str) -> None:
+    def __init__(self, graph: GraphAPI, node: str, log: logging.Logger, label: str) -> None:
         self.graph = graph
-        self.account_id = account_id
+        self.node = node
         self.log = log
         self.label = label
 
     async def send(self, outbound: Outbound) -> SendResult:
-        data = await self.graph.call("POST", f"/{self.account_id}/messages", json=outbound.body)
+        data = await self.graph.call("POST", f"/{self.node}/messages", json=outbound.body)
         message_id = data.get("message_id") if isinstance(data, dict) else None
         return SendResult(str(message_id) if message_id else None)
 
     async def subscribe(self, fields: Iterable[str] = SUBSCRIBED_FIELDS) -> list[str]:
         """Enable the account's webhooks for this app, then answer the fields Meta reports subscribed."""
-        path = f"/{self.account_id}/subscribed_apps"
+        path = f"/{self.node}/subscribed_apps"
         await self.graph.call("POST", path, params={"subscribed_fields": ",".join(fields)})
         data = await self.graph.call("GET", path)
         subscribed: list[str] = []

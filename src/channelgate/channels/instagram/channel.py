@@ -62,7 +62,7 @@ class InstagramChannel(MetaChannel[InstagramConfig]):
             config_field="access_token",
             errors=INSTAGRAM_ERRORS,
         )
-        self.api = InstagramAPI(self.graph, config.instagram_account_id, ctx.log, ctx.label)
+        self.api = InstagramAPI(self.graph, config.graph_node, ctx.log, ctx.label)
         self.inbound = InstagramInbound(config.instagram_account_id, ctx.log, ctx.label)
 
     def parse(self, request: WebhookRequest, verified: Verified) -> list[InboundEvent]:

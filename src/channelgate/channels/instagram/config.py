@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -50,3 +51,11 @@ class InstagramConfig(ChannelConfig):
 
     def insecure_settings(self) -> dict[str, str]:
         return meta_insecure_settings(self)
+
+    @property
+    def graph_node(self) -> str:
+        """The node sends and subscriptions go to: the account itself on Instagram Login's host; ``me``
+        (the Page the token belongs to) with Facebook Login, whose Send API and subscriptions are the
+        Page's, not the Instagram account's."""
+        host = urlsplit(self.api_base_url).hostname or ""
+        return "me" if host in GRAPH_HOSTS else self.instagram_account_id
