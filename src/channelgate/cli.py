@@ -119,8 +119,9 @@ integrations:
     locale: en-US
 
   # Add platform channels with `channelgate channels add CHANNEL --label L --locale en-US`, where
-  # CHANNEL is messenger, whatsapp, telegram, line, slack, twilio, wechat, gbm or rbm (`channelgate
-  # channels available` lists them all), then `channelgate channels connect CHANNEL/L` sets the webhook.
+  # CHANNEL is messenger, whatsapp, instagram, telegram, line, slack, twilio, wechat, gbm or rbm
+  # (`channelgate channels available` lists them all); `channelgate channels connect CHANNEL/L` then
+  # sets the platform's webhook.
 """
 
 
@@ -283,7 +284,7 @@ def _yaml() -> Any:
 def channels_add(
     channel: Annotated[
         str,
-        typer.Argument(help="Channel name: webchat, messenger, whatsapp, telegram, wechat, gbm, rbm, ..."),
+        typer.Argument(help="Channel name: webchat, messenger, whatsapp, instagram, telegram, wechat, ..."),
     ],
     label: Annotated[
         str, typer.Option(help="A name for this integration, unique within the channel (in the URL).")
@@ -547,6 +548,7 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
 SIMULATORS = {
     "messenger": "graph",
     "whatsapp": "graph",
+    "instagram": "instagram",
     "wechat": "wechat",
     "google": "google",
     "gbm": "google",

@@ -25,6 +25,7 @@ BUILTIN = {
     "line": "channelgate.channels.line:LineChannel",
     "twilio": "channelgate.channels.twilio:TwilioChannel",
     "slack": "channelgate.channels.slack:SlackChannel",
+    "instagram": "channelgate.channels.instagram:InstagramChannel",
 }
 
 

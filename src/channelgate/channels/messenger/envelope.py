@@ -26,13 +26,23 @@ MESSAGE_TAGS: dict[str, float | None] = {
 }
 
 
-def render(messages: list[UniversalMessage], ctx: RenderContext) -> list[Outbound]:
+def render(
+    messages: list[UniversalMessage],
+    ctx: RenderContext,
+    *,
+    renderer_class: type[MessengerRenderer] = MessengerRenderer,
+    tags: dict[str, float | None] = MESSAGE_TAGS,
+) -> list[Outbound]:
     """One Send API call per rendered body, each in its message's envelope; a reply inside the window
-    starts with the read mark and the typing indicator (best effort)."""
-    renderer = MessengerRenderer(ctx)
+    starts with the read mark and the typing indicator (best effort). Instagram's Send API is the same
+    envelope: it passes its renderer and the one tag it allows."""
+    renderer = renderer_class(ctx)
     outbounds: list[Outbound] = []
     for index, message in enumerate(messages):
-        envelope = {"recipient": {"id": ctx.user_id}, **messaging_type(message, ctx, index)}
+        envelope = {
+            "recipient": {"id": ctx.user_id},
+            **messaging_type(message, ctx, index, tags=tags, product=renderer.product),
+        }
         for body in renderer.render(message):
             outbounds.append(Outbound(body={**envelope, "message": body}, summary=summarise(body)))
     if outbounds and ctx.reply_to is not None and ctx.within(DAY):
@@ -49,23 +59,30 @@ def sender_action(user_id: str, action: str) -> Outbound:
     )
 
 
-def messaging_type(message: UniversalMessage, ctx: RenderContext, index: int) -> dict[str, str]:
-    """``messaging_type`` (and ``tag``) for a message, or SendRefused when Messenger would refuse it."""
+def messaging_type(
+    message: UniversalMessage,
+    ctx: RenderContext,
+    index: int,
+    *,
+    tags: dict[str, float | None] = MESSAGE_TAGS,
+    product: str = "Messenger",
+) -> dict[str, str]:
+    """``messaging_type`` (and ``tag``) for a message, or SendRefused when the platform would refuse it."""
     if ctx.within(DAY):
         return {"messaging_type": "UPDATE" if ctx.proactive else "RESPONSE"}
     since = _since(ctx)
     tag = ctx.option(message, "tag")
     if not tag:
         raise SendRefused(
-            f"message {index + 1}: Messenger's 24-hour window has closed ({since}); a message tag is needed "
-            f"(options.tag: {', '.join(MESSAGE_TAGS)})"
+            f"message {index + 1}: {product}'s 24-hour window has closed ({since}); a message tag is needed "
+            f"(options.tag: {', '.join(tags)})"
         )
     tag = str(tag).upper()
-    if tag not in MESSAGE_TAGS:
+    if tag not in tags:
         raise SendRefused(
-            f"message {index + 1}: unknown Messenger message tag {tag!r} (allowed: {', '.join(MESSAGE_TAGS)})"
+            f"message {index + 1}: unknown {product} message tag {tag!r} (allowed: {', '.join(tags)})"
         )
-    limit = MESSAGE_TAGS[tag]
+    limit = tags[tag]
     if limit is not None and not ctx.within(limit):
         raise SendRefused(
             f"message {index + 1}: the {tag} tag only works up to {int(limit // DAY)} days after the user's "

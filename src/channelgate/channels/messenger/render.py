@@ -57,11 +57,13 @@ class MessengerRenderer(Renderer[Body]):
 
     channel: ClassVar[str] = "messenger"
     product: ClassVar[str] = "Messenger"
+    #: the longest text message (Instagram's renderer, built on this one, sets its own)
+    text_max: ClassVar[int] = TEXT_MAX
 
     # --- primitives ---
 
     def texts(self, text: str) -> list[Body]:
-        parts = split_text(text, TEXT_MAX)
+        parts = split_text(text, self.text_max)
         if len(parts) > 1:
             self.ctx.note(f"text of {len(text)} characters sent as {len(parts)} messages")
         return [{"text": part} for part in parts]
@@ -77,7 +79,7 @@ class MessengerRenderer(Renderer[Body]):
     def media(self, message: Media) -> list[Body]:
         body = {"attachment": {"type": message.kind, "payload": {"url": message.url, "is_reusable": True}}}
         if message.caption:
-            self.ctx.note("Messenger attachments have no caption: it follows as a text message")
+            self.ctx.note(f"{self.product} attachments have no caption: it follows as a text message")
             return [body, *self.texts(message.caption)]
         return [body]
 
@@ -87,7 +89,7 @@ class MessengerRenderer(Renderer[Body]):
             text = "\n".join(part for part in (message.title, message.description) if part)
             if not buttons:
                 return self.texts(text)
-            head, tail = split_tail(text, BUTTON_TEMPLATE_TEXT_MAX, TEXT_MAX)
+            head, tail = split_tail(text, BUTTON_TEMPLATE_TEXT_MAX, self.text_max)
             template = {
                 "attachment": {
                     "type": "template",
@@ -101,7 +103,7 @@ class MessengerRenderer(Renderer[Body]):
         cards = message.cards
         if len(cards) > ELEMENTS_MAX:
             self.ctx.note(
-                f"{len(cards) - ELEMENTS_MAX} carousel cards dropped (Messenger shows {ELEMENTS_MAX})"
+                f"{len(cards) - ELEMENTS_MAX} carousel cards dropped ({self.product} shows {ELEMENTS_MAX})"
             )
             cards = cards[:ELEMENTS_MAX]
         elements: list[Body] = []
@@ -163,11 +165,11 @@ class MessengerRenderer(Renderer[Body]):
             bodies[-1] = last
         if others:
             self.ctx.note(
-                "Messenger quick replies only send replies: link and call actions were added as text"
+                f"{self.product} quick replies only send replies: link and call actions were added as text"
             )
             lines = "\n".join(_action_line(a) for a in others)
             last = bodies[-1] if bodies else {}
-            if set(last) == {"text"} and len(last["text"]) + 2 + len(lines) <= TEXT_MAX:
+            if set(last) == {"text"} and len(last["text"]) + 2 + len(lines) <= self.text_max:
                 bodies = [*bodies[:-1], {"text": f"{last['text']}\n\n{lines}"}]
             else:
                 bodies = [*bodies, *self.texts(lines)]
@@ -183,7 +185,7 @@ class MessengerRenderer(Renderer[Body]):
     def reply_objects(self, choices: list[tuple[str, str]], room: int = QUICK_REPLIES_MAX) -> list[Body]:
         if len(choices) > room:
             self.ctx.note(
-                f"{len(choices) - room} quick replies dropped (Messenger shows {QUICK_REPLIES_MAX})"
+                f"{len(choices) - room} quick replies dropped ({self.product} shows {QUICK_REPLIES_MAX})"
             )
             choices = choices[:room]
         return [
@@ -211,7 +213,7 @@ class MessengerRenderer(Renderer[Body]):
         actions = list(actions or [])
         if len(actions) > BUTTONS_MAX:
             self.ctx.note(
-                f"{len(actions) - BUTTONS_MAX} buttons dropped (Messenger shows {BUTTONS_MAX} per card)"
+                f"{len(actions) - BUTTONS_MAX} buttons dropped ({self.product} shows {BUTTONS_MAX} per card)"
             )
             actions = actions[:BUTTONS_MAX]
         return [self.button(a) for a in actions]

@@ -139,10 +139,13 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def classify(response: httpx.Response, secrets: Iterable[str] = ()) -> SendError:
-    """The typed SendError for a failed Graph API answer (the transcript's code: Graph's, else the status)."""
+def classify(
+    response: httpx.Response, secrets: Iterable[str] = (), table: ErrorTable = GRAPH_ERRORS
+) -> SendError:
+    """The typed SendError for a failed Graph API answer (the transcript's code: Graph's, else the status).
+    ``table`` is Graph's codes, or a product's extension of them (Instagram's)."""
     error = GraphError.from_response(response)
-    return GRAPH_ERRORS.error(
+    return table.error(
         scrub(error.reason(), secrets),
         codes=[] if response.status_code == 429 else error.codes,  # 429 is throttling, whatever the code
         status=response.status_code,
@@ -151,16 +154,16 @@ def classify(response: httpx.Response, secrets: Iterable[str] = ()) -> SendError
     )
 
 
-def graph_check(response: httpx.Response) -> SendError | None:
+def graph_check(response: httpx.Response, table: ErrorTable = GRAPH_ERRORS) -> SendError | None:
     """The :class:`PlatformAPI` check for Graph: None on success, else the classified error."""
-    return None if response.is_success else classify(response)
+    return None if response.is_success else classify(response, table=table)
 
 
 class GraphAPI:
     """Calls to the Graph API with one access token, through the gateway's pooled httpx client.
 
     ``config_field`` names the config field holding the token, so that the health message tells the operator
-    exactly what to replace.
+    exactly what to replace; ``errors`` is the product's error table (Graph's, or Instagram's extension).
     """
 
     def __init__(
@@ -172,9 +175,11 @@ class GraphAPI:
         token: SecretStr,
         product: str,
         config_field: str,
+        errors: ErrorTable = GRAPH_ERRORS,
     ) -> None:
         self.base_url = base_url
         self.token = token
+        self.errors = errors
         self.api = PlatformAPI(
             http,
             health,
@@ -189,7 +194,12 @@ class GraphAPI:
         """One call; a successful answer marks the integration healthy, a failure raises a SendError."""
         headers = {"Authorization": f"Bearer {self.token.get_secret_value()}"}
         return await self.api.request(
-            method, url, check=graph_check, json=json, params=params, headers=headers
+            method,
+            url,
+            check=lambda response: graph_check(response, self.errors),
+            json=json,
+            params=params,
+            headers=headers,
         )
 
     async def call(
