@@ -467,6 +467,9 @@ class GraphSimulator:
     media: dict[str, tuple[bytes, str]] = field(repr=False, default_factory=dict)
     #: the raw bytes of the last webhook delivered, for redelivery
     last_delivery: bytes | None = field(default=None, repr=False)
+    #: app subscriptions (``subscribed_apps``) by node (a Page id or ``me``, a WhatsApp Business Account id):
+    #: the fields the app is subscribed to (WhatsApp's list stays empty: its fields are the app's)
+    subscriptions: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._failures: deque[_Failure] = deque()
@@ -484,6 +487,7 @@ class GraphSimulator:
                 Route("/_sim/outage", self._sim_outage, methods=["POST"]),
                 Route("/whatsapp_business/attachments/", self._download, methods=["GET"]),
                 Route("/{version}/{node}/messages", self._messages, methods=["POST"]),
+                Route("/{version}/{node}/subscribed_apps", self._subscribed_apps, methods=["GET", "POST"]),
                 Route("/{version}/{node}", self._node, methods=["GET"]),
             ]
         )
@@ -804,6 +808,25 @@ class GraphSimulator:
             error["error_data"] = {"messaging_product": "whatsapp", "details": details}
         error["fbtrace_id"] = secrets.token_urlsafe(9)
         return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+    async def _subscribed_apps(self, request: Request) -> Response:
+        """``POST`` subscribes the app to a Page (``subscribed_fields`` required) or a WhatsApp Business
+        Account (no fields); ``GET`` lists it."""
+        refused = self._version_error(request) or self._auth_error(request) or self._outage_error(None)
+        if refused is not None:
+            return refused
+        node = request.path_params["node"]
+        page = node in (self.page_id, "me")
+        if not page and node != self.business_account_id:
+            return self._error(400, 100, f"(#100) Object with ID '{node}' does not exist", subcode=33)
+        if request.method == "GET":
+            listed = node in self.subscriptions
+            return JSONResponse({"data": [{"subscribed_fields": self.subscriptions[node]}] if listed else []})
+        fields = [f for f in request.query_params.get("subscribed_fields", "").split(",") if f]
+        if page and not fields:
+            return self._error(400, 100, "(#100) The parameter subscribed_fields is required")
+        self.subscriptions[node] = fields
+        return JSONResponse({"success": True})
 
     def _auth_error(self, request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")

@@ -49,6 +49,7 @@ from channelgate.channels.meta.graph import (
     TRANSIENT_CODES,
     GraphAPI,
 )
+from channelgate.channels.meta.subscriptions import subscribe_app
 from channelgate.channels.platform_api import ErrorTable
 
 #: Instagram's "sent outside of allowed window" (code 10, subcode 2534022).
@@ -87,14 +88,7 @@ class InstagramAPI:
 
     async def subscribe(self, fields: Iterable[str] = SUBSCRIBED_FIELDS) -> list[str]:
         """Enable the account's webhooks for this app, then answer the fields Meta reports subscribed."""
-        path = f"/{self.node}/subscribed_apps"
-        await self.graph.call("POST", path, params={"subscribed_fields": ",".join(fields)})
-        data = await self.graph.call("GET", path)
-        subscribed: list[str] = []
-        for app in data.get("data", []) if isinstance(data, dict) else []:
-            names = app.get("subscribed_fields") if isinstance(app, dict) else None
-            subscribed += [str(n) for n in names or [] if str(n) not in subscribed]
-        return subscribed
+        return await subscribe_app(self.graph, self.node, list(fields))
 
     async def user_profile(self, user_id: str) -> UserProfile | None:
         """The user's name (else username) from the Instagram User Profile API; None when refused (the user

@@ -32,6 +32,7 @@ from channelgate.channels.instagram.inbound import InstagramInbound
 from channelgate.channels.messenger.render import BUTTONS_MAX, QUICK_REPLIES_MAX
 from channelgate.channels.meta.channel import MetaChannel
 from channelgate.channels.meta.graph import GraphAPI
+from channelgate.channels.meta.subscriptions import connection, dashboard_steps
 from channelgate.messages import UniversalMessage
 
 
@@ -81,25 +82,13 @@ class InstagramChannel(MetaChannel[InstagramConfig]):
         return await self.api.user_profile(user_id)
 
     async def connect(self) -> Connection:
-        """Subscribe the account's webhooks to this app and read the subscription back. The callback URL
-        and verify token are set in the App Dashboard only (Meta has no API for an app's Instagram webhook
-        URL), so the detail says what to paste there. Raises the SendError Graph's answer means."""
+        """Subscribe the account's webhooks to this app and read the subscription back; the callback URL
+        and verify token are the App Dashboard's (channels/meta/subscriptions.py). Raises the SendError
+        Graph's answer means."""
         subscribed = await self.api.subscribe()
-        missing = [f for f in SUBSCRIBED_FIELDS if f not in subscribed]
-        account = self.config.instagram_account_id
-        if missing:
-            head = f"Instagram account {account}: subscription incomplete, missing {', '.join(missing)}"
-        else:
-            head = f"Instagram account {account} subscribed to {', '.join(SUBSCRIBED_FIELDS)}"
-        return Connection(not missing, f"{head}\n{self.setup_steps()}")
+        head = f"Instagram account {self.config.instagram_account_id} subscribed to {', '.join(subscribed)}"
+        return connection(head, SUBSCRIBED_FIELDS, subscribed, self.setup_steps())
 
     def setup_steps(self) -> str:
-        return "\n".join(
-            [
-                "In the Meta App Dashboard: your app → Webhooks (or Instagram → API setup → Configure "
-                "webhooks) → product Instagram:",
-                f"  Callback URL: {self.ctx.callback_url}",
-                f"  Verify token: {self.config.verify_token.get_secret_value()}",
-                f"  Verify and save, then subscribe to the fields {', '.join(SUBSCRIBED_FIELDS)}",
-            ]
-        )
+        token = self.config.verify_token.get_secret_value()
+        return dashboard_steps("Instagram", self.ctx.callback_url, token, SUBSCRIBED_FIELDS)

@@ -12,6 +12,7 @@ from channelgate.channels.base import (
     ChannelConfig,
     ChannelContext,
     ChannelLimits,
+    Connection,
     InboundEvent,
     Outbound,
     RenderContext,
@@ -28,7 +29,18 @@ from channelgate.channels.messenger.inbound import MessengerInbound
 from channelgate.channels.messenger.render import BUTTONS_MAX, QUICK_REPLIES_MAX, TEXT_MAX
 from channelgate.channels.meta.channel import MetaChannel
 from channelgate.channels.meta.graph import GraphAPI
+from channelgate.channels.meta.subscriptions import connection, dashboard_steps, subscribe_app
 from channelgate.messages import UniversalMessage
+
+#: the Page webhook fields the channel reads (docs/channels/messenger.md)
+PAGE_FIELDS = (
+    "messages",
+    "messaging_postbacks",
+    "messaging_optins",
+    "messaging_referrals",
+    "message_deliveries",
+    "message_reads",
+)
 
 
 class MessengerChannel(MetaChannel[MessengerConfig]):
@@ -67,6 +79,18 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
                 "skip events addressed to another Page",
                 self.ctx.label,
             )
+
+    async def connect(self) -> Connection:
+        """Subscribe the Page (``page_id``, else the Page of the token) to this app's webhooks and read it
+        back; the callback URL and verify token are the App Dashboard's (channels/meta/subscriptions.py)."""
+        node = self.config.page_id or "me"
+        subscribed = await subscribe_app(self.graph, node, PAGE_FIELDS)
+        head = f"Page {node} subscribed to {', '.join(subscribed)}"
+        return connection(head, PAGE_FIELDS, subscribed, self.setup_steps())
+
+    def setup_steps(self) -> str:
+        token = self.config.verify_token.get_secret_value()
+        return dashboard_steps("Page", self.ctx.callback_url, token, PAGE_FIELDS)
 
     def parse(self, request: WebhookRequest, verified: Verified) -> list[InboundEvent]:
         return self.inbound.parse(request, self.webhook_entries(verified))

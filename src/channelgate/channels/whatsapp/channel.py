@@ -12,6 +12,7 @@ from channelgate.channels.base import (
     ChannelConfig,
     ChannelContext,
     ChannelLimits,
+    Connection,
     InboundEvent,
     MediaContent,
     Outbound,
@@ -22,6 +23,7 @@ from channelgate.channels.base import (
 )
 from channelgate.channels.meta.channel import MetaChannel
 from channelgate.channels.meta.graph import GraphAPI
+from channelgate.channels.meta.subscriptions import connection, dashboard_steps, subscribe_app
 from channelgate.channels.whatsapp import window
 from channelgate.channels.whatsapp.api import WhatsAppAPI
 from channelgate.channels.whatsapp.config import WhatsAppConfig
@@ -58,6 +60,22 @@ class WhatsAppChannel(MetaChannel[WhatsAppConfig]):
         )
         self.api = WhatsAppAPI(self.graph, config.phone_number_id)
         self.inbound = WhatsAppInbound(config.phone_number_id, config.business_account_id, ctx.log, ctx.label)
+
+    async def connect(self) -> Connection:
+        """Subscribe this app to the WhatsApp Business Account's webhooks and read it back; the callback URL,
+        verify token and the ``messages`` field are the App Dashboard's (channels/meta/subscriptions.py).
+        Without ``business_account_id`` only the steps can be given."""
+        account = self.config.business_account_id
+        if account is None:
+            return Connection(
+                False, f"Set business_account_id to subscribe the app for you.\n{self.setup_steps()}"
+            )
+        await subscribe_app(self.graph, account)
+        return connection(f"WhatsApp Business Account {account} subscribed", (), [], self.setup_steps())
+
+    def setup_steps(self) -> str:
+        token = self.config.verify_token.get_secret_value()
+        return dashboard_steps("WhatsApp Business Account", self.ctx.callback_url, token, ("messages",))
 
     def parse(self, request: WebhookRequest, verified: Verified) -> list[InboundEvent]:
         return self.inbound.parse(request, self.webhook_entries(verified))
