@@ -15,7 +15,7 @@ from channelgate.channels.base import (
     Unavailable,
 )
 from channelgate.channels.slack.api import check
-from channelgate.channels.slack.pacing import ChannelPacer
+from channelgate.channels.slack.pacing import channel_pacer
 from channelgate.testing.slack import SlackSimulator
 
 from .kit import DM, TOKEN, channel
@@ -108,7 +108,7 @@ def test_check_reads_a_missing_scope() -> None:
 
 def test_the_pacer_allows_a_burst_then_one_a_second_per_channel() -> None:
     now = [0.0]
-    pacer = ChannelPacer(clock=lambda: now[0])
+    pacer = channel_pacer(clock=lambda: now[0])
     waits = [pacer.reserve("C1") for _ in range(5)]
     assert waits[:3] == [0.0, 0.0, 0.0] and 1.0 < waits[3] < 1.2 and 2.0 < waits[4] < 2.2
     assert pacer.reserve("C2") == 0.0  # another channel has its own bucket

@@ -19,7 +19,7 @@ from channelgate.channels.base import (
 )
 from channelgate.channels.telegram.callbacks import store_key
 from channelgate.channels.telegram.channel import TelegramChannel, describe_webhook
-from channelgate.channels.telegram.pacing import MARGIN, ChatPacer
+from channelgate.channels.telegram.pacing import MARGIN, chat_pacer
 from channelgate.messages import parse_message
 from channelgate.testing.server import free_port
 from channelgate.testing.telegram import TelegramSimulator
@@ -197,7 +197,7 @@ class Clock:
 
 def test_a_private_chat_gets_a_burst_then_one_message_a_second() -> None:
     clock = Clock()
-    pacer = ChatPacer(clock)
+    pacer = chat_pacer(clock)
     assert [pacer.reserve("7") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert pacer.reserve("7") == pytest.approx(1.0 + MARGIN)
     assert pacer.reserve("7") == pytest.approx(2.0 + MARGIN)
@@ -207,7 +207,7 @@ def test_a_private_chat_gets_a_burst_then_one_message_a_second() -> None:
 
 
 def test_a_group_gets_twenty_a_minute() -> None:
-    pacer = ChatPacer(Clock())
+    pacer = chat_pacer(Clock())
     assert [pacer.reserve("-100") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert pacer.reserve("-100") == pytest.approx(3.0 + MARGIN)
 
@@ -217,7 +217,7 @@ async def test_a_long_wait_is_handed_back_as_throttled_without_a_call(
 ) -> None:
     ch = bot(http, api_url)
     clock = Clock()
-    ch.pacer = ChatPacer(clock)
+    ch.pacer = chat_pacer(clock)
     for _ in range(3):
         ch.pacer.reserve("-100")
     ch.pacer.reserve("-100")  # the next one would wait 6 s
@@ -229,7 +229,7 @@ async def test_a_long_wait_is_handed_back_as_throttled_without_a_call(
 
 async def test_actions_are_not_paced(sim: TelegramSimulator, api_url: str, http: httpx.AsyncClient) -> None:
     ch = bot(http, api_url)
-    ch.pacer = ChatPacer(Clock())
+    ch.pacer = chat_pacer(Clock())
     for _ in range(10):
         ch.pacer.reserve("1111111")
     answer = Outbound(body={"method": "answerCallbackQuery", "callback_query_id": "1"}, kind="action")

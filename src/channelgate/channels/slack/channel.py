@@ -15,7 +15,6 @@ prints the clicks.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 from collections.abc import Callable
@@ -38,7 +37,6 @@ from channelgate.channels.base import (
     Rejected,
     RenderContext,
     SendResult,
-    Throttled,
     Unauthorized,
     Verified,
     WebhookRequest,
@@ -48,7 +46,7 @@ from channelgate.channels.inbound import each
 from channelgate.channels.slack.api import SlackAPI
 from channelgate.channels.slack.config import SLACK_HOSTS, SlackConfig
 from channelgate.channels.slack.inbound import Decoded, Ignored, decode, parse
-from channelgate.channels.slack.pacing import MAX_WAIT, ChannelPacer
+from channelgate.channels.slack.pacing import channel_pacer
 from channelgate.channels.slack.render import MESSAGE_TEXT_MAX, SlackRenderer, summarise, thread_for
 from channelgate.channels.slack.signature import MAX_AGE, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from channelgate.messages import UniversalMessage
@@ -78,7 +76,7 @@ class SlackChannel(Channel[SlackConfig]):
     def __init__(self, config: SlackConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
         self.api = SlackAPI(ctx.http, ctx.health, config.api_base_url, config.bot_token.get_secret_value())
-        self.pacer = ChannelPacer()
+        self.pacer = channel_pacer()
         #: what "now" is for the timestamp check (tests set a fixed clock for the documented vector)
         self.clock: Callable[[], float] = time.time
 
@@ -196,15 +194,9 @@ class SlackChannel(Channel[SlackConfig]):
         return SendResult(str(ts) if ts else None)
 
     async def _pace(self, channel: str) -> None:
-        wait = self.pacer.reserve(channel)
-        if wait > MAX_WAIT:
-            self.pacer.give_back(channel)
-            raise Throttled(
-                f"pacing channel {channel}: Slack allows about one message a second per channel",
-                retry_after=wait,
-            )
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self.pacer.wait(
+            channel, f"pacing channel {channel}: Slack allows about one message a second per channel"
+        )
 
     async def download_media(self, media_id: str) -> MediaContent:
         """A file a user shared: ``files.info`` gives its private URL, fetched with the bot token (the bot

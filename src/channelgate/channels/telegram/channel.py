@@ -10,7 +10,6 @@ payloads over 64 bytes). :meth:`TelegramChannel.connect` is step 3 of the setup 
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import mimetypes
 from typing import Any, ClassVar
@@ -29,7 +28,6 @@ from channelgate.channels.base import (
     Rejected,
     RenderContext,
     SendResult,
-    Throttled,
     Unauthorized,
     Verified,
     WebhookRequest,
@@ -39,7 +37,7 @@ from channelgate.channels.telegram.api import TelegramAPI
 from channelgate.channels.telegram.callbacks import TTL, store_key
 from channelgate.channels.telegram.config import TelegramConfig
 from channelgate.channels.telegram.inbound import Update, decode, parse_update
-from channelgate.channels.telegram.pacing import MAX_WAIT, ChatPacer
+from channelgate.channels.telegram.pacing import chat_pacer
 from channelgate.channels.telegram.render import TEXT_MAX, TelegramRenderer, summarise
 from channelgate.messages import UniversalMessage
 
@@ -69,7 +67,7 @@ class TelegramChannel(Channel[TelegramConfig]):
     def __init__(self, config: TelegramConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
         self.api = TelegramAPI(ctx.http, ctx.health, config.api_base_url, config.bot_token.get_secret_value())
-        self.pacer = ChatPacer()
+        self.pacer = chat_pacer()
 
     @classmethod
     def check_config(cls, config: TelegramConfig) -> list[str]:
@@ -143,14 +141,7 @@ class TelegramChannel(Channel[TelegramConfig]):
         return SendResult(str(message_id) if message_id is not None else None)
 
     async def _pace(self, chat_id: str) -> None:
-        wait = self.pacer.reserve(chat_id)
-        if wait > MAX_WAIT:
-            self.pacer.give_back(chat_id)
-            raise Throttled(
-                f"pacing chat {chat_id}: Telegram allows about one message a second", retry_after=wait
-            )
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self.pacer.wait(chat_id, f"pacing chat {chat_id}: Telegram allows about one message a second")
 
     async def download_media(self, media_id: str) -> MediaContent:
         """A file the user sent: ``getFile`` gives its path, then the file URL (which carries the token, so
