@@ -42,6 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channelgate.channels.meta import SIGNATURE_HEADER, obj, sign
+from channelgate.testing.arrivals import Arrivals
 
 Product = Literal["messenger", "whatsapp"]
 
@@ -477,7 +478,7 @@ class GraphSimulator:
         self._outage_status = 500
         #: API calls answered with the outage's error (``outage``)
         self.outage_refused = 0
-        self._waiters: set[asyncio.Event] = set()
+        self._arrivals = Arrivals()
         self._counter = 0
         self.app = Starlette(
             routes=[
@@ -555,17 +556,7 @@ class GraphSimulator:
 
     async def wait_for_sends(self, n: int, timeout: float = 5.0) -> list[SentMessage]:  # noqa: ASYNC109
         """Wait until at least ``n`` sends were accepted; the accepted sends so far, or TimeoutError."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.sent) < n:
-            event = asyncio.Event()
-            self._waiters.add(event)
-            try:
-                await asyncio.wait_for(event.wait(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                raise TimeoutError(f"expected {n} sends within {timeout}s, got {len(self.sent)}") from None
-            finally:
-                self._waiters.discard(event)
+        await self._arrivals.until(lambda: len(self.sent), n, timeout)
         return list(self.sent)
 
     def reset(self) -> None:
@@ -926,8 +917,7 @@ class GraphSimulator:
                 "messages": [{"id": message_id}],
             }
         self.sent.append(SentMessage(product, recipient, body, message_id, time.time()))
-        for event in self._waiters:
-            event.set()
+        self._arrivals.arrived()
         return answer
 
     def _unknown_node(self, node: str, verb: str) -> JSONResponse:

@@ -27,7 +27,6 @@ platform, read together when a test fails (as ``graph.py`` and ``telegram.py`` a
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import secrets
 import sys
@@ -44,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channelgate.channels.meta import SIGNATURE_HEADER, sign
+from channelgate.testing.arrivals import Arrivals
 from channelgate.testing.graph import GraphValidationError
 
 TEXT_MAX = 1000
@@ -202,7 +202,7 @@ class InstagramSimulator:
     def __post_init__(self) -> None:
         self._failures: deque[_Failure] = deque()
         self._outage_until = 0.0
-        self._waiters: set[asyncio.Event] = set()
+        self._arrivals = Arrivals()
         self._counter = 0
         self.app = Starlette(
             routes=[
@@ -249,17 +249,7 @@ class InstagramSimulator:
 
     async def wait_for_sends(self, n: int, timeout: float = 5.0) -> list[SentMessage]:  # noqa: ASYNC109
         """Wait until at least ``n`` sends were accepted; the accepted sends so far, or TimeoutError."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.sent) < n:
-            event = asyncio.Event()
-            self._waiters.add(event)
-            try:
-                await asyncio.wait_for(event.wait(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                raise TimeoutError(f"expected {n} sends within {timeout}s, got {len(self.sent)}") from None
-            finally:
-                self._waiters.discard(event)
+        await self._arrivals.until(lambda: len(self.sent), n, timeout)
         return list(self.sent)
 
     def messages(self) -> list[SentMessage]:
@@ -414,8 +404,7 @@ class InstagramSimulator:
         recipient = str(body["recipient"].get("id") or body["recipient"].get("comment_id"))
         message_id = None if is_action else self._id("aWdf")
         self.sent.append(SentMessage(recipient, body, message_id, time.time()))
-        for event in self._waiters:
-            event.set()
+        self._arrivals.arrived()
         answer = {"recipient_id": recipient}
         return JSONResponse(answer if message_id is None else {**answer, "message_id": message_id})
 

@@ -43,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channelgate.channels.slack.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from channelgate.testing.arrivals import Arrivals
 
 #: Slack's documented limits (chat.postMessage, Block Kit reference).
 TEXT_MAX = 40_000
@@ -264,7 +265,7 @@ class SlackSimulator:
     def __post_init__(self) -> None:
         self._failures: deque[_Failure] = deque()
         self._buckets: dict[str, _Bucket] = {}
-        self._waiters: set[asyncio.Event] = set()
+        self._arrivals = Arrivals()
         self._ts = itertools.count(1)
         self._events = itertools.count(1)
         self.base_url = ""
@@ -305,17 +306,7 @@ class SlackSimulator:
 
     async def wait_for_sends(self, n: int, timeout: float = 5.0) -> list[SentMessage]:  # noqa: ASYNC109
         """Wait until at least ``n`` posts were accepted; the accepted posts so far, or TimeoutError."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.sent) < n:
-            event = asyncio.Event()
-            self._waiters.add(event)
-            try:
-                await asyncio.wait_for(event.wait(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                raise TimeoutError(f"expected {n} sends within {timeout}s, got {len(self.sent)}") from None
-            finally:
-                self._waiters.discard(event)
+        await self._arrivals.until(lambda: len(self.sent), n, timeout)
         return list(self.sent)
 
     # --- the Web API ---
@@ -362,8 +353,7 @@ class SlackSimulator:
             await asyncio.sleep(self.send_delay)
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         self.sent.append(SentMessage(channel, body, ts, time.time()))
-        for waiter in list(self._waiters):
-            waiter.set()
+        self._arrivals.arrived()
         if failure is not None:
             return self._fail(failure)
         message = {k: v for k, v in body.items() if k in ("text", "blocks", "thread_ts")}

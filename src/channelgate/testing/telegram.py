@@ -29,7 +29,6 @@ where tests run the gateway.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import re
 import time
@@ -45,6 +44,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from channelgate.testing.arrivals import Arrivals
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
@@ -248,7 +249,7 @@ class TelegramSimulator:
         self._update_id = 100000
         self._message_ids: dict[str, int] = {}
         self._chat_buckets: dict[str, tuple[float, float]] = {}
-        self._waiters: set[asyncio.Event] = set()
+        self._arrivals = Arrivals()
         self.app = Starlette(
             routes=[
                 Route("/bot{token}/{method}", self._call, methods=["GET", "POST"]),
@@ -285,17 +286,7 @@ class TelegramSimulator:
 
     async def wait_for_sends(self, n: int, timeout: float = 5.0) -> list[SentCall]:  # noqa: ASYNC109
         """Wait until at least ``n`` message sends were accepted."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.sent) < n:
-            event = asyncio.Event()
-            self._waiters.add(event)
-            try:
-                await asyncio.wait_for(event.wait(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                raise TimeoutError(f"expected {n} sends within {timeout}s, got {len(self.sent)}") from None
-            finally:
-                self._waiters.discard(event)
+        await self._arrivals.until(lambda: len(self.sent), n, timeout)
         return list(self.sent)
 
     def answered_callbacks(self) -> list[str]:
@@ -549,8 +540,7 @@ class TelegramSimulator:
         self._message_ids[chat] = self._message_ids.get(chat, 0) + 1
         call = self._record(method, params, chat, self._message_ids[chat])
         self.sent.append(call)
-        for event in self._waiters:
-            event.set()
+        self._arrivals.arrived()
         return self._answer(self._as_message(call))
 
     def _as_message(self, call: SentCall) -> dict[str, Any]:

@@ -25,7 +25,6 @@ simulated platform, read together when a test fails (like ``graph.py`` and ``tel
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hmac
 import os
@@ -49,6 +48,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channelgate.channels.twilio.signature import HEADER, signature
+from channelgate.testing.arrivals import Arrivals
 
 BODY_MAX = 1600
 MEDIA_MAX = 10
@@ -187,7 +187,7 @@ class TwilioSimulator:
             "inbound_method": "POST",
         }
         self._failures: deque[_Failure] = deque()
-        self._waiters: set[asyncio.Event] = set()
+        self._arrivals = Arrivals()
         prefix = API.format(account="{account}")
         self.app = Starlette(
             routes=[
@@ -216,17 +216,7 @@ class TwilioSimulator:
 
     async def wait_for_sends(self, n: int, timeout: float = 5.0) -> list[Sent]:  # noqa: ASYNC109
         """Wait until at least ``n`` messages were created through the REST API."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.sent) < n:
-            event = asyncio.Event()
-            self._waiters.add(event)
-            try:
-                await asyncio.wait_for(event.wait(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                raise TimeoutError(f"expected {n} sends within {timeout}s, got {len(self.sent)}") from None
-            finally:
-                self._waiters.discard(event)
+        await self._arrivals.until(lambda: len(self.sent), n, timeout)
         return list(self.sent)
 
     def add_media(self, content: bytes, content_type: str, message_sid: str | None = None) -> str:
@@ -486,8 +476,7 @@ class TwilioSimulator:
         return JSONResponse(dict(self.service))
 
     def _wake(self) -> None:
-        for event in self._waiters:
-            event.set()
+        self._arrivals.arrived()
 
 
 class _client:
