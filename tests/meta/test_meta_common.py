@@ -21,10 +21,10 @@ from channelgate.channels.base import (
     Unavailable,
     WebhookRequest,
     WindowClosed,
+    normalise_base_url,
 )
 from channelgate.channels.messenger import MessengerChannel, MessengerConfig
 from channelgate.channels.meta import sign
-from channelgate.channels.meta.config import normalise_base_url
 from channelgate.channels.meta.graph import classify, retry_after
 from channelgate.channels.meta.render import split_tail
 from channelgate.channels.platform_api import scrub

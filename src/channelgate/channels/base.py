@@ -19,10 +19,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from channelgate.messages import MessageOptions, UniversalMessage
 from channelgate.turns import Input, User
@@ -443,6 +443,18 @@ class ChannelConfig(BaseModel):
 #: Secret settings the gateway makes up when ``channels add`` or the admin API is not given them: the
 #: operator then hands them to the platform (Meta's ``verify_token``, Telegram's ``secret_token``).
 GENERATED_SECRETS = frozenset({"verify_token", "secret_token"})
+
+
+def normalise_base_url(value: str) -> str:
+    """An API base URL without its trailing slash; https (or http, for a local simulator) only."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("api_base_url must start with https:// (or http:// for a local simulator)")
+    return value
+
+
+#: The type of an ``api_base_url`` setting: where the channel calls its platform (see ``endpoints``).
+BaseUrl = Annotated[str, AfterValidator(normalise_base_url)]
 
 
 def _is_url(value: str) -> bool:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-from channelgate.channels.base import ChannelConfig
-from channelgate.channels.google.fields import normalise_base_url
+from channelgate.channels.base import BaseUrl, ChannelConfig
 
 DEFAULT_API_BASE_URL = "https://businessmessages.googleapis.com/v1"
 SCOPE = "https://www.googleapis.com/auth/businessmessages"
@@ -25,7 +24,7 @@ class GBMConfig(ChannelConfig):
         description="The service-account key that calls the Business Messages API: a path to the JSON key "
         "file, or the key's JSON itself."
     )
-    api_base_url: str = Field(default=DEFAULT_API_BASE_URL, description="Business Messages API base URL.")
+    api_base_url: BaseUrl = Field(default=DEFAULT_API_BASE_URL, description="Business Messages API base URL.")
     representative_name: str | None = Field(default=None, description="Name shown with the bot's messages.")
     representative_avatar: str | None = Field(
         default=None, description="Public URL of the bot's avatar (1024x1024 px, at most 50 KB)."
@@ -42,8 +41,3 @@ class GBMConfig(ChannelConfig):
     }
     link_fields: ClassVar[frozenset[str]] = frozenset({"representative_avatar"})
     inline_only: ClassVar[frozenset[str]] = frozenset({"service_account"})
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return normalise_base_url(value)

@@ -52,11 +52,3 @@ def new_id() -> str:
 def path_segment(value: str, safe: str = "") -> str:
     """``value`` quoted for one URL path segment."""
     return quote(value, safe=safe)
-
-
-def normalise_base_url(value: str) -> str:
-    """An API base URL without its trailing slash; https (or http, for a local simulator) only."""
-    value = value.strip().rstrip("/")
-    if not value.startswith(("https://", "http://")):
-        raise ValueError("api_base_url must start with https:// (or http:// for a local simulator)")
-    return value

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-from channelgate.channels.base import ChannelConfig
-from channelgate.channels.meta.config import GRAPH_HOSTS, meta_insecure_settings, normalise_base_url
+from channelgate.channels.base import BaseUrl, ChannelConfig
+from channelgate.channels.meta.config import GRAPH_HOSTS, meta_insecure_settings
 
 DEFAULT_API_BASE_URL = "https://graph.instagram.com/v25.0"
 #: Where Graph calls may go when the admin API sets ``api_base_url``: Instagram Login's host, and Facebook
@@ -38,16 +38,11 @@ class InstagramConfig(ChannelConfig):
     app_secret: SecretStr
     access_token: SecretStr
     instagram_account_id: str = Field(pattern=r"^[0-9]{1,64}$")
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: BaseUrl = DEFAULT_API_BASE_URL
     #: for local trials only: an empty app_secret is then accepted, and signatures are not checked
     insecure_no_signature: bool = False
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": INSTAGRAM_HOSTS}
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return normalise_base_url(value)
 
     def insecure_settings(self) -> dict[str, str]:
         return meta_insecure_settings(self)

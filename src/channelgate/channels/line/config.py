@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
 
-from channelgate.channels.base import ChannelConfig
+from channelgate.channels.base import BaseUrl, ChannelConfig
 
 DEFAULT_API_BASE_URL = "https://api.line.me"
 DATA_API_URL = "https://api-data.line.me"
@@ -31,7 +31,7 @@ class LineConfig(ChannelConfig):
 
     channel_secret: SecretStr
     channel_access_token: SecretStr
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: BaseUrl = DEFAULT_API_BASE_URL
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": LINE_HOSTS}
 
@@ -44,14 +44,6 @@ class LineConfig(ChannelConfig):
         if any(c.isspace() or ord(c) < 32 for c in text):
             raise ValueError("must not contain spaces or control characters")
         return SecretStr(text)
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("api_base_url must start with https:// (or http:// for a local simulator)")
-        return value
 
     def data_url(self) -> str:
         """Where message content is fetched: LINE's data host for LINE's API, else ``api_base_url``."""

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-from channelgate.channels.base import ChannelConfig
+from channelgate.channels.base import BaseUrl, ChannelConfig
 from channelgate.channels.meta.config import (
     DEFAULT_API_BASE_URL,
     GRAPH_HOSTS,
     meta_insecure_settings,
-    normalise_base_url,
 )
 
 
@@ -27,16 +26,11 @@ class MessengerConfig(ChannelConfig):
     verify_token: SecretStr
     app_secret: SecretStr | None = None
     page_access_token: SecretStr
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: BaseUrl = DEFAULT_API_BASE_URL
     insecure_no_signature: bool = False
     page_id: str | None = Field(default=None, pattern=r"^[0-9]{1,64}$")
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": GRAPH_HOSTS}
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return normalise_base_url(value)
 
     def insecure_settings(self) -> dict[str, str]:
         return meta_insecure_settings(self)

@@ -60,11 +60,3 @@ def meta_insecure_settings(config: MetaSettings) -> dict[str, str]:
         "insecure_no_signature": "webhook signatures are not required: without app_secret anyone who knows "
         "the callback URL can post messages as any user"
     }
-
-
-def normalise_base_url(value: str) -> str:
-    """``api_base_url`` without a trailing slash, and only over HTTP(S)."""
-    value = value.strip().rstrip("/")
-    if not value.startswith(("https://", "http://")):
-        raise ValueError("api_base_url must start with https:// (or http:// for a local simulator)")
-    return value

@@ -7,8 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
-from channelgate.channels.base import ChannelConfig
-from channelgate.channels.google.fields import normalise_base_url
+from channelgate.channels.base import BaseUrl, ChannelConfig
 
 DEFAULT_API_BASE_URL = "https://rcsbusinessmessaging.googleapis.com/v1"
 SCOPE = "https://www.googleapis.com/auth/rcsbusinessmessaging"
@@ -26,7 +25,7 @@ class RBMConfig(ChannelConfig):
         description="The clientToken the developer console shows for the webhook; it answers the "
         "verification and keys X-Goog-Signature."
     )
-    api_base_url: str = Field(
+    api_base_url: BaseUrl = Field(
         default=DEFAULT_API_BASE_URL, description="RBM API base URL (or a regional one)."
     )
 
@@ -38,11 +37,6 @@ class RBMConfig(ChannelConfig):
         )
     }
     inline_only: ClassVar[frozenset[str]] = frozenset({"service_account"})
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return normalise_base_url(value)
 
     @field_validator("agent_id")
     @classmethod

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
-from channelgate.channels.base import ChannelConfig
+from channelgate.channels.base import BaseUrl, ChannelConfig
 
 DEFAULT_API_BASE_URL = "https://slack.com/api"
 #: Where Web API calls may go when the admin API sets ``api_base_url`` (see ChannelConfig.endpoint_hosts).
@@ -28,7 +28,7 @@ class SlackConfig(ChannelConfig):
 
     signing_secret: SecretStr
     bot_token: SecretStr
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: BaseUrl = DEFAULT_API_BASE_URL
     reply_in_thread: bool = Field(
         default=False, description="Answer in a thread under the message being answered."
     )
@@ -53,11 +53,3 @@ class SlackConfig(ChannelConfig):
                 "token (xoxp-) or an app-level token (xapp-) cannot post as the bot"
             )
         return SecretStr(token)
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("api_base_url must start with https:// (or http:// for a local simulator)")
-        return value

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from pydantic import SecretStr, field_validator
 
-from channelgate.channels.base import ChannelConfig
+from channelgate.channels.base import BaseUrl, ChannelConfig
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 #: Where Bot API calls may go when the admin API sets ``api_base_url`` (see ChannelConfig.endpoint_hosts).
@@ -36,7 +36,7 @@ class TelegramConfig(ChannelConfig):
 
     bot_token: SecretStr
     secret_token: SecretStr
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: BaseUrl = DEFAULT_API_BASE_URL
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": TELEGRAM_HOSTS}
 
@@ -55,12 +55,4 @@ class TelegramConfig(ChannelConfig):
     def _secret_token(cls, value: SecretStr) -> SecretStr:
         if not SECRET_TOKEN.fullmatch(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
-        return value
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("api_base_url must start with https:// (or http:// for a local Bot API server)")
         return value

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from channelgate.channels.base import ChannelConfig
+from channelgate.channels.base import BaseUrl, ChannelConfig
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 #: Where REST calls may go when the admin API sets ``api_base_url`` (see ChannelConfig.endpoint_hosts).
@@ -43,7 +43,7 @@ class TwilioConfig(ChannelConfig):
     messaging_service_sid: str | None = Field(
         default=None, description="Messaging Service SID (MG...), instead of or with from_number"
     )
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: BaseUrl = DEFAULT_API_BASE_URL
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": TWILIO_HOSTS}
 
@@ -83,14 +83,6 @@ class TwilioConfig(ChannelConfig):
         value = value.strip()
         if not SERVICE_SID.fullmatch(value):
             raise ValueError("expected a Messaging Service SID: MG followed by 32 hex digits")
-        return value
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("api_base_url must start with https:// (or http:// for a simulator)")
         return value
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from channelgate.channels.base import ChannelConfig
+from channelgate.channels.base import BaseUrl, ChannelConfig
 from channelgate.channels.wechat.crypto import aes_key
 
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
@@ -43,7 +43,7 @@ class WeChatConfig(ChannelConfig):
             "so it must be chosen explicitly"
         ),
     )
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: BaseUrl = DEFAULT_API_BASE_URL
     max_clock_skew: float = Field(default=300.0, gt=0, description="Refuse callbacks older/newer than this")
     passive_reply_budget: float = Field(
         default=4.0,
@@ -89,14 +89,6 @@ class WeChatConfig(ChannelConfig):
             "encryption_mode": "plaintext: callbacks are neither encrypted nor signed over their body, so "
             "one captured callback URL lets anyone post any message as any user within max_clock_skew"
         }
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("api_base_url must start with https:// (or http:// for a local simulator)")
-        return value
 
     @model_validator(mode="after")
     def _mode_needs_key(self) -> WeChatConfig:

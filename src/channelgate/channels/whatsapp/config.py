@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-from channelgate.channels.base import ChannelConfig
+from channelgate.channels.base import BaseUrl, ChannelConfig
 from channelgate.channels.meta.config import (
     DEFAULT_API_BASE_URL,
     GRAPH_HOSTS,
     meta_insecure_settings,
-    normalise_base_url,
 )
 
 
@@ -28,18 +27,13 @@ class WhatsAppConfig(ChannelConfig):
     app_secret: SecretStr | None = None
     access_token: SecretStr
     phone_number_id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,64}$")
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: BaseUrl = DEFAULT_API_BASE_URL
     business_account_id: str | None = None
     insecure_no_signature: bool = False
     #: the one common setting redeclared: the Cloud API's default throughput is the configured default
     rate_limit: float = Field(default=80.0, gt=0)
 
     endpoint_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"api_base_url": GRAPH_HOSTS}
-
-    @field_validator("api_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return normalise_base_url(value)
 
     def insecure_settings(self) -> dict[str, str]:
         return meta_insecure_settings(self)
