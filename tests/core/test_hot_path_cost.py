@@ -112,3 +112,26 @@ def test_a_labelled_child_is_kept_and_counts_as_before() -> None:
     assert fresh is not child
     fresh.inc()
     assert 'outcome="accepted"} 1.0' in generate_latest(metrics.registry).decode()
+
+
+async def test_the_last_turn_releases_its_conversation_and_an_earlier_one_keeps_it(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message("t1"), message("t2")])
+    conversation = accepted.new_turns[0][1]
+    first = await store.claim_conversation(conversation, "w", 30)
+    assert first is not None
+    _, following = await store.complete_turn(first["id"], conversation, "relay", "main", [], owner="w")
+    assert following is not None and following["dedup_key"] == "t2"
+    assert await store.claim_conversation(conversation, "other", 30) is None  # still held by "w"
+    _, following = await store.complete_turn(following["id"], conversation, "relay", "main", [], owner="w")
+    assert following is None
+    conv = await store.conversation(conversation)
+    assert conv is not None and conv["lease_owner"] is None and conv["lease_until"] is None
+    # another worker's completion neither releases a lease it does not hold nor hides a pending turn
+    await store.accept("relay", "main", "en-US", [message("t3")])
+    third = await store.claim_conversation(conversation, "w", 30)
+    assert third is not None
+    await store.accept("relay", "main", "en-US", [message("t4")])
+    _, seen = await store.complete_turn(third["id"], conversation, "relay", "main", [], owner="stale")
+    assert seen is not None and seen["dedup_key"] == "t4"
+    conv = await store.conversation(conversation)
+    assert conv is not None and conv["lease_owner"] == "w"

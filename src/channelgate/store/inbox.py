@@ -57,6 +57,14 @@ NEXT_TURN = Sql(
     "SELECT * FROM inbox WHERE conversation_id = :conversation_id AND status = 'pending' ORDER BY id LIMIT 1",
     json=("input", "raw"),
 )
+# The end of a turn: the worker's lease on the conversation ends here unless another turn is pending (then
+# the worker goes on with it). One statement in the usual case, where nothing else is pending; the next turn
+# is read only when the lease was kept.
+RELEASE_IF_IDLE = Sql(
+    """UPDATE conversations SET lease_owner = NULL, lease_until = NULL
+       WHERE id = :id AND lease_owner = :owner
+         AND NOT EXISTS (SELECT 1 FROM inbox WHERE conversation_id = :id AND status = 'pending')"""
+)
 FINISH_TURN = Sql("UPDATE inbox SET status = :status, error = :error, done_at = :now WHERE id = :id")
 
 
@@ -325,10 +333,11 @@ class Inbox:
             FINISH_TURN.execute(conn, finish)
             if conversation_values:
                 conversation_rows.set_values(conn, conversation_id, conversation_values, now)
-            if owner is not None:
+            if owner is not None and not RELEASE_IF_IDLE.execute(
+                conn, {"id": conversation_id, "owner": owner}
+            ):
+                # kept: a turn is pending (or the lease was not this owner's, and releasing does nothing)
                 following = next_turn(conn, conversation_id)
-                if following is None:
-                    conversation_rows.release(conn, conversation_id, owner)
             return ids, following
 
         return await self.db.run(job)
