@@ -255,15 +255,22 @@ class Gateway:
     # --- accepting ---
 
     async def accept(
-        self, channel: Channel[Any], events: list[InboundEvent], *, wait_passive: bool = False
+        self,
+        channel: Channel[Any],
+        events: list[InboundEvent],
+        *,
+        wait_passive: bool = False,
+        screened: bool = False,
     ) -> Accepted:
-        """Dedup and durably record events, then start their turns. Raises Busy under overload."""
+        """Dedup and durably record events, then start their turns. Raises Busy under overload.
+        ``screened``: the events are what ``channels.inbound.screen_all`` kept (the store screens them
+        otherwise)."""
         messages = [e for e in events if isinstance(e, InboundMessage)]
         statuses = [e for e in events if isinstance(e, StatusUpdate)]
         if messages and self.turns.full:
             raise Busy()
         accepted = await self.store.accept(
-            channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses
+            channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses, screened=screened
         )
         if wait_passive and len(accepted.new_turns) == 1:
             self.passive.register(accepted.new_turns[0][0])  # before the turn can start
@@ -271,11 +278,17 @@ class Gateway:
         return accepted
 
     async def answer_webhook(
-        self, channel: Channel[Any], request: WebhookRequest, events: list[InboundEvent]
+        self,
+        channel: Channel[Any],
+        request: WebhookRequest,
+        events: list[InboundEvent],
+        *,
+        screened: bool = False,
     ) -> tuple[WebhookResponse, Accepted]:
-        """Accept, then answer: at once, or with the reply itself when the channel has a passive budget."""
+        """Accept, then answer: at once, or with the reply itself when the channel has a passive budget.
+        ``screened``: as for :meth:`accept`."""
         budget = channel.passive_reply_budget
-        accepted = await self.accept(channel, events, wait_passive=bool(budget))
+        accepted = await self.accept(channel, events, wait_passive=bool(budget), screened=screened)
         if not budget or len(accepted.new_turns) != 1:
             return channel.ack(request, events), accepted
         held = await self.passive.wait(accepted.new_turns[0][0], budget)

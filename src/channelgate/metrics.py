@@ -1,11 +1,63 @@
-"""Prometheus metrics, one registry per gateway (so tests can run several gateways in one process)."""
+"""Prometheus metrics, one registry per gateway (so tests can run several gateways in one process).
+
+The hot path counts five things per message (webhook, turn, bot latency, delivery, best-effort action),
+each by channel and outcome. prometheus_client's ``labels()`` validates and converts the values and takes a
+lock on every call; the metrics here keep each labelled child once made, so a repeated ``labels()`` is one
+dict lookup (docs/benchmarks.md, "What each change bought").
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from typing import Any, Self
+
+import prometheus_client
+
+
+class _KeepsChildren:
+    """``labels()`` with positional values answered from the children already made. A child is never
+    dropped here: the gateway does not ``remove()`` labelled series (``remove``/``clear`` forget the kept
+    children too, should anyone)."""
+
+    _kept: dict[tuple[object, ...], Any]
+
+    def labels(self, *values: object, **kwargs: object) -> Self:
+        if kwargs:
+            return super().labels(*values, **kwargs)  # type: ignore[misc, no-any-return]
+        kept = self.__dict__.get("_kept")
+        if kept is None:
+            kept = self._kept = {}
+        child = kept.get(values)
+        if child is None:
+            child = kept[values] = super().labels(*values)  # type: ignore[misc]
+        return child  # type: ignore[no-any-return]
+
+    def remove(self, *values: Any) -> None:
+        self.__dict__.pop("_kept", None)
+        super().remove(*values)  # type: ignore[misc]
+
+    def clear(self) -> None:
+        self.__dict__.pop("_kept", None)
+        super().clear()  # type: ignore[misc]
+
+
+class Counter(_KeepsChildren, prometheus_client.Counter):
+    pass
+
+
+class Gauge(_KeepsChildren, prometheus_client.Gauge):
+    pass
+
+
+class Histogram(_KeepsChildren, prometheus_client.Histogram):
+    pass
+
+
+CollectorRegistry = prometheus_client.CollectorRegistry
 
 
 class Metrics:
+    """The gateway's metrics (their children kept: see the module's docstring)."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.webhooks = Counter(

@@ -74,6 +74,19 @@ RESUME_PAUSED = Sql(
     """UPDATE outbox SET next_attempt_at = :now, retry_since = :now, updated_at = :now
        WHERE status = 'queued' AND reason LIKE 'paused: credentials refused%'"""
 )
+# A send that is over: failed (refused, or a best-effort action skipped or failed) or dead-lettered.
+MARK_FAILED = Sql(
+    """UPDATE outbox SET status = :status, attempts = :attempts, reason = :reason, updated_at = :now,
+         lease_owner = NULL, lease_until = NULL
+       WHERE id = :id"""
+)
+# A message the platform refused (closed window) replaced by its fallback template, queued at once.
+USE_FALLBACK = Sql(
+    """UPDATE outbox SET status = 'queued', body = :body, fallback = NULL, reason = :reason,
+         next_attempt_at = :now, updated_at = :now, lease_owner = NULL, lease_until = NULL
+       WHERE id = :id""",
+    json=("body",),
+)
 RESUME_DELIVERIES = Sql(
     """UPDATE outbox SET next_attempt_at = :now, retry_since = :now, updated_at = :now
        WHERE channel = :channel AND label = :label AND status = 'queued'"""
@@ -155,38 +168,22 @@ class Deliveries:
         return int(await self.db.run(lambda conn: RESUME_DELIVERIES.execute(conn, params)))
 
     async def mark_failed(self, outbox_id: int, reason: str, attempts: int, *, dead: bool = False) -> None:
-        async with self.db.tx() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(
-                    status="dead" if dead else "failed",
-                    attempts=attempts,
-                    reason=reason,
-                    updated_at=time.time(),
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+        """Finish a claimed row that will not be sent. On SQLite a plain statement in the writer's next
+        group commit: a skipped typing indicator or read mark (most of them, under load) must not cost a
+        transaction of its own on a second connection (docs/benchmarks.md, "Where the time goes")."""
+        params = {
+            "id": outbox_id,
+            "status": "dead" if dead else "failed",
+            "attempts": attempts,
+            "reason": reason,
+            "now": time.time(),
+        }
+        await self.db.run(lambda conn: MARK_FAILED.execute(conn, params))
 
     async def use_fallback(self, outbox_id: int, body: dict[str, Any], reason: str) -> None:
         """Replace a message the platform refused (closed window) with its fallback, queued at once."""
-        now = time.time()
-        async with self.db.tx() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(
-                    status="queued",
-                    body=body,
-                    fallback=None,
-                    reason=reason,
-                    next_attempt_at=now,
-                    updated_at=now,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+        params = {"id": outbox_id, "body": body, "reason": reason, "now": time.time()}
+        await self.db.run(lambda conn: USE_FALLBACK.execute(conn, params))
 
     async def nudge(self, channel: str, label: str, user_id: str) -> int:
         """The user wrote again: their queued messages are due now (a platform window just opened)."""

@@ -95,8 +95,12 @@ class Store(Database):
         messages: Sequence[InboundMessage],
         statuses: Sequence[StatusUpdate] = (),
         now: float | None = None,
+        *,
+        screened: bool = False,
     ) -> Accepted:
-        return await self.inbox.accept(channel, label, default_locale, messages, statuses, now)
+        return await self.inbox.accept(
+            channel, label, default_locale, messages, statuses, now, screened=screened
+        )
 
     async def add_event_turn(
         self, conversation_id: str, channel: str, label: str, input_json: dict[str, Any], dedup_key: str

@@ -140,7 +140,8 @@ async def webhook(request: Request) -> Response:
         if len(refused) > 10:
             log.warning("%s/%s: %d more events skipped", name, label, len(refused) - 10)
     try:
-        answer, accepted = await gateway.answer_webhook(channel, hook, events)
+        # screened here once (counted and logged above): the store does not screen them again
+        answer, accepted = await gateway.answer_webhook(channel, hook, events, screened=True)
     except Busy as exc:
         metrics.labels(name, "busy").inc()
         return error(503, "too much work waiting; redeliver later", {"Retry-After": str(exc.retry_after)})
