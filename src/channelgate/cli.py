@@ -373,7 +373,7 @@ def channels_connect(
     except ConfigError as exc:
         raise fail(str(exc)) from None
     except SendError as exc:
-        raise fail(f"{channel}/{label}: the platform refused: {exc.reason}", code=1) from None
+        raise fail(f"{channel}/{label}: not connected: {exc.reason}", code=1) from None
     if as_json:
         typer.echo(json.dumps({"connected": result.connected, "detail": result.detail}, indent=2))
         return
