@@ -46,7 +46,7 @@ def test_plain_http_off_loopback_is_warned_about() -> None:
     config = TwilioConfig(
         account_sid=SID, auth_token=TOKEN, from_number=NUMBER, api_base_url="http://twilio.corp"
     )
-    assert "Auth Token" in TwilioChannel.check_config(config)[0]
+    assert "auth_token" in TwilioChannel.check_config(config)[0]
     local = TwilioConfig(
         account_sid=SID, auth_token=TOKEN, from_number=NUMBER, api_base_url="http://127.0.0.1:1"
     )

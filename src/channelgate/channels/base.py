@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
@@ -457,6 +458,10 @@ def normalise_base_url(value: str) -> str:
 BaseUrl = Annotated[str, AfterValidator(normalise_base_url)]
 
 
+#: hosts where plain HTTP does not leave the machine (a local simulator or Bot API server)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 def _is_url(value: str) -> bool:
     return value.strip().lower().startswith(("http://", "https://"))
 
@@ -502,8 +507,16 @@ class Channel(abc.ABC, Generic[ConfigT]):
 
     @classmethod
     def check_config(cls, config: ConfigT) -> list[str]:
-        """Warnings to log at every start (e.g. signature checks disabled). Raise ValueError to refuse."""
-        return []
+        """Warnings to log at every start (e.g. signature checks disabled). Raise ValueError to refuse.
+        The default warns about endpoints on plain HTTP off this machine: the credentials sent there
+        would cross the network unencrypted (an override should keep these: ``super().check_config``)."""
+        secrets = ", ".join(config.secret_fields()) or "its credentials"
+        return [
+            f"{cls.name}: {name} {url} is plain HTTP: what authenticates each call ({secrets}) crosses the "
+            "network unencrypted"
+            for name, url in config.endpoints().items()
+            if url.lower().startswith("http://") and (urlsplit(url).hostname or "") not in LOOPBACK_HOSTS
+        ]
 
     @classmethod
     def routes(cls, gateway: GatewayAPI) -> list[Any]:

@@ -25,7 +25,6 @@ import hmac
 import time
 import uuid
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -103,17 +102,6 @@ class LineChannel(Channel[LineConfig]):
             config.data_url(),
             config.channel_access_token.get_secret_value(),
         )
-
-    @classmethod
-    def check_config(cls, config: LineConfig) -> list[str]:
-        """A warning when the channel access token would cross the network in clear."""
-        host = urlsplit(config.api_base_url).hostname or ""
-        if config.api_base_url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
-            return [
-                f"line: api_base_url {config.api_base_url} is plain HTTP: the channel access token "
-                "crosses the network unencrypted"
-            ]
-        return []
 
     # --- inbound ---
 

@@ -80,17 +80,6 @@ class SlackChannel(Channel[SlackConfig]):
         #: what "now" is for the timestamp check (tests set a fixed clock for the documented vector)
         self.clock: Callable[[], float] = time.time
 
-    @classmethod
-    def check_config(cls, config: SlackConfig) -> list[str]:
-        """A warning when the bot token would cross the network in clear."""
-        host = urlsplit(config.api_base_url).hostname or ""
-        if config.api_base_url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
-            return [
-                f"slack: api_base_url {config.api_base_url} is plain HTTP: the bot token crosses it "
-                "unencrypted"
-            ]
-        return []
-
     # --- inbound ---
 
     def handshake(self, request: WebhookRequest) -> WebhookResponse | None:

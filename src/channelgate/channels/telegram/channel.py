@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import mimetypes
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from channelgate.channels.base import (
     Channel,
@@ -68,17 +67,6 @@ class TelegramChannel(Channel[TelegramConfig]):
         super().__init__(config, ctx)
         self.api = TelegramAPI(ctx.http, ctx.health, config.api_base_url, config.bot_token.get_secret_value())
         self.pacer = chat_pacer()
-
-    @classmethod
-    def check_config(cls, config: TelegramConfig) -> list[str]:
-        """A warning when the token would cross the network in clear: it is in every call's URL."""
-        host = urlsplit(config.api_base_url).hostname or ""
-        if config.api_base_url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
-            return [
-                f"telegram: api_base_url {config.api_base_url} is plain HTTP: the bot token, part of every "
-                "Bot API URL, crosses the network unencrypted"
-            ]
-        return []
 
     # --- inbound ---
 

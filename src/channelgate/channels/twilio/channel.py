@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any, ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from channelgate.channels.base import (
     BadRequest,
@@ -74,17 +74,6 @@ class TwilioChannel(Channel[TwilioConfig]):
         self.once = SendOnce(ctx.kv)
         #: menu writes started by passive replies (kept so they are not collected, awaited at stop)
         self._writes: set[asyncio.Task[None]] = set()
-
-    @classmethod
-    def check_config(cls, config: TwilioConfig) -> list[str]:
-        """A warning when the Auth Token would cross the network in clear (HTTP Basic on every call)."""
-        host = urlsplit(config.api_base_url).hostname or ""
-        if config.api_base_url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
-            return [
-                f"twilio: api_base_url {config.api_base_url} is plain HTTP: the Auth Token, sent with every "
-                "REST call, crosses the network unencrypted"
-            ]
-        return []
 
     async def stop(self) -> None:
         if self._writes:
