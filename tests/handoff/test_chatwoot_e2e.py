@@ -117,7 +117,9 @@ async def test_private_notes_stay_private(
 ) -> None:
     async with running(DeskBot()) as gw:
         await say(gw, graph, "human")
-        await chatwoot.wait_for(lambda: bool(chatwoot.conversations))
+        await chatwoot.wait_for(
+            lambda: bool(chatwoot.conversations) and chatwoot.only_conversation().messages
+        )
         desk = chatwoot.only_conversation()
         assert (await chatwoot.private_note(desk.id, "internal: VIP customer")).status_code == 200
         await chatwoot.agent_reply(desk.id, "Hi, how can I help?")
@@ -132,7 +134,9 @@ async def test_a_forged_webhook_is_refused_and_changes_nothing(
 ) -> None:
     async with running(DeskBot()) as gw:
         await say(gw, graph, "human")
-        await chatwoot.wait_for(lambda: bool(chatwoot.conversations))
+        await chatwoot.wait_for(
+            lambda: bool(chatwoot.conversations) and chatwoot.only_conversation().messages
+        )
         desk = chatwoot.only_conversation()
         assert chatwoot.webhook_url is not None
         good = chatwoot.webhook_url
@@ -163,7 +167,9 @@ async def test_signed_webhooks_need_the_signature(
         await say(gw, graph, "human")
         await chatwoot.wait_for(lambda: bool(chatwoot.conversations))
         desk = chatwoot.only_conversation()
-        assert (await chatwoot.agent_reply(desk.id, "signed hello")).status_code == 200
+        await chatwoot.wait_for(lambda: bool(desk.messages))  # the transcript: the desk is open on our side
+        signed = await chatwoot.agent_reply(desk.id, "signed hello")
+        assert signed.status_code == 200, signed.text
         await user_gets(graph, "signed hello")
         chatwoot.webhook_secret = "not-the-secret"
         assert (await chatwoot.agent_reply(desk.id, "forged hello")).status_code == 403

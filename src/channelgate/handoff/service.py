@@ -34,7 +34,7 @@ from channelgate.lookup import ChannelLookup, IntegrationLookup
 from channelgate.messages import MessageOptions, Text, UniversalMessage
 from channelgate.metrics import Metrics
 from channelgate.outbound import render_outbound
-from channelgate.store import Store
+from channelgate.store import NewOutbound, Store
 from channelgate.store import handoffs as handoff_rows
 from channelgate.store import outbox as outbox_rows
 from channelgate.store.handoffs import HandoffRow
@@ -191,15 +191,12 @@ class HandoffService:
 
         return job
 
-    async def agent_reply(
-        self, conversation: Row, messages: list[UniversalMessage], *, request_id: str
-    ) -> list[int] | None:
-        """Queue an agent's messages for the user, rendered by the channel; None when ``request_id`` was
-        queued before. A render the channel refuses is recorded as failed and the desk is told why."""
-        channel = self.channel(conversation["channel"], conversation["label"])
-        if channel is None:
-            raise Rejected(f"integration {conversation['channel']}/{conversation['label']} is not configured")
-        items = render_outbound(
+    def render_agent(
+        self, channel: Channel[Any], conversation: Row, messages: list[UniversalMessage]
+    ) -> list[NewOutbound]:
+        """An agent's messages rendered by the channel like the bot's: proactive (the window rules apply),
+        with Messenger's HUMAN_AGENT tag outside the 24-hour window. A refusal is a ``failed`` item."""
+        return render_outbound(
             channel,
             conversation,
             messages,
@@ -207,6 +204,23 @@ class HandoffService:
             reply_to=None,
             options=self._options(channel, conversation),
         )
+
+    async def agent_reply(
+        self,
+        conversation: Row,
+        messages: list[UniversalMessage],
+        *,
+        request_id: str,
+        items: list[NewOutbound] | None = None,
+    ) -> list[int] | None:
+        """Queue an agent's messages for the user (``items``: already rendered); None when
+        ``request_id`` was queued before. A render the channel refused is recorded as failed, and the
+        desk is told why in a private note."""
+        channel = self.channel(conversation["channel"], conversation["label"])
+        if channel is None:
+            raise Rejected(f"integration {conversation['channel']}/{conversation['label']} is not configured")
+        if items is None:
+            items = self.render_agent(channel, conversation, messages)
         now = time.time()
         rows = [
             outbox_rows.new_row(conversation["id"], channel.name, channel.ctx.label, item, now, None, None)

@@ -382,6 +382,14 @@ class Handoffs:
         async with self.db.tx() as conn:
             return await conn.run_sync(job)
 
+    async def request_rows(self, request_id: str) -> list[int]:
+        """The ids of the messages queued under ``request_id`` (an agent reply's repeat gets them)."""
+        async with self.db.engine.connect() as conn:
+            result = await conn.execute(
+                select(outbox.c.id).where(outbox.c.request_id == request_id).order_by(outbox.c.id)
+            )
+            return [int(r[0]) for r in result]
+
     async def set_desk_ref(self, conversation_id: str, handoff_id: str, desk_ref: str) -> None:
         """The desk conversation opened for this hand-off (its agents' replies are found by it)."""
         async with self.db.tx() as conn:
