@@ -97,3 +97,25 @@ async def test_without_a_desk_agents_answer_through_the_api(running: Running, gr
             await user_gets(graph, "Here I am")
             await http.post(f"/conversations/{cid}/handback")
         await user_gets(graph, "Welcome back")
+
+
+async def test_deleting_a_conversation_forgets_its_handoff_and_desk_rows(
+    running: Running, graph: GraphSimulator, chatwoot: ChatwootSimulator
+) -> None:
+    chatwoot.outage(60)  # the desk's rows stay queued
+    async with running(DeskBot()) as gw:
+        _, key = await admin.create_key(gw.store, "ops", "full")
+        await say(gw, graph, "human")
+        cid = await conversation_id(gw)
+
+        async def held() -> bool:
+            return await gw.store.handoffs.holder(cid) == "agent"
+
+        await wait_until(held)
+        desk_line = (await gw.store.handoffs.get(cid))["desk_line"]
+        assert await gw.store.outbox_rows(desk_line)
+        async with api(gw, key) as http:
+            deleted = await http.delete(f"/conversations/{cid}")
+            assert deleted.status_code == 200, deleted.text
+        assert await gw.store.handoffs.get(cid) is None
+        assert await gw.store.outbox_rows(desk_line) == []

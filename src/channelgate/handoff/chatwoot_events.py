@@ -17,6 +17,8 @@ from typing import Any
 
 from channelgate.messages import Media, Text, UniversalMessage
 
+#: the custom attribute of a desk conversation that names our conversation
+HINT_ATTRIBUTE = "channelgate_conversation"
 #: how old a signed webhook's timestamp may be (seconds), either way
 SIGNATURE_TOLERANCE = 300.0
 _KINDS = {"image": "image", "video": "video", "audio": "audio", "file": "file"}
@@ -27,6 +29,9 @@ class AgentMessage:
     desk_ref: str
     message_id: str
     messages: list[UniversalMessage]
+    #: our conversation id, from the custom attribute we set when opening the desk's conversation: finds
+    #: the hand-off when an agent answers before we stored the desk's conversation id
+    hint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +106,9 @@ def _message(payload: dict[str, Any]) -> Event:
             messages.append(Media(kind=kind, url=url))
     if not messages:
         return Ignored("nothing to send")
-    return AgentMessage(ref, message_id, messages)
+    attributes = conversation.get("custom_attributes") if isinstance(conversation, dict) else None
+    hint = attributes.get(HINT_ATTRIBUTE) if isinstance(attributes, dict) else None
+    return AgentMessage(ref, message_id, messages, hint if isinstance(hint, str) else None)
 
 
 __all__ = ["AgentMessage", "Event", "Ignored", "Resolved", "read_event", "sign", "signature_ok"]

@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 
 from channelgate.channels.base import Channel, Rejected
 from channelgate.handoff.chatwoot import ChatwootDesk
+from channelgate.handoff.chatwoot_events import HINT_ATTRIBUTE
 from channelgate.handoff.settings import ChatwootSettings, HandoffSettings
 from channelgate.handoff.texts import input_text, transcript_note
 from channelgate.lookup import ChannelLookup, IntegrationLookup
@@ -318,7 +319,7 @@ class HandoffService:
             if conversation is None:
                 raise Rejected("the conversation is gone (deleted)")
             identifier = f"channelgate:{row['channel']}:{row['label']}:{conversation['user_id']}"
-            attributes = {"channelgate_conversation": conversation_id, "channel": row["channel"]}
+            attributes = {HINT_ATTRIBUTE: conversation_id, "channel": row["channel"]}
             opened = await desk.open(identifier, conversation["user_name"], attributes)
             await self.store.handoffs.set_desk_ref(conversation_id, str(body.get("handoff_id")), opened)
             return f"chatwoot-conversation:{opened}"

@@ -162,6 +162,7 @@ class ChatwootSimulator:
                 "id": conversation.id,
                 "status": conversation.status,
                 "contact_inbox": {"source_id": conversation.source_id},
+                "custom_attributes": conversation.custom_attributes,
             },
         }
 

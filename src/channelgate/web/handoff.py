@@ -53,6 +53,14 @@ async def chatwoot_webhook(request: Request) -> Response:
     event = read_event(payload)
     if isinstance(event, AgentMessage):
         held = await gateway.store.handoffs.by_desk_ref(channel, label, event.desk_ref)
+        if held is None and event.hint is not None:  # answered before we stored the desk's conversation id
+            hinted = await gateway.store.handoffs.get(event.hint[:64])
+            if (
+                hinted is not None
+                and (hinted["channel"], hinted["label"]) == (channel, label)
+                and hinted["desk_ref"] in (None, event.desk_ref)
+            ):
+                held = hinted
         conversation = None if held is None else await gateway.store.conversation(held["conversation_id"])
         if held is None or conversation is None:
             return JSONResponse({"ok": True, "ignored": "not a conversation of ours"})
