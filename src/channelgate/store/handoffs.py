@@ -24,6 +24,7 @@ from sqlalchemy.engine import RowMapping
 from channelgate.store import outbox as outbox_rows
 from channelgate.store.database import Database
 from channelgate.store.rows import NewDelivery
+from channelgate.store.statements import Sql
 from channelgate.store.tables import metadata, outbox
 
 Holder = Literal["bot", "agent"]
@@ -52,6 +53,9 @@ handoffs = Table(
 )
 Index("ix_handoffs_holder", handoffs.c.holder, handoffs.c.last_activity_at)
 Index("ix_handoffs_desk_ref", handoffs.c.channel, handoffs.c.label, handoffs.c.desk_ref)
+
+
+HOLDER = Sql("SELECT holder FROM handoffs WHERE conversation_id = :id")
 
 
 class HandoffRow(TypedDict):
@@ -262,7 +266,9 @@ class Handoffs:
             return await conn.run_sync(lambda c: _get(c, conversation_id))
 
     async def holder(self, conversation_id: str) -> Holder:
-        found = await self.get(conversation_id)
+        """Who holds the conversation: asked before every turn, so it takes the hot path's plain SQL (the
+        same road as the turn's conversation read) rather than the shared read connection."""
+        found = await self.db.run(lambda conn: HOLDER.first(conn, {"id": conversation_id}))
         return "agent" if found is not None and found["holder"] == "agent" else "bot"
 
     async def holders(self, conversation_ids: list[str]) -> dict[str, Holder]:
