@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 from prometheus_client import generate_latest
 
 from channelgate.testing.chatwoot import ChatwootSimulator
@@ -188,3 +189,30 @@ async def test_idle_timeout_hands_back_and_closes_the_desk_conversation(
         assert bot.turns[-1].input == EventInput(name="handoff_ended", data={"reason": "idle"})
         assert await holder(gw) == "bot"
         await chatwoot.wait_for(lambda: chatwoot.only_conversation().status == "resolved")
+
+
+async def test_a_refused_token_turns_readyz_degraded_and_nothing_is_lost(
+    running: Running, graph: GraphSimulator, chatwoot: ChatwootSimulator
+) -> None:
+    async with running(DeskBot()) as gw:
+        chatwoot.api_access_token = "rotated-in-chatwoot"
+        await say(gw, graph, "human")
+        await say(gw, graph, "are you there?")
+
+        async def degraded() -> bool:
+            async with httpx.AsyncClient() as http:
+                body = (await http.get(f"{gw.url}/readyz")).json()
+            problem = body["problems"].get("handoff desk whatsapp/shop", "")
+            return body["status"] == "degraded" and "Chatwoot refused the credentials" in problem
+
+        await wait_until(degraded, timeout=10)
+        chatwoot.api_access_token = "cw-simulated-token"
+        await chatwoot.wait_for(
+            lambda: (
+                bool(chatwoot.conversations)
+                and chatwoot.only_conversation().texts("incoming") == ["are you there?"]
+            ),
+            timeout=15,
+        )
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{gw.url}/readyz")).json()["status"] == "ready"

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection
 
-from channelgate.channels.base import Channel, Rejected
+from channelgate.channels.base import Channel, Health, Rejected
 from channelgate.handoff.chatwoot import ChatwootDesk
 from channelgate.handoff.chatwoot_events import HINT_ATTRIBUTE
 from channelgate.handoff.settings import ChatwootSettings, HandoffSettings
@@ -100,6 +100,10 @@ class HandoffService:
             cached = (settings, ChatwootDesk(settings, http))
             self._desks[(channel, label)] = cached
         return cached[1]
+
+    def desk_health(self) -> dict[str, Health]:
+        """The health of each desk in use (red while Chatwoot refuses the token), for /readyz."""
+        return {f"{name}/{label}": desk.health for (name, label), (_, desk) in self._desks.items()}
 
     # --- taking ---
 

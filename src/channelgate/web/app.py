@@ -72,6 +72,9 @@ async def readyz(request: Request) -> Response:
             insecure[f"{name}/{label}"] = switched_off
         if health.status != "ok":
             problems[f"{name}/{label}"] = health.message
+    for key, desk in gateway.handoffs.desk_health().items():  # a hand-off desk refusing our token
+        if desk.status != "ok":
+            problems[f"handoff desk {key}"] = desk.message
     ready = gateway.accepting and "store" not in problems
     body = {
         "status": "ready" if ready and not problems else ("degraded" if ready else "not ready"),
