@@ -216,3 +216,27 @@ async def test_a_refused_token_turns_readyz_degraded_and_nothing_is_lost(
         )
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{gw.url}/readyz")).json()["status"] == "ready"
+
+
+async def test_an_agent_writing_after_the_hand_back_takes_it_again(
+    running: Running, graph: GraphSimulator, chatwoot: ChatwootSimulator
+) -> None:
+    bot = DeskBot()
+    async with running(bot) as gw:
+        await say(gw, graph, "human")
+        await chatwoot.wait_for(
+            lambda: bool(chatwoot.conversations) and chatwoot.only_conversation().messages
+        )
+        desk = chatwoot.only_conversation()
+        await chatwoot.resolve(desk.id)
+        await user_gets(graph, "Welcome back")
+        assert await holder(gw) == "bot"
+
+        await chatwoot.agent_reply(desk.id, "One more thing: your parcel left today")
+        await user_gets(graph, "One more thing: your parcel left today")
+        assert await holder(gw) == "agent"
+        await say(gw, graph, "great, thanks")
+        await chatwoot.wait_for(lambda: desk.texts("incoming") == ["great, thanks"])
+        assert len(chatwoot.conversations) == 1  # the same desk conversation, not a new one
+        metrics = generate_latest(gw.gateway.metrics.registry).decode()
+        assert 'channelgate_handoffs_total{channel="whatsapp",label="shop",reason="agent"} 1.0' in metrics
