@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from channelgate.bots.spec import DEMO_LOCALES, BotSpec, DemoBotSpec, parse_bot_spec
 from channelgate.channels.base import Channel, ChannelConfig, ChannelLimits
 from channelgate.channels.registry import ChannelRegistry
+from channelgate.handoff.settings import HandoffSettings, IntegrationHandoff
 from channelgate.locale import normalize_locale, parse_tag, same_locale
 
 DEFAULT_CONFIG = "channelgate.yaml"
@@ -28,7 +29,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 #: integration keys the gateway itself uses; every other key belongs to the channel's Config
-INTEGRATION_KEYS = ("channel", "label", "locale", "auto_detect", "language_command")
+INTEGRATION_KEYS = ("channel", "label", "locale", "auto_detect", "language_command", "handoff")
 
 
 class ConfigError(ValueError):
@@ -234,6 +235,7 @@ class Settings(BaseModel):
     languages: LanguageSettings = Field(default_factory=LanguageSettings)
     admin_api: AdminApiSettings = Field(default_factory=AdminApiSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     #: SQLite's synchronous pragma: "full" also survives an OS crash or power loss (docs/configuration.md)
     sqlite_synchronous: Literal["normal", "full"] = "normal"
     #: a file holding the Fernet key of secrets at rest when $CHANNELGATE_SECRET_KEY is not set
@@ -283,6 +285,8 @@ class Integration:
     limits: ChannelLimits = field(default_factory=ChannelLimits)
     #: the config's ``languages:`` section, set by parse_config (None: the gateway's, for API-made ones)
     languages: LanguageSettings | None = None
+    #: the integration's ``handoff:`` key (None: users cannot ask for a person; no desk)
+    handoff: IntegrationHandoff | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -390,6 +394,12 @@ def build_integration(
             f"{where}.auto_detect: language detection needs the lingua-language-detector package "
             "(pip install 'channelgate[detect]'), or set auto_detect: false"
         )
+    handoff = None
+    if raw.get("handoff") is not None:
+        try:
+            handoff = IntegrationHandoff.model_validate(raw["handoff"])
+        except ValidationError as exc:
+            raise ConfigError(_format_validation(exc, f"{where}.handoff")) from None
     integration = Integration(
         channel=str(name),
         label=label,
@@ -399,6 +409,7 @@ def build_integration(
         language_command=flags["language_command"],
         source=source,
         limits=cls.limits,
+        handoff=handoff,
     )
     return integration, warnings
 

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channelgate.channels.base import (
@@ -45,10 +46,14 @@ from channelgate.metrics import Metrics
 from channelgate.pauses import CredentialPauses
 from channelgate.retry import backoff, budget_left
 from channelgate.store import Store
+from channelgate.store.handoffs import DESK_KIND
 from channelgate.store.rows import DeliveryRow
 
 #: the part of a claim kept free after a send, for recording its outcome before the claim ends
 CLAIM_MARGIN = 0.2
+
+#: tells an agent desk one queued thing (a hand-off's ``kind = 'desk'`` row); its message id, or a SendError
+DeskSend = Callable[[DeliveryRow], Awaitable[str | None]]
 
 log = logging.getLogger("channelgate.delivery")
 
@@ -57,7 +62,8 @@ class Deliverer:
     """The delivery worker: claims due outbox rows and sends them through their channel.
 
     It is given what it uses: the store, the pipeline settings, a lookup of the live channels (an
-    integration replaced or removed is seen at its next send) and the metrics."""
+    integration replaced or removed is seen at its next send), the metrics, and what tells a hand-off's
+    agent desk its queued rows (``desk``)."""
 
     def __init__(
         self,
@@ -68,8 +74,10 @@ class Deliverer:
         metrics: Metrics,
         owner: str | None = None,
         batch: int = 256,
+        desk: DeskSend | None = None,
     ) -> None:
         self.store = store
+        self.desk = desk
         self.settings = settings
         self.channel = channel
         self.metrics = metrics
@@ -177,6 +185,9 @@ class Deliverer:
         if channel is None:
             await self.store.mark_failed(row["id"], "integration is no longer configured", attempts)
             return
+        if row["kind"] == DESK_KIND:
+            await self._deliver_desk(channel, row, attempts)
+            return
         outbound = Outbound(
             body=row["body"],
             kind=row["kind"],
@@ -255,6 +266,27 @@ class Deliverer:
             return None
         self._claims[outbox_id] = until
         return until - now - margin
+
+    async def _deliver_desk(self, channel: Channel[Any], row: DeliveryRow, attempts: int) -> None:
+        """A row for a hand-off's agent desk (Chatwoot): sent through the desk, not the channel, without
+        the channel's rate lane or credentials pause (the desk's refusal is not the platform's). Failures
+        are retried within the retry budget like a platform send; the desk's line is its own, so a desk that
+        is down holds back only what goes to the desk."""
+        outbound = Outbound(body=row["body"], summary=row["summary"] or "")
+        try:
+            if self.desk is None:
+                raise Unavailable("no hand-off desk is running")
+            result = await self.desk(row)
+        except SendError as exc:
+            error = Unavailable(exc.reason) if isinstance(exc, InvalidCredentials) else exc
+            await self._failed(channel, row, outbound, attempts, error)
+            return
+        except Exception as exc:
+            log.exception("%s/%s: the hand-off desk raised unexpectedly", channel.name, channel.ctx.label)
+            await self._failed(channel, row, outbound, attempts, Unavailable(f"{type(exc).__name__}: {exc}"))
+            return
+        await self.store.mark_sent(row["id"], result, attempts)
+        self.metrics.deliveries.labels("desk", "sent").inc()
 
     @staticmethod
     def _best_effort_skip(lane: Lane, row: DeliveryRow, paused: bool) -> str | None:

@@ -32,6 +32,7 @@ from channelgate.channels.base import (
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import GatewayConfig, Integration, channel_class
 from channelgate.delivery import Deliverer
+from channelgate.handoff.service import HandoffService
 from channelgate.languages import Languages
 from channelgate.metrics import Metrics
 from channelgate.passive import PassiveReplies
@@ -74,8 +75,23 @@ class Gateway:
         # the workers get what they use; they find channels through the table above, so a replaced or
         # removed integration is seen at once
         self.passive = PassiveReplies()
+        self.handoffs = HandoffService(
+            self.store,
+            self.settings.handoff,
+            metrics=self.metrics,
+            channel=self.channel,
+            integration=self.integration,
+            http=lambda: self.http,
+            wake_delivery=self.wake_delivery,
+            turns_accepted=lambda ids: self.turns.accepted(ids),
+        )
         self.delivery = Deliverer(
-            self.store, self.settings.pipeline, channel=self.channel, metrics=self.metrics, owner=self.owner
+            self.store,
+            self.settings.pipeline,
+            channel=self.channel,
+            metrics=self.metrics,
+            owner=self.owner,
+            desk=self.handoffs.send_to_desk,
         )
         self.turns = TurnRunner(
             self.store,
@@ -89,6 +105,7 @@ class Gateway:
             passive=self.passive,
             wake_delivery=self.wake_delivery,
             owner=self.owner,
+            handoffs=self.handoffs,
         )
         self._background: list[asyncio.Task[None]] = []
         self.accepting = False
@@ -121,6 +138,7 @@ class Gateway:
         self._background = [
             asyncio.create_task(self._poll_loop(), name="poller"),
             asyncio.create_task(self._retention_loop(), name="retention"),
+            asyncio.create_task(self.handoffs.run_sweeper(), name="handoff-sweeper"),
         ]
         self.accepting = True
         log.info(

@@ -115,3 +115,28 @@ class Metrics:
             ["table"],
             registry=self.registry,
         )
+        self.handoffs = Counter(
+            "channelgate_handoffs_total",
+            "Conversations handed to a person, by integration and reason (bot, user, operator, agent)",
+            ["channel", "label", "reason"],
+            registry=self.registry,
+        )
+        self.handoffs_ended = Counter(
+            "channelgate_handoffs_ended_total",
+            "Conversations given back to the bot, by integration and reason (resolved, released, idle)",
+            ["channel", "label", "reason"],
+            registry=self.registry,
+        )
+        self.first_agent_reply = Histogram(
+            "channelgate_handoff_first_agent_reply_seconds",
+            "Time from a hand-off to the first reply of a person",
+            ["channel", "label"],
+            buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600),
+            registry=self.registry,
+        )
+        self.handoffs_held = Gauge(
+            "channelgate_handoffs_held",
+            "Conversations a person holds now, by integration",
+            ["channel", "label"],
+            registry=self.registry,
+        )

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 
 from channelgate.bots.base import Bot
 from channelgate.config import PipelineSettings
+from channelgate.handoff.service import HandoffService
 from channelgate.languages import Languages
 from channelgate.lookup import ChannelLookup, IntegrationLookup, LocalesFor
 from channelgate.metrics import Metrics
@@ -58,6 +59,7 @@ class TurnRunner:
         passive: PassiveReplies,
         wake_delivery: Callable[[], None],
         owner: str | None = None,
+        handoffs: HandoffService | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -75,6 +77,7 @@ class TurnRunner:
             wake_delivery=wake_delivery,
             finished=self._finished,
             owner=self.owner,
+            handoffs=handoffs,
         )
         self._active: set[str] = set()
         self._dirty: set[str] = set()

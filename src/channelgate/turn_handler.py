@@ -1,9 +1,11 @@
 """One turn: from its stored input to its committed outbox rows, or to its retry.
 
 The turn runner (pipeline.py) decides when a conversation's turns run; this runs one of them: the user's
-profile and locale on first contact, the language hook, the bot, the reply's validation and rendering, and
-one transaction that stores the payloads and marks the turn done. A turn that fails (the bot, or anything
-else) is retried with backoff up to ``pipeline.bot_attempts`` tries, then ended with the gateway's apology.
+profile and locale on first contact, the hand-off (a conversation a person holds does not reach the bot;
+a user asking for a person, or a bot's reply asking for one, hands it over), the language hook, the bot,
+the reply's validation and rendering, and one transaction that stores the payloads and marks the turn
+done. A turn that fails (the bot, or anything else) is retried with backoff up to ``pipeline.bot_attempts``
+tries, then ended with the gateway's apology.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Connection
+
 from channelgate.bots.base import Bot, BotError
 from channelgate.channels.base import Channel, SendError
 from channelgate.config import PipelineSettings
+from channelgate.handoff.service import HANDOFF_ENDED, HandoffService, confirmation
 from channelgate.i18n import APOLOGY, gettext_for
 from channelgate.languages import Languages
 from channelgate.locale import negotiate, normalize_locale
@@ -27,7 +32,7 @@ from channelgate.passive import HeldReply, PassiveReplies
 from channelgate.retry import backoff
 from channelgate.store import NewOutbound, Store
 from channelgate.store.statements import Row
-from channelgate.turns import EventInput, Reply, Turn, User, input_adapter
+from channelgate.turns import EventInput, Input, Reply, Turn, User, input_adapter
 
 log = logging.getLogger("channelgate.pipeline")
 
@@ -50,6 +55,7 @@ class TurnHandler:
         wake_delivery: Callable[[], None],
         finished: Callable[[], None],
         owner: str,
+        handoffs: HandoffService | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -63,6 +69,7 @@ class TurnHandler:
         self.wake_delivery = wake_delivery
         self._finished = finished  # a turn ended for good (answered or failed): the runner counts it
         self.owner = owner
+        self.handoffs = handoffs
 
     async def run(self, row: Row) -> Row | None:
         """Run one turn; returns the conversation's next pending turn (None: the lease was released)."""
@@ -96,6 +103,10 @@ class TurnHandler:
             input=input_adapter.validate_python(row["input"]),
             raw=row["raw"],
         )
+        if self.handoffs is not None:
+            held = await self._held_or_asked(channel, conversation, row, turn.input, locale, values)
+            if held is not None:
+                return held[0]
         decision = self.languages.decide(
             self.integration(channel.name, channel.ctx.label),
             turn.input,
@@ -139,6 +150,36 @@ class TurnHandler:
         return await self._deliver_reply(
             channel, conversation, row, locale, Reply.coerce(reply), values, before
         )
+
+    async def _held_or_asked(
+        self,
+        channel: Channel[Any],
+        conversation: Row,
+        row: Row,
+        value: Input,
+        locale: str,
+        values: dict[str, Any],
+    ) -> tuple[Row | None] | None:
+        """A turn the bot does not get: the conversation is held by an agent (the input goes to the desk,
+        in the turn's own commit), or the user asks for a person (the hand-off, and its confirmation, commit
+        with the turn). None: the bot gets it. The result is wrapped, since the next turn may be None."""
+        handoffs = self.handoffs
+        assert handoffs is not None
+        holder = await self.store.handoffs.holder(conversation["id"])
+        ending = isinstance(value, EventInput) and value.name == HANDOFF_ENDED
+        if holder == "agent" and not ending:
+            forward = handoffs.forwarding(conversation, int(row["id"]), dict(row["input"]))
+            return (await self._commit(channel, conversation, row, [], values, also=forward),)
+        if holder == "bot" and handoffs.user_asks(channel.name, channel.ctx.label, value):
+            desk = await handoffs.desk_opening(conversation, "user", None)
+            take, taken = handoffs.taking(conversation, "user", None, desk)
+            said = confirmation(handoffs.settings, locale)
+            items = render_outbound(channel, conversation, said, locale, reply_to=row["platform_message_id"])
+            following = await self._commit(channel, conversation, row, items, values, also=take)
+            if taken:
+                handoffs.taken(conversation, "user")
+            return (following,)
+        return None
 
     async def _conversation_locale(
         self, channel: Channel[Any], conversation: Row, row: Row, values: dict[str, Any]
@@ -203,7 +244,16 @@ class TurnHandler:
         items = render_outbound(
             channel, conversation, before + messages, locale, reply_to=row["platform_message_id"]
         )
-        return await self._commit(channel, conversation, row, items, values)
+        request = reply.handoff_request
+        if request is None or self.handoffs is None:
+            return await self._commit(channel, conversation, row, items, values)
+        # the reply's messages go first (the user's line); the hand-off commits with them
+        desk = await self.handoffs.desk_opening(conversation, "bot", request.note)
+        take, taken = self.handoffs.taking(conversation, "bot", request.note, desk)
+        following = await self._commit(channel, conversation, row, items, values, also=take)
+        if taken:
+            self.handoffs.taken(conversation, "bot")
+        return following
 
     async def _commit(
         self,
@@ -213,6 +263,7 @@ class TurnHandler:
         items: list[NewOutbound],
         values: dict[str, Any],
         failed_reason: str | None = None,
+        also: Callable[[Connection], object] | None = None,
     ) -> Row | None:
         turn_id = int(row["id"])
         waiter = self.passive.claim(turn_id)  # the webhook request still waits: hold the reply for it
@@ -227,6 +278,7 @@ class TurnHandler:
             failed_reason=failed_reason,
             conversation_values=values or None,
             owner=self.owner,
+            also=also,
         )
         self._finished()
         if waiter is not None:

@@ -80,14 +80,31 @@ class Turn(_Model):
     raw: Any = None
 
 
+class HandoffRequest(_Model):
+    """A bot's request for a person: ``"handoff": {"note": "..."}`` (the note is for the agent)."""
+
+    note: str | None = Field(default=None, max_length=4000)
+
+
 class Reply(BaseModel):
     """A bot's answer. ``messages`` are validated one by one by the pipeline (see messages.parse_messages),
-    so they stay raw JSON here; ``locale`` switches the conversation's language."""
+    so they stay raw JSON here; ``locale`` switches the conversation's language; ``handoff`` (``true`` or
+    ``{"note": "..."}``) hands the conversation to a person after the messages are sent (docs/handoff.md)."""
 
     model_config = ConfigDict(extra="ignore")
 
     messages: list[Any] = Field(default_factory=list)
     locale: str | None = None
+    handoff: bool | HandoffRequest | None = None
+
+    @property
+    def handoff_request(self) -> HandoffRequest | None:
+        """The hand-off the bot asked for (``true`` is one without a note), or None."""
+        if self.handoff is True:
+            return HandoffRequest()
+        if isinstance(self.handoff, HandoffRequest):
+            return self.handoff
+        return None
 
     @classmethod
     def coerce(cls, value: Any) -> Reply:
@@ -101,9 +118,11 @@ class Reply(BaseModel):
         if isinstance(value, list | tuple):
             return cls(messages=[_jsonable(m) for m in value])
         if isinstance(value, dict):
-            if "messages" in value or "locale" in value:
+            if "messages" in value or "locale" in value or "handoff" in value:
                 return cls(
-                    messages=[_jsonable(m) for m in value.get("messages") or []], locale=value.get("locale")
+                    messages=[_jsonable(m) for m in value.get("messages") or []],
+                    locale=value.get("locale"),
+                    handoff=value.get("handoff"),
                 )
             return cls(messages=[value])
         if isinstance(value, BaseModel):
@@ -121,6 +140,7 @@ def _jsonable(message: Any) -> Any:
 
 __all__ = [
     "EventInput",
+    "HandoffRequest",
     "Input",
     "LocationInput",
     "MediaInput",

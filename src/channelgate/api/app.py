@@ -21,7 +21,16 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from channelgate import __version__
-from channelgate.api import PREFIX, broadcasts, conversations, errors, integrations, messages, operations
+from channelgate.api import (
+    PREFIX,
+    broadcasts,
+    conversations,
+    errors,
+    handoffs,
+    integrations,
+    messages,
+    operations,
+)
 from channelgate.api.auth import ApiKeyAuth, BodyLimit
 from channelgate.api.broadcaster import Broadcaster
 from channelgate.api.errors import ApiError
@@ -98,7 +107,7 @@ def create_api(gateway: Gateway) -> FastAPI:
     app.state.gateway = gateway
     app.state.broadcaster = broadcaster
     errors.install(app)
-    for module in (integrations, conversations, messages, broadcasts, operations):
+    for module in (integrations, conversations, handoffs, messages, broadcasts, operations):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(ApiKeyAuth, gateway=gateway)  # outermost: nothing is read for an unknown caller

@@ -47,7 +47,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=512)]
 
 
-def conversation_out(row: Row) -> dict[str, Any]:
+def conversation_out(row: Row, handled_by: str = "bot") -> dict[str, Any]:
     return {
         "id": row["id"],
         "channel": row["channel"],
@@ -58,6 +58,7 @@ def conversation_out(row: Row) -> dict[str, Any]:
         "last_inbound_at": row["last_inbound_at"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "handled_by": handled_by,
     }
 
 
@@ -111,7 +112,9 @@ async def list_conversations(
         after=(after[0], after[1]) if after else None,
     )
     next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if len(rows) == limit else None
-    return {"items": [conversation_out(r) for r in rows], "next_cursor": next_cursor}
+    holders = await gateway.store.handoffs.holders([r["id"] for r in rows])
+    items = [conversation_out(r, holders.get(r["id"], "bot")) for r in rows]
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
@@ -133,7 +136,7 @@ async def get_conversation(
         rank, last = entries[-1]
         next_cursor = encode_cursor(last["created_at"], rank, int(last["id"]))
     return {
-        **conversation_out(row),
+        **conversation_out(row, await gateway.store.handoffs.holder(conversation_id)),
         "transcript": [transcript_entry(rank, r) for rank, r in entries],
         "next_cursor": next_cursor,
     }

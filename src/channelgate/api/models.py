@@ -125,6 +125,9 @@ class ConversationOut(BaseModel):
     )
     created_at: float
     updated_at: float
+    handled_by: Literal["bot", "agent"] = Field(
+        default="bot", description="Who answers the user now: the bot, or a person (docs/handoff.md)"
+    )
 
 
 class ConversationPage(BaseModel):
@@ -267,6 +270,30 @@ class EventRequest(_Request):
 class EventAccepted(BaseModel):
     conversation_id: str
     turn_id: str
+
+
+# --- hand-off -------------------------------------------------------------------------------------------
+
+
+class HandoffRequestBody(_Request):
+    note: str | None = Field(default=None, max_length=4000, description="For the agents (the desk shows it)")
+
+
+class HandoffState(BaseModel):
+    id: str
+    handled_by: Literal["bot", "agent"]
+    changed: bool = Field(description="False when the conversation was held so already")
+
+
+class AgentMessagesRequest(_Request):
+    messages: list[UniversalMessage] = Field(min_length=1, max_length=50)
+    idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_PATTERN)
+
+
+class AgentMessagesAccepted(BaseModel):
+    conversation_id: str
+    request_id: str
+    message_ids: list[int]
 
 
 # --- broadcasts -----------------------------------------------------------------------------------------

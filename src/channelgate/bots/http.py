@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
+from pydantic import ValidationError
 
 from channelgate import __version__
 from channelgate.bots.base import Bot, BotError
@@ -87,7 +88,7 @@ def reply_from_json(data: Any) -> Reply:
         raise BotError(
             f'expected {{"messages": [...]}} or a list of messages, got {_json_kind(data)}', retryable=False
         )
-    if "messages" not in data and "locale" not in data:
+    if "messages" not in data and "locale" not in data and "handoff" not in data:
         keys = ", ".join(sorted(str(k) for k in data)[:6]) or "none"
         hint = ' (it looks like one message: wrap it as {"messages": [...]})' if "type" in data else ""
         raise BotError(
@@ -104,7 +105,15 @@ def reply_from_json(data: Any) -> Reply:
         raise BotError(
             f'"locale" must be a string such as "fr-FR", not {_json_kind(locale)}', retryable=False
         )
-    return Reply(messages=messages, locale=locale or None)
+    handoff = data.get("handoff")
+    if handoff is not None and not isinstance(handoff, bool | dict):
+        raise BotError(
+            f'"handoff" must be true or {{"note": "..."}}, not {_json_kind(handoff)}', retryable=False
+        )
+    try:
+        return Reply(messages=messages, locale=locale or None, handoff=handoff)
+    except ValidationError as exc:
+        raise BotError(f'"handoff": {exc.errors()[0]["msg"]}', retryable=False) from None
 
 
 class HttpBot(Bot):

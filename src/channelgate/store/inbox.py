@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -309,9 +309,11 @@ class Inbox:
         conversation_values: dict[str, Any] | None = None,
         request_id: str | None = None,
         owner: str | None = None,
+        also: Callable[[Connection], object] | None = None,
     ) -> tuple[list[int], TurnRow | None]:
         """Record a turn's outcome and its outbound messages in one transaction: the reply is durable
-        exactly when the turn is done, so a crash either redoes the whole turn or nothing.
+        exactly when the turn is done, so a crash either redoes the whole turn or nothing. ``also`` runs in
+        the same transaction (a hand-off the reply asked for, a message forwarded to the agent desk).
 
         Returns the outbox ids and, for the lease ``owner``, the conversation's next pending turn (the
         lease is released in the same transaction when there is none)."""
@@ -331,6 +333,8 @@ class Inbox:
             following: TurnRow | None = None
             ids = outbox_rows.insert(conn, rows)
             FINISH_TURN.execute(conn, finish)
+            if also is not None:
+                also(conn)
             if conversation_values:
                 conversation_rows.set_values(conn, conversation_id, conversation_values, now)
             if owner is not None and not RELEASE_IF_IDLE.execute(

@@ -168,13 +168,19 @@ FORGET_ROWS = {
     # (the table object imported above makes sure the schema has it)
     broadcast_recipients.name: Sql("DELETE FROM broadcast_recipients WHERE conversation_id = :id"),
 }
+# a hand-off's desk rows stand in their own line (store/handoffs.py): they are the user's outbox rows too
+FORGET_DESK_ROWS = Sql(
+    "DELETE FROM outbox WHERE conversation_id IN (SELECT desk_line FROM handoffs WHERE conversation_id = :id)"
+)
+FORGET_HANDOFF = Sql("DELETE FROM handoffs WHERE conversation_id = :id")
 
 
 async def forget_conversation(store: Store, conversation_id: str) -> dict[str, int] | None:
     """Delete a conversation and everything stored about it: every inbox and outbox row (queued, held and
-    dead messages too: a privacy request means nothing of the user is sent or kept), and its broadcast
-    recipient rows. One transaction. Returns the rows deleted by table; None when there is no such
-    conversation; raises :class:`ConversationBusy` while a turn holds it."""
+    dead messages too: a privacy request means nothing of the user is sent or kept; what was queued for a
+    hand-off's agent desk counts as outbox), its hand-off state, and its broadcast recipient rows. One
+    transaction. Returns the rows deleted by table; None when there is no such conversation; raises
+    :class:`ConversationBusy` while a turn holds it."""
     params = {"id": conversation_id, "now": time.time()}
 
     def job(conn: Connection) -> dict[str, int] | bool | None:
@@ -185,6 +191,8 @@ async def forget_conversation(store: Store, conversation_id: str) -> dict[str, i
         counts = {"conversations": 1}
         for table, statement in FORGET_ROWS.items():
             counts[table] = statement.execute(conn, params)
+        counts["outbox"] += FORGET_DESK_ROWS.execute(conn, params)
+        FORGET_HANDOFF.execute(conn, params)  # who held it: goes with the conversation row
         return counts
 
     outcome = await store.run(job)

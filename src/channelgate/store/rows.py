@@ -9,9 +9,12 @@ forgotten here fails a test.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast
 
 from channelgate.channels.base import OutboundKind
+
+#: an outbox row goes to the platform (an ``Outbound``'s kind) or to a hand-off's agent desk
+RowKind = OutboundKind | Literal["desk"]
 
 
 class ConversationRow(TypedDict):
@@ -63,7 +66,7 @@ class NewDelivery(TypedDict):
     inbox_id: int | None
     request_id: str | None
     idempotency_key: str | None
-    kind: OutboundKind
+    kind: RowKind
     best_effort: bool
     body: dict[str, Any]
     fallback: dict[str, Any] | None

@@ -13,7 +13,7 @@ repositories directly: ``store.deliveries.claim(...)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Connection
@@ -24,6 +24,7 @@ from channelgate.store.conversations import Conversations
 from channelgate.store.database import Database, async_url
 from channelgate.store.dead_letters import DeadLetters
 from channelgate.store.deliveries import Deliveries
+from channelgate.store.handoffs import Handoffs
 from channelgate.store.inbox import STATUS_BATCH, Accepted, Inbox
 from channelgate.store.keyvalue import KeyValues, StoreKeyValue
 from channelgate.store.outbox import FINAL, STATUS_RANK, NewOutbound, Outbox
@@ -45,7 +46,7 @@ __all__ = [
 class Store(Database):
     """The database (see :class:`~channelgate.store.database.Database` for ``synchronous`` and
     ``secrets``) and its repositories: ``conversations``, ``inbox``, ``outbox``, ``deliveries``,
-    ``dead_letters``, ``kv``."""
+    ``dead_letters``, ``kv``, ``handoffs``."""
 
     def __init__(
         self,
@@ -62,6 +63,7 @@ class Store(Database):
         self.deliveries = Deliveries(self)
         self.dead_letters = DeadLetters(self)
         self.kv = KeyValues(self)
+        self.handoffs = Handoffs(self)
 
     # --- conversations ---
 
@@ -125,6 +127,7 @@ class Store(Database):
         conversation_values: dict[str, Any] | None = None,
         request_id: str | None = None,
         owner: str | None = None,
+        also: Callable[[Connection], object] | None = None,
     ) -> tuple[list[int], TurnRow | None]:
         return await self.inbox.complete_turn(
             turn_id,
@@ -136,6 +139,7 @@ class Store(Database):
             conversation_values=conversation_values,
             request_id=request_id,
             owner=owner,
+            also=also,
         )
 
     async def retry_turn(self, turn_id: int, attempts: int, at: float, error: str) -> None:

@@ -19,6 +19,7 @@ from channelgate.api import create_api
 from channelgate.api.app import ApiMount
 from channelgate.gateway import Gateway
 from channelgate.web.console.app import create_console
+from channelgate.web.handoff import chatwoot_webhook
 from channelgate.web.webhooks import webhook
 
 log = logging.getLogger("channelgate.web")
@@ -71,6 +72,9 @@ async def readyz(request: Request) -> Response:
             insecure[f"{name}/{label}"] = switched_off
         if health.status != "ok":
             problems[f"{name}/{label}"] = health.message
+    for key, desk in gateway.handoffs.desk_health().items():  # a hand-off desk refusing our token
+        if desk.status != "ok":
+            problems[f"handoff desk {key}"] = desk.message
     ready = gateway.accepting and "store" not in problems
     body = {
         "status": "ready" if ready and not problems else ("degraded" if ready else "not ready"),
@@ -89,6 +93,11 @@ async def metrics(request: Request) -> Response:
     with contextlib.suppress(Exception):
         for queue, depth in (await gateway.store.depths()).items():
             gateway.metrics.queue_depth.labels(queue).set(depth)
+    with contextlib.suppress(Exception):
+        held = await gateway.store.handoffs.held_counts()
+        gateway.metrics.handoffs_held.clear()
+        for (name, label), count in held.items():
+            gateway.metrics.handoffs_held.labels(name, label).set(count)
     return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -129,6 +138,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/webhooks/{channel}/{label}", webhook, methods=["GET", "POST"]),
+        Route("/handoff/chatwoot/{channel}/{label}/{secret}", chatwoot_webhook, methods=["POST"]),
         ApiMount(API_PREFIX, api),
         console,
     ]
