@@ -435,6 +435,11 @@ class WeChatSimulator:
             body = xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypted}]]></Encrypt>\n</xml>")
         return body, {"encrypt_type": "aes", "msg_signature": msg_signature}
 
+    def _callback_timeouts(self) -> httpx.Timeout:
+        """WeChat's limit is on the answer (5 s): the connection itself gets longer, so a loaded test
+        machine's slow accept is not taken for a gateway that did not answer."""
+        return httpx.Timeout(self.callback_timeout, connect=max(self.callback_timeout, 5.0))
+
     async def deliver(
         self,
         url: str,
@@ -447,7 +452,7 @@ class WeChatSimulator:
         """POST a callback to ``url`` as WeChat does; resend it when no answer comes within
         ``callback_timeout``, ``callback_tries`` times in all."""
         callback = self.callback(xml, mode=mode, timestamp=timestamp, nonce=nonce)
-        async with httpx.AsyncClient(timeout=self.callback_timeout) as client:
+        async with httpx.AsyncClient(timeout=self._callback_timeouts()) as client:
             for attempt in range(1, self.callback_tries + 1):
                 self.callback_attempts += 1
                 try:
@@ -475,7 +480,7 @@ class WeChatSimulator:
         """The console's URL verification (GET with signature and echostr)."""
         ts = str(timestamp if timestamp is not None else int(time.time()))
         nonce = str(secrets.randbelow(10**9))
-        async with httpx.AsyncClient(timeout=self.callback_timeout) as client:
+        async with httpx.AsyncClient(timeout=self._callback_timeouts()) as client:
             return await client.get(url, params={**self.signed_query(ts, nonce), "echostr": echostr})
 
     def read_reply(self, response: httpx.Response | str | bytes | None) -> dict[str, str] | None:
