@@ -3,7 +3,8 @@
 The webhook route registers the turn before it starts; the turn runner, when it commits the turn, takes the
 waiter and holds the reply's payloads (status ``held``) instead of queueing them, then hands their ids to
 the waiting request. Whoever gives up first wins: a request whose budget ran out cancels its waiter and the
-runner then queues the reply for the send API; a turn that ends after that finds no waiter.
+runner then queues the reply for the send API; a turn that ends after that finds no waiter, and one that
+was committing as the budget ran out learns it from ``resolve`` and queues what it held.
 
 Both sides share one :class:`PassiveReplies`; neither reads the other's state.
 """
@@ -64,11 +65,14 @@ class PassiveReplies:
         return waiter if waiter is not None and waiter.waiting else None
 
     @staticmethod
-    def resolve(waiter: PassiveWaiter, reply: HeldReply) -> None:
-        """Hand the held payloads to the waiting request (nothing when it gave up or was cancelled
-        meanwhile: the payloads stay held until the store releases them)."""
-        if not waiter.future.done():
-            waiter.future.set_result(reply)
+    def resolve(waiter: PassiveWaiter, reply: HeldReply) -> bool:
+        """Hand the held payloads to the waiting request; False when it gave up (or shutdown cancelled it)
+        while the turn committed: the caller then queues them for the send API, at once rather than when
+        the store's recovery finds them held."""
+        if not waiter.waiting:
+            return False
+        waiter.future.set_result(reply)
+        return True
 
     async def wait(self, turn_id: int, budget: float) -> HeldReply | None:
         """The turn's held reply within ``budget`` seconds; None when there is no waiter, or the budget ran
@@ -80,6 +84,7 @@ class PassiveReplies:
             return await asyncio.wait_for(asyncio.shield(waiter.future), budget)
         except (TimeoutError, asyncio.CancelledError):
             self.cancel(turn_id)
+            waiter.expired = True  # also when the runner claimed it already: its resolve must know
             if not waiter.future.done() or waiter.future.cancelled():
                 return None
             return waiter.future.result()  # committed in the same instant the budget ran out

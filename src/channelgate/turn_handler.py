@@ -283,7 +283,9 @@ class TurnHandler:
         self._finished()
         if waiter is not None:
             held = [(i, item.outbound) for i, item in zip(ids, items, strict=True) if item.status == "held"]
-            self.passive.resolve(waiter, HeldReply([i for i, _ in held], [o for _, o in held]))
+            reply = HeldReply([i for i, _ in held], [o for _, o in held])
+            if not self.passive.resolve(waiter, reply) and reply.ids:
+                await self.store.release_held(reply.ids, 0)  # the request stopped waiting meanwhile
         self.wake_delivery()
         return following
 

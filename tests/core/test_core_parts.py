@@ -53,6 +53,19 @@ async def test_a_request_out_of_budget_lets_the_reply_go_through_the_api() -> No
     assert await passive.wait(8, budget=1) is None  # nobody registered
 
 
+async def test_a_request_giving_up_while_the_turn_commits_tells_the_runner() -> None:
+    # the runner claimed the waiter and is committing the held reply when the request's budget runs out:
+    # resolve says so, and the runner queues what it held instead of leaving it held until recovery
+    passive = PassiveReplies()
+    passive.register(7)
+    waiting = asyncio.create_task(passive.wait(7, budget=0.01))
+    await asyncio.sleep(0)
+    waiter = passive.claim(7)
+    assert waiter is not None
+    assert await waiting is None
+    assert passive.resolve(waiter, HeldReply([1], [Outbound(body={"a": 1})])) is False
+
+
 async def test_shutdown_cancels_waiters_and_a_late_resolve_is_harmless() -> None:
     passive = PassiveReplies()
     waiter = passive.register(7)
@@ -61,7 +74,7 @@ async def test_shutdown_cancels_waiters_and_a_late_resolve_is_harmless() -> None
     passive.cancel_all()  # nothing left registered: the claimed waiter is the runner's now
     passive.register(8)
     passive.cancel_all()
-    passive.resolve(waiter, HeldReply([], []))
+    assert passive.resolve(waiter, HeldReply([], [])) is True  # claimed before shutdown: still its own
     assert waiter.future.result() == HeldReply([], [])
     cancelled = passive.claim(8)
     assert cancelled is None  # cancelled at shutdown: the turn's reply is queued
