@@ -31,7 +31,9 @@ from channelgate.channels.base import (
 )
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import GatewayConfig, Integration, channel_class
+from channelgate.coordination import Coordination, Handlers, coordination_for
 from channelgate.delivery import Deliverer
+from channelgate.integration_sync import SYNC_INTERVAL, IntegrationSync
 from channelgate.languages import Languages
 from channelgate.metrics import Metrics
 from channelgate.passive import PassiveReplies
@@ -92,6 +94,19 @@ class Gateway:
         )
         self._background: list[asyncio.Task[None]] = []
         self.accepting = False
+        # news between replicas (LISTEN/NOTIFY on PostgreSQL, nothing on SQLite): coordination.py
+        self.coordination: Coordination = coordination_for(self.store.engine.url, self.owner)
+        self.integration_sync = IntegrationSync(
+            self.store,
+            self.registry,
+            running=self.integrations,
+            config_keys=[i.key for i in config.integrations],
+            allowed_hosts=self.settings.admin_api.allowed_hosts,
+            replace=self.replace_integration,
+            remove=self.remove_integration,
+        )
+        self.integration_sync_interval = SYNC_INTERVAL
+        self._peer_tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---
 
@@ -118,10 +133,22 @@ class Gateway:
         await self.bot.start()
         await self.turns.count_pending()
         self.delivery.start()
+        await self.coordination.start(
+            Handlers(
+                integration=self.integration_sync.reload,
+                turns=self._peer_turns,
+                outbox=self.delivery.wake,
+                poll=self._peer_poll,
+                resync=self.integration_sync.sync,
+            )
+        )
         self._background = [
             asyncio.create_task(self._poll_loop(), name="poller"),
             asyncio.create_task(self._retention_loop(), name="retention"),
         ]
+        if not self.store.is_sqlite:  # one process on SQLite: nobody else changes its integrations
+            sync = self.integration_sync.run(self.integration_sync_interval)
+            self._background.append(asyncio.create_task(sync, name="integration-sync"))
         self.accepting = True
         log.info(
             "gateway started: %d integration(s), bot %s, store %s",
@@ -138,6 +165,11 @@ class Gateway:
         await self.turns.stop(timeout)
         self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
+        # the leases this replica gave back are the others' now: tell them to look at once
+        self.coordination.poll_now()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.coordination.flush(), 2.0)
+        await self.coordination.stop()
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -190,6 +222,27 @@ class Gateway:
                     self.metrics.pruned.labels(table).inc(n)
             if pruned.total:
                 log.info("retention: pruned %s", ", ".join(f"{n} {t}" for t, n in pruned.counts.items() if n))
+
+    # --- news from the other replicas (coordination.py) ---
+
+    def _peer_turns(self, conversation_ids: list[str]) -> None:
+        """Turns accepted on another replica: run them here if their conversation is free (the claim
+        decides); one already running here runs them next instead of waiting for the poll."""
+        for conversation_id in conversation_ids:
+            self.turns.kick(conversation_id)
+
+    def _peer_poll(self) -> None:
+        """A peer drained (or we missed news): look for due turns and sends now."""
+        self.delivery.wake()
+        task = asyncio.create_task(self._poll_once())
+        self._peer_tasks.add(task)
+        task.add_done_callback(self._peer_tasks.discard)
+
+    async def _poll_once(self) -> None:
+        try:
+            await self.turns.poll()
+        except Exception:
+            log.exception("poller: store unavailable; trying again")
 
     # --- integrations ---
 
@@ -268,6 +321,8 @@ class Gateway:
         if wait_passive and len(accepted.new_turns) == 1:
             self.passive.register(accepted.new_turns[0][0])  # before the turn can start
         self.turns.accepted(conversation_id for _, conversation_id in accepted.new_turns)
+        if accepted.new_turns:
+            self.coordination.turns_accepted(conversation_id for _, conversation_id in accepted.new_turns)
         return accepted
 
     async def answer_webhook(
@@ -322,4 +377,6 @@ class Gateway:
             self.wake_delivery()
 
     def wake_delivery(self) -> None:
+        """Rows were queued or released: this replica's delivery worker looks now, and the others too."""
         self.delivery.wake()
+        self.coordination.outbox_queued()
