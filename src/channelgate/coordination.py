@@ -125,7 +125,7 @@ class PgCoordination(Coordination):
         try:
             await self._connect()
         except Exception as exc:  # the store answered a moment ago; the loop keeps trying
-            log.warning("coordination: cannot LISTEN yet (%s); retrying", type(exc).__name__)
+            log.warning("cannot LISTEN yet (%s); retrying", type(exc).__name__)
         self._task = asyncio.create_task(self._run(), name="coordination")
 
     async def stop(self) -> None:
@@ -196,7 +196,7 @@ class PgCoordination(Coordination):
         await conn.add_listener(CHANNEL, self._heard)
         self._conn = conn
         self._lost.clear()
-        log.info("coordination: listening for the other replicas' news")
+        log.info("listening for the other replicas' news")
 
     async def _run(self) -> None:
         reconnected = False
@@ -208,7 +208,7 @@ class PgCoordination(Coordination):
                     await self._connect()
                     reconnected = True
                 except Exception as exc:
-                    log.warning("coordination: cannot LISTEN (%s); retrying", type(exc).__name__)
+                    log.warning("cannot LISTEN (%s); retrying", type(exc).__name__)
                     await asyncio.sleep(RECONNECT_DELAY)
                     continue
             if reconnected:  # news may have been lost while we were away
@@ -231,7 +231,7 @@ class PgCoordination(Coordination):
                 for payload in payloads:
                     await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload.decode())
             except Exception as exc:
-                log.warning("coordination: could not notify the other replicas (%s)", type(exc).__name__)
+                log.warning("could not notify the other replicas (%s)", type(exc).__name__)
                 with contextlib.suppress(Exception):
                     await self._conn.close()
                 self._conn = None
@@ -266,14 +266,14 @@ class PgCoordination(Coordination):
             elif kind == "poll":
                 handlers.poll()
         except Exception:
-            log.exception("coordination: could not act on a notification")
+            log.exception("could not act on a notification")
 
     def _spawn(self, job: Awaitable[None]) -> None:
         async def run() -> None:
             try:
                 await job
             except Exception:
-                log.exception("coordination: reloading from the store failed; the periodic sync will retry")
+                log.exception("reloading from the store failed; the periodic sync will retry")
 
         task = asyncio.create_task(run())
         self._jobs.add(task)

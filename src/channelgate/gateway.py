@@ -94,6 +94,7 @@ class Gateway:
         )
         self._background: list[asyncio.Task[None]] = []
         self.accepting = False
+        self.stopping = False  # draining: /readyz says so, and peers' news no longer starts work here
         # news between replicas (LISTEN/NOTIFY on PostgreSQL, nothing on SQLite): coordination.py
         self.coordination: Coordination = coordination_for(self.store.engine.url, self.owner)
         self.integration_sync = IntegrationSync(
@@ -158,9 +159,14 @@ class Gateway:
         )
 
     async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a drain deadline
-        """Stop accepting, let in-flight turns and sends finish (up to ``timeout``), then close."""
+        """Drain: stop accepting (/readyz turns 503), let in-flight turns and sends finish (up to
+        ``timeout``), hand back the conversation leases and the claimed sends not started, tell the other
+        replicas to pick up at once (coordination.py), then close."""
         self.accepting = False
+        self.stopping = True
         for task in self._background:  # the poller first: it would start new turns
+            task.cancel()
+        for task in list(self._peer_tasks):  # and the polls a peer's news started
             task.cancel()
         await self.turns.stop(timeout)
         self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
@@ -233,6 +239,8 @@ class Gateway:
 
     def _peer_poll(self) -> None:
         """A peer drained (or we missed news): look for due turns and sends now."""
+        if self.stopping:
+            return
         self.delivery.wake()
         task = asyncio.create_task(self._poll_once())
         self._peer_tasks.add(task)
