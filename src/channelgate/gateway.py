@@ -45,6 +45,9 @@ from channelgate.store.retention import prune_once
 
 log = logging.getLogger("channelgate.gateway")
 
+#: seconds after a peer's accepted turns before this replica polls for any the peer could not start
+PEER_POLL_DELAY = 0.2
+
 
 class Busy(Exception):
     """Too much accepted work is waiting; the platform should redeliver later (503 + Retry-After)."""
@@ -108,6 +111,7 @@ class Gateway:
         )
         self.integration_sync_interval = SYNC_INTERVAL
         self._peer_tasks: set[asyncio.Task[None]] = set()
+        self._peer_poll_due: asyncio.TimerHandle | None = None
 
     # --- lifecycle ---
 
@@ -168,6 +172,8 @@ class Gateway:
             task.cancel()
         for task in list(self._peer_tasks):  # and the polls a peer's news started
             task.cancel()
+        if self._peer_poll_due is not None:
+            self._peer_poll_due.cancel()
         await self.turns.stop(timeout)
         self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
@@ -232,13 +238,19 @@ class Gateway:
     # --- news from the other replicas (coordination.py) ---
 
     def _peer_turns(self, conversation_ids: list[str]) -> None:
-        """Turns accepted on another replica: run them here if their conversation is free (the claim
-        decides); one already running here runs them next instead of waiting for the poll."""
+        """Turns accepted on another replica. That replica runs them (it kicked them at once, and a WeChat
+        webhook there waits for the reply); here, a conversation this runner holds runs them next instead
+        of releasing its lease (the acceptor's claim may have met that lease), and a poll shortly after
+        picks up any the acceptor could not start (no turn slot free, or it is draining)."""
         for conversation_id in conversation_ids:
-            self.turns.kick(conversation_id)
+            if self.turns.running(conversation_id):
+                self.turns.kick(conversation_id)
+        if self._peer_poll_due is None and not self.stopping:
+            self._peer_poll_due = asyncio.get_running_loop().call_later(PEER_POLL_DELAY, self._peer_poll)
 
     def _peer_poll(self) -> None:
-        """A peer drained (or we missed news): look for due turns and sends now."""
+        """A peer drained (or we missed news), or accepted turns: look for due turns and sends now."""
+        self._peer_poll_due = None
         if self.stopping:
             return
         self.delivery.wake()

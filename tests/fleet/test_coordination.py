@@ -143,3 +143,44 @@ async def test_sqlite_has_no_peers(peer: RelayPeer, tmp_path: Path) -> None:
     async with start_api(peer, f"sqlite:///{tmp_path}/gw.db") as api:
         assert type(api.gw.gateway.coordination) is LocalCoordination
         assert api.gw.gateway.coordination.connected
+
+
+@pytest.fixture
+async def slow_polling_pair(peer: RelayPeer, pg_url: str) -> AsyncIterator[tuple[Api, Api]]:
+    """Two replicas whose polls come every 30 s: whatever happens sooner is the wake-ups' doing."""
+    pipeline = {"poll_interval": 30, "max_backoff": 0.2, "retry_budget": 1.0}
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(start_api(peer, pg_url, pipeline=pipeline))
+        b = await stack.enter_async_context(start_api(peer, pg_url, pipeline=pipeline))
+        yield a, b
+
+
+@pytest.mark.postgres
+async def test_a_turn_the_acceptor_cannot_start_is_run_by_a_peer_at_once(
+    slow_polling_pair: tuple[Api, Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = slow_polling_pair
+    monkeypatch.setattr(a.gw.gateway.turns, "kick", lambda conversation_id: None)  # no slot free on A
+    async with httpx.AsyncClient() as http:
+        answer = await deliver(http, a.gw.webhook_url("relay", "main"), event("p-1", "visitor", "hi"))
+    assert answer.status_code == 200
+    await a.peer.wait_for(1, timeout=2.0)
+    assert a.peer.texts("visitor") == ["echo: hi"] and b.bot.turns and not a.bot.turns
+
+
+@pytest.mark.postgres
+async def test_a_queued_send_wakes_the_peers_delivery_worker(
+    slow_polling_pair: tuple[Api, Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = slow_polling_pair
+    monkeypatch.setattr(a.gw.gateway.delivery, "wake", lambda: None)  # A's worker sleeps through it
+    body = {
+        "channel": "relay",
+        "label": "main",
+        "user_id": "u-send",
+        "messages": [{"type": "text", "text": "hey"}],
+    }
+    async with a.client() as client:
+        assert (await client.post("/messages", json=body)).status_code == 202
+    await a.peer.wait_for(1, timeout=2.0)
+    assert a.peer.texts("u-send") == ["hey"]
