@@ -35,6 +35,8 @@ log = logging.getLogger("channelgate.coordination")
 CHANNEL = "channelgate"
 #: conversation ids per NOTIFY: a payload must stay under PostgreSQL's 8000 bytes
 IDS_PER_NOTIFY = 100
+#: conversation ids waiting to be announced, beyond which a ``poll`` is announced instead
+MAX_QUEUED_IDS = 10 * IDS_PER_NOTIFY
 #: seconds between reconnection attempts when the LISTEN connection is lost
 RECONNECT_DELAY = 1.0
 
@@ -149,10 +151,17 @@ class PgCoordination(Coordination):
         self._pending.set()
 
     def turns_accepted(self, conversation_ids: Iterable[str]) -> None:
-        self._turn_ids.extend(conversation_ids)
+        if not self.connected:  # the peers' polls find them; news of work is never worth a backlog
+            return
+        if len(self._turn_ids) >= MAX_QUEUED_IDS:  # the sender is behind: one poll says as much
+            self._poll = True
+        else:
+            self._turn_ids.extend(conversation_ids)
         self._pending.set()
 
     def outbox_queued(self) -> None:
+        if not self.connected:
+            return
         self._outbox = True
         self._pending.set()
 

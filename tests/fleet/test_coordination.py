@@ -74,6 +74,23 @@ async def test_updates_and_deletes_reach_the_other_replica(pair: tuple[Api, Api]
 
 
 @pytest.mark.postgres
+async def test_the_periodic_sync_restarts_nothing_that_did_not_change(
+    pair: tuple[Api, Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair
+    async with a.client() as client:
+        assert (await client.post("/integrations", json=kiosk(a.peer))).status_code == 201
+    await wait_until(lambda: ("relay", "kiosk") in b.gw.gateway.integrations, timeout=1.0)
+    restarted: list[object] = []
+    for replica in (a, b):
+        sync = replica.gw.gateway.integration_sync
+        monkeypatch.setattr(sync, "replace", lambda integration: restarted.append(integration))
+        monkeypatch.setattr(sync, "remove", lambda channel, label: restarted.append((channel, label)))
+        await sync.sync()
+    assert restarted == []
+
+
+@pytest.mark.postgres
 async def test_the_periodic_sync_catches_a_change_nobody_announced(pair: tuple[Api, Api]) -> None:
     a, b = pair
     body = kiosk(a.peer)
