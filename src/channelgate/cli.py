@@ -150,15 +150,26 @@ def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Listen address (overrides the config).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (overrides the config).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="CHANNELGATE_WORKERS",
+            help="Worker processes on this port, sharing the work through the store: 1 on SQLite (one "
+            "writer), up to the number of cores on PostgreSQL.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the gateway: webhooks, web chat, health and metrics."""
     import uvicorn
 
     from channelgate.gateway import Gateway
     from channelgate.web.app import create_app
-    from channelgate.web.serving import server_options
+    from channelgate.web.serving import CONFIG_ENV, server_options, workers_refusal
 
     cfg = _load(config)
+    refusal = workers_refusal(workers, cfg.settings.store)
+    if refusal is not None:
+        raise fail(refusal)
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
     # like `uvicorn --app-dir .`: `bot: {python: "mybot:respond"}` finds mybot.py in the current directory
     if os.getcwd() not in sys.path:
@@ -183,16 +194,24 @@ def serve(
         f"  console: {cfg.settings.public_url}/console "
         f"(operators: channelgate console add-user NAME{config_arg})"
     )
-    uvicorn.run(
-        app_,
-        host=listen_host,
-        port=listen_port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=15,
-        lifespan="on",
+    options: dict[str, Any] = {
+        "host": listen_host,
+        "port": listen_port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 15,
+        "lifespan": "on",
         **server_options(cfg.settings),
-    )
+    }
+    if workers == 1:
+        uvicorn.run(app_, **options)
+        return
+    # N processes accept on the one socket the parent binds; each builds its gateway from the same file
+    # (web/serving.py, worker_app) and the store shares the work between them
+    typer.echo(f"  {workers} worker processes")
+    assert cfg.path is not None  # _load read a file
+    os.environ[CONFIG_ENV] = str(cfg.path.resolve())
+    uvicorn.run("channelgate.web.serving:worker_app", factory=True, workers=workers, **options)
 
 
 # --- channels ---------------------------------------------------------------------------------------------

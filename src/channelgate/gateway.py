@@ -31,8 +31,10 @@ from channelgate.channels.base import (
 )
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import GatewayConfig, Integration, channel_class
+from channelgate.coordination import Coordination, Handlers, coordination_for
 from channelgate.delivery import Deliverer
 from channelgate.handoff.service import HandoffService
+from channelgate.integration_sync import SYNC_INTERVAL, IntegrationSync
 from channelgate.languages import Languages
 from channelgate.metrics import Metrics
 from channelgate.passive import PassiveReplies
@@ -43,6 +45,9 @@ from channelgate.store.replay import StoreReplayCache
 from channelgate.store.retention import prune_once
 
 log = logging.getLogger("channelgate.gateway")
+
+#: seconds after a peer's accepted turns before this replica polls for any the peer could not start
+PEER_POLL_DELAY = 0.2
 
 
 class Busy(Exception):
@@ -109,6 +114,21 @@ class Gateway:
         )
         self._background: list[asyncio.Task[None]] = []
         self.accepting = False
+        self.stopping = False  # draining: /readyz says so, and peers' news no longer starts work here
+        # news between replicas (LISTEN/NOTIFY on PostgreSQL, nothing on SQLite): coordination.py
+        self.coordination: Coordination = coordination_for(self.store.engine.url, self.owner)
+        self.integration_sync = IntegrationSync(
+            self.store,
+            self.registry,
+            running=self.integrations,
+            config_keys=[i.key for i in config.integrations],
+            allowed_hosts=self.settings.admin_api.allowed_hosts,
+            replace=self.replace_integration,
+            remove=self.remove_integration,
+        )
+        self.integration_sync_interval = SYNC_INTERVAL
+        self._peer_tasks: set[asyncio.Task[None]] = set()
+        self._peer_poll_due: asyncio.TimerHandle | None = None
 
     # --- lifecycle ---
 
@@ -135,11 +155,23 @@ class Gateway:
         await self.bot.start()
         await self.turns.count_pending()
         self.delivery.start()
+        await self.coordination.start(
+            Handlers(
+                integration=self.integration_sync.reload,
+                turns=self._peer_turns,
+                outbox=self.delivery.wake,
+                poll=self._peer_poll,
+                resync=self.integration_sync.sync,
+            )
+        )
         self._background = [
             asyncio.create_task(self._poll_loop(), name="poller"),
             asyncio.create_task(self._retention_loop(), name="retention"),
             asyncio.create_task(self.handoffs.run_sweeper(), name="handoff-sweeper"),
         ]
+        if not self.store.is_sqlite:  # one process on SQLite: nobody else changes its integrations
+            sync = self.integration_sync.run(self.integration_sync_interval)
+            self._background.append(asyncio.create_task(sync, name="integration-sync"))
         self.accepting = True
         log.info(
             "gateway started: %d integration(s), bot %s, store %s",
@@ -149,13 +181,25 @@ class Gateway:
         )
 
     async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a drain deadline
-        """Stop accepting, let in-flight turns and sends finish (up to ``timeout``), then close."""
+        """Drain: stop accepting (/readyz turns 503), let in-flight turns and sends finish (up to
+        ``timeout``), hand back the conversation leases and the claimed sends not started, tell the other
+        replicas to pick up at once (coordination.py), then close."""
         self.accepting = False
+        self.stopping = True
         for task in self._background:  # the poller first: it would start new turns
             task.cancel()
+        for task in list(self._peer_tasks):  # and the polls a peer's news started
+            task.cancel()
+        if self._peer_poll_due is not None:
+            self._peer_poll_due.cancel()
         await self.turns.stop(timeout)
         self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
+        # the leases this replica gave back are the others' now: tell them to look at once
+        self.coordination.poll_now()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.coordination.flush(), 2.0)
+        await self.coordination.stop()
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -208,6 +252,35 @@ class Gateway:
                     self.metrics.pruned.labels(table).inc(n)
             if pruned.total:
                 log.info("retention: pruned %s", ", ".join(f"{n} {t}" for t, n in pruned.counts.items() if n))
+
+    # --- news from the other replicas (coordination.py) ---
+
+    def _peer_turns(self, conversation_ids: list[str]) -> None:
+        """Turns accepted on another replica. That replica runs them (it kicked them at once, and a WeChat
+        webhook there waits for the reply); here, a conversation this runner holds runs them next instead
+        of releasing its lease (the acceptor's claim may have met that lease), and a poll shortly after
+        picks up any the acceptor could not start (no turn slot free, or it is draining)."""
+        for conversation_id in conversation_ids:
+            if self.turns.running(conversation_id):
+                self.turns.kick(conversation_id)
+        if self._peer_poll_due is None and not self.stopping:
+            self._peer_poll_due = asyncio.get_running_loop().call_later(PEER_POLL_DELAY, self._peer_poll)
+
+    def _peer_poll(self) -> None:
+        """A peer drained (or we missed news), or accepted turns: look for due turns and sends now."""
+        self._peer_poll_due = None
+        if self.stopping:
+            return
+        self.delivery.wake()
+        task = asyncio.create_task(self._poll_once())
+        self._peer_tasks.add(task)
+        task.add_done_callback(self._peer_tasks.discard)
+
+    async def _poll_once(self) -> None:
+        try:
+            await self.turns.poll()
+        except Exception:
+            log.exception("poller: store unavailable; trying again")
 
     # --- integrations ---
 
@@ -293,6 +366,8 @@ class Gateway:
         if wait_passive and len(accepted.new_turns) == 1:
             self.passive.register(accepted.new_turns[0][0])  # before the turn can start
         self.turns.accepted(conversation_id for _, conversation_id in accepted.new_turns)
+        if accepted.new_turns:
+            self.coordination.turns_accepted(conversation_id for _, conversation_id in accepted.new_turns)
         return accepted
 
     async def answer_webhook(
@@ -353,4 +428,6 @@ class Gateway:
             self.wake_delivery()
 
     def wake_delivery(self) -> None:
+        """Rows were queued or released: this replica's delivery worker looks now, and the others too."""
         self.delivery.wake()
+        self.coordination.outbox_queued()

@@ -111,6 +111,10 @@ class TurnRunner:
 
     # --- scheduling ---
 
+    def running(self, conversation_id: str) -> bool:
+        """Whether this runner holds (or is claiming) the conversation now."""
+        return conversation_id in self._active
+
     def kick(self, conversation_id: str) -> None:
         """Run this conversation's pending turns soon (no-op if they are already running here)."""
         if self._stopping:

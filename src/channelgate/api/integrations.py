@@ -3,7 +3,8 @@
 Integrations of the config file are shown but read-only here (409 with the reason): the file stays the
 single source of what it defines. Integrations created here are validated with the channel's Config model
 (exactly as the config file's are), stored, and started at once; the gateway starts them again after a
-restart. Secrets are masked as ``"***"`` in every answer except the create's ``setup`` block, which holds
+restart, and the other replicas start, restart or stop them within a second (coordination.py). Secrets
+are masked as ``"***"`` in every answer except the create's ``setup`` block, which holds
 what the user must paste into the platform (e.g. the verify token).
 """
 
@@ -225,6 +226,7 @@ async def create_integration(
         except ApiError:
             await admin.delete_integration(gateway.store, body.channel, body.label)
             raise
+        gateway.coordination.integration_changed(body.channel, body.label)  # the other replicas start it
     log.info("integration %s/%s created through the API", body.channel, body.label)
     return {**integration_out(gateway, integration), "setup": setup_values(gateway, integration)}
 
@@ -276,6 +278,7 @@ async def update_integration(
         except ApiError:
             await admin.update_integration(gateway.store, channel, label, row["locale"], dict(row["config"]))
             raise
+        gateway.coordination.integration_changed(channel, label)
     log.info("integration %s/%s updated through the API", channel, label)
     return integration_out(gateway, integration)
 
@@ -299,5 +302,6 @@ async def delete_integration(
             raise ApiError(404, f"no integration {channel}/{label}")
         if current is not None:
             await gateway.remove_integration(channel, label)
+        gateway.coordination.integration_changed(channel, label)
     log.info("integration %s/%s deleted through the API", channel, label)
     return Response(status_code=204)

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import orjson
-from sqlalchemy import Connection, create_engine, event, inspect, select
+from sqlalchemy import Connection, create_engine, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -139,6 +139,8 @@ class Database:
         if not self.secrets.usable:  # fail at start, not at the first secret a channel or the API stores
             raise SecretKeyMissing(self.secrets.missing_reason)
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:  # replicas and workers starting together: one creates, the others wait
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7204151)"))
             await conn.run_sync(metadata.create_all)
             await conn.run_sync(_add_missing_columns)
             await conn.run_sync(_create_missing_indexes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from channelgate.api import PREFIX as API_PREFIX
@@ -20,69 +19,10 @@ from channelgate.api.app import ApiMount
 from channelgate.gateway import Gateway
 from channelgate.web.console.app import create_console
 from channelgate.web.handoff import chatwoot_webhook
+from channelgate.web.health import healthz, monitoring_denied, readyz
 from channelgate.web.webhooks import webhook
 
 log = logging.getLogger("channelgate.web")
-
-
-async def healthz(request: Request) -> Response:
-    """Liveness: the process answers."""
-    return JSONResponse({"status": "ok"})
-
-
-def monitoring_denied(request: Request) -> Response | None:
-    """401 unless the request carries the ``monitoring_token`` (when one is set), compared in constant
-    time. /healthz stays open: it says only that the process answers."""
-    gateway: Gateway = request.app.state.gateway
-    token = gateway.settings.monitoring_token
-    if token is None:
-        return None
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    expected = token.get_secret_value().encode()
-    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
-        return None
-    return JSONResponse(
-        {"error": "this endpoint needs the monitoring token: Authorization: Bearer <monitoring_token>"},
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer realm="channelgate-monitoring"'},
-    )
-
-
-async def readyz(request: Request) -> Response:
-    """Readiness: the store answers and every integration is healthy (a red one is named). Integrations
-    running with a security check off say so under ``insecure`` (readiness is not changed: the config file
-    chose it)."""
-    denied = monitoring_denied(request)
-    if denied is not None:
-        return denied
-    gateway: Gateway = request.app.state.gateway
-    problems: dict[str, str] = {}
-    insecure: dict[str, dict[str, str]] = {}
-    try:
-        await gateway.store.ping()
-    except Exception as exc:
-        problems["store"] = f"{type(exc).__name__}: {exc}"
-    integrations = {}
-    for (name, label), channel in gateway.channels.items():
-        health = channel.ctx.health
-        integrations[f"{name}/{label}"] = {"status": health.status, "message": health.message}
-        switched_off = channel.config.insecure_settings()
-        if switched_off:
-            integrations[f"{name}/{label}"]["insecure"] = switched_off
-            insecure[f"{name}/{label}"] = switched_off
-        if health.status != "ok":
-            problems[f"{name}/{label}"] = health.message
-    for key, desk in gateway.handoffs.desk_health().items():  # a hand-off desk refusing our token
-        if desk.status != "ok":
-            problems[f"handoff desk {key}"] = desk.message
-    ready = gateway.accepting and "store" not in problems
-    body = {
-        "status": "ready" if ready and not problems else ("degraded" if ready else "not ready"),
-        "integrations": integrations,
-        "problems": problems,
-        "insecure": insecure,
-    }
-    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:

@@ -1,0 +1,123 @@
+"""Two real replicas on one PostgreSQL, webhooks for many users sent to both at random, one SIGKILLed
+mid-stream and restarted (issue 16, "Done when"): every acknowledged message is answered once, each
+user's replies come in the order of their messages, and no turn is run by both replicas (but the one the
+kill cut off, run again by whoever took the conversation over)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import subprocess
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import httpx
+import pytest
+
+from channelgate.testing.server import free_port, serve_app
+from tests.core.relay_peer import RelayPeer, deliver, event
+
+from .procs import bot_calls, environment, serve, wait_ready, write_config
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+USERS = 24
+PER_USER = 12
+MESSAGES = USERS * PER_USER
+
+
+async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url: str, tmp_path: Path) -> None:
+    rng = random.Random(16)
+    peer = RelayPeer()
+    peer.delay = 0.005
+    bot_log = tmp_path / "bot.log"
+    bot_log.touch()
+    env = environment(bot_log)
+    ports = {"a": free_port(), "b": free_port()}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    killed: list[int] = []
+    acked: dict[str, list[int]] = defaultdict(list)  # user -> message numbers, in acknowledgement order
+    redelivered = 0
+    restarted = asyncio.Event()
+
+    async with serve_app(peer.app) as peer_url:
+        configs = {
+            name: write_config(tmp_path / f"{name}.yaml", port=port, store=pg_url, peer_url=peer_url)
+            for name, port in ports.items()
+        }
+        for name in ("a", "b"):  # one after the other: the second finds the schema made
+            procs[name] = serve(configs[name], env, log=tmp_path / f"{name}.log")
+            await wait_ready(urls[name], procs[name])
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+
+                async def user(u: int) -> None:
+                    """One user's messages, each sent once its predecessor was acknowledged (as a platform
+                    delivers them), to either replica at random; a failed delivery is retried."""
+                    nonlocal redelivered
+                    for k in range(PER_USER):
+                        if k == PER_USER * 2 // 3:  # the last third goes to the restarted replica too
+                            await restarted.wait()
+                        body = event(f"u{u}-m{k}", f"user{u}", f"u{u} m{k}")
+                        deadline = time.monotonic() + 60
+                        while True:
+                            url = urls[rng.choice("ab")]
+                            try:
+                                answer = await deliver(client, f"{url}/webhooks/relay/main", body)
+                                if answer.status_code == 200:
+                                    break
+                                assert answer.status_code == 503, answer.text  # backpressure only
+                            except httpx.HTTPError:
+                                pass  # a dead replica: the platform redelivers
+                            redelivered += 1
+                            assert time.monotonic() < deadline, f"user{u} m{k} never acknowledged"
+                            await asyncio.sleep(0.05)
+                        acked[f"user{u}"].append(k)
+                        await asyncio.sleep(rng.uniform(0.02, 0.1))
+
+                async def killer() -> None:
+                    while sum(map(len, acked.values())) < MESSAGES // 4:
+                        await asyncio.sleep(0.01)
+                    killed.append(procs["a"].pid)
+                    procs["a"].send_signal(signal.SIGKILL)  # mid-stream: turns and sends in flight
+                    procs["a"].wait()
+                    await asyncio.sleep(0.5)
+                    procs["a"] = serve(configs["a"], env, log=tmp_path / "a.log")
+                    await wait_ready(urls["a"], procs["a"])
+                    restarted.set()
+
+                await asyncio.gather(killer(), *[user(u) for u in range(USERS)])
+            await peer.wait_for(MESSAGES, timeout=60)
+            await asyncio.sleep(0.5)  # anything sent twice would arrive now
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            codes = [proc.wait(timeout=30) for proc in procs.values()]
+    # uvicorn ends by the signal it caught (-15) once its graceful shutdown is done
+    assert set(codes) <= {0, -signal.SIGTERM}, codes
+    for name in ("a", "b"):
+        assert (tmp_path / f"{name}.log").read_text().rstrip().endswith("gateway stopped"), name
+    assert len(killed) == 1 and redelivered > 0, "the kill should land mid-stream"
+
+    # every acknowledged message answered exactly once
+    replies = Counter(r["message"]["text"] for r in peer.received)
+    assert replies == Counter({f"echo: u{u} m{k}": 1 for u in range(USERS) for k in range(PER_USER)})
+    # each user's replies in the order of their messages
+    for u in range(USERS):
+        got = [r["message"]["text"] for r in peer.received if r["to"] == f"user{u}"]
+        assert got == [f"echo: u{u} m{k}" for k in range(PER_USER)], f"user{u}'s replies out of order"
+    # both replicas did work, and no turn ran on both, but those the kill cut off
+    calls = bot_calls(bot_log)
+    pids_per_turn: dict[str, set[int]] = defaultdict(set)
+    for pid, turn, _ in calls:
+        pids_per_turn[turn].add(pid)
+    ran = Counter(pid for pid, _, _ in calls)
+    assert set(ran) == {killed[0], *(p.pid for p in procs.values())}, "a, b and the restarted a ran turns"
+    doubled = {turn: pids for turn, pids in pids_per_turn.items() if len(pids) > 1}
+    assert all(killed[0] in pids for pids in doubled.values()), doubled
+    assert len(doubled) <= USERS, doubled  # at most one turn per conversation was in flight at the kill
+    assert {text for _, _, text in calls} == {f"u{u} m{k}" for u in range(USERS) for k in range(PER_USER)}
