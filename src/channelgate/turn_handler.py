@@ -165,6 +165,8 @@ class TurnHandler:
         with the turn). None: the bot gets it. The result is wrapped, since the next turn may be None."""
         handoffs = self.handoffs
         assert handoffs is not None
+        if await handoffs.platform_event(conversation, value):  # Messenger's handover protocol
+            return (await self._commit(channel, conversation, row, [], values),)
         holder = await self.store.handoffs.holder(conversation["id"])
         ending = isinstance(value, EventInput) and value.name == HANDOFF_ENDED
         if holder == "agent" and not ending:

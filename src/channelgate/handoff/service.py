@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import Connection
 
 from channelgate.channels.base import Channel, Health, Rejected
+from channelgate.handoff import thread_control
 from channelgate.handoff.chatwoot import ChatwootDesk
 from channelgate.handoff.chatwoot_events import HINT_ATTRIBUTE
 from channelgate.handoff.settings import ChatwootSettings, HandoffSettings
@@ -89,6 +90,13 @@ class HandoffService:
             return None
         return integration.handoff.chatwoot
 
+    def thread_target(self, channel: str, label: str) -> str | None:
+        """Messenger's handover protocol: the app thread control is passed to on a hand-off, if any."""
+        integration = self.integration(channel, label)
+        if channel != "messenger" or integration is None or integration.handoff is None:
+            return None
+        return integration.handoff.thread_target()
+
     def desk(self, channel: str, label: str) -> ChatwootDesk | None:
         """The integration's Chatwoot client (a new one when its settings were replaced)."""
         settings = self.chatwoot(channel, label)
@@ -117,15 +125,22 @@ class HandoffService:
     async def desk_opening(
         self, conversation: Row, reason: str, note: str | None
     ) -> list[tuple[dict[str, Any], str]]:
-        """What the desk is told when the conversation is handed over: open, then the transcript note."""
+        """What the desk is told when the conversation is handed over: on Messenger with the handover
+        protocol, pass the thread (the note as its metadata); with Chatwoot, open, then the transcript
+        note."""
+        rows: list[tuple[dict[str, Any], str]] = []
+        target = self.thread_target(conversation["channel"], conversation["label"])
+        if target is not None:
+            rows.append(thread_control.pass_row(conversation["id"], target, note or f"handoff: {reason}"))
         if self.chatwoot(conversation["channel"], conversation["label"]) is None:
-            return []
+            return rows
         limit = self.settings.transcript_messages
         entries = await transcript(self.store, conversation["id"], limit=1000) if limit else []
         user = conversation["user_name"] or conversation["user_id"]
         text = transcript_note(entries[-limit:] if limit else [], reason=reason, note=note, user=str(user))
         base = {"conversation_id": conversation["id"]}
         return [
+            *rows,
             ({**base, "op": "open"}, "desk: open"),
             ({**base, "op": "note", "text": text}, "desk: transcript"),
         ]
@@ -258,9 +273,18 @@ class HandoffService:
 
     # --- handing back ---
 
-    async def hand_back(self, conversation_id: str, reason: str, *, idle_before: float | None = None) -> bool:
+    async def hand_back(
+        self,
+        conversation_id: str,
+        reason: str,
+        *,
+        idle_before: float | None = None,
+        platform: bool = False,
+    ) -> bool:
         """Give the conversation back to the bot (``resolved``, ``released`` or ``idle``); the bot gets
-        ``handoff_ended``. The desk is asked to resolve its conversation unless it is the one that did."""
+        ``handoff_ended``. The desk is asked to resolve its conversation unless it is the one that did;
+        on Messenger's handover protocol the thread is taken back unless the platform passed it
+        (``platform``)."""
         current = await self.store.handoffs.get(conversation_id)
         if current is None or current["holder"] != "agent":
             return False
@@ -268,6 +292,8 @@ class HandoffService:
         desk: list[tuple[dict[str, Any], str]] = []
         if reason != "resolved" and self.chatwoot(current["channel"], current["label"]) is not None:
             desk = [({"conversation_id": conversation_id, "op": "close"}, "desk: close")]
+        if not platform and self.thread_target(current["channel"], current["label"]) is not None:
+            desk.append(thread_control.take_row(conversation_id, reason))
         found = await self.store.handoffs.release(
             conversation_id,
             reason=reason,
@@ -308,6 +334,9 @@ class HandoffService:
     async def send_to_desk(self, row: Row) -> str | None:
         """Tell the desk one thing; its message id. Raises a SendError like a channel's send."""
         body: dict[str, Any] = row["body"]
+        if body.get("op") in thread_control.THREAD_OPS:
+            await self._thread_call(row, body)
+            return None
         desk = self.desk(row["channel"], row["label"])
         if desk is None:
             raise Rejected("the integration has no hand-off desk (handoff.chatwoot) any more")
@@ -342,6 +371,41 @@ class HandoffService:
         else:
             raise Rejected(f"unknown desk operation {op!r}")
         return None if sent is None else f"chatwoot:{sent}"
+
+    async def _thread_call(self, row: Row, body: dict[str, Any]) -> None:
+        channel = self.channel(row["channel"], row["label"])
+        conversation = await self.store.conversation(str(body.get("conversation_id")))
+        if channel is None or conversation is None:
+            raise Rejected("the integration or the conversation is gone")
+        await thread_control.run(channel, str(conversation["user_id"]), body)
+
+    # --- the platform moved the thread (Messenger's handover webhooks) ---
+
+    async def platform_event(self, conversation: Row, value: Input) -> bool:
+        """A handover-protocol event on an integration that uses it: moves the holder, and is not the
+        bot's. ``pass_thread_control`` (the thread came back to us): back to the bot, ``resolved``;
+        ``take_thread_control`` (another app, e.g. the Page inbox, took it): an agent holds it, ``agent``;
+        ``request_thread_control`` from the configured app: handed over (``agent``), the thread passed.
+        False: not such an event, the bot gets it as before."""
+        if not isinstance(value, EventInput) or value.name not in thread_control.THREAD_EVENTS:
+            return False
+        target = self.thread_target(conversation["channel"], conversation["label"])
+        if target is None:
+            return False
+        data = value.data or {}
+        if value.name == thread_control.PASS_THREAD:
+            await self.hand_back(conversation["id"], "resolved", platform=True)
+        elif value.name == thread_control.TAKE_THREAD:
+            await self.take(conversation, reason="agent", desk=False)
+        elif str(data.get("requested_owner_app_id")) == target:
+            await self.take(conversation, reason="agent", note=str(data.get("metadata") or "") or None)
+        else:
+            log.info(
+                "conversation %s: thread control requested by app %s, not the hand-off's; ignored",
+                conversation["id"],
+                str(data.get("requested_owner_app_id"))[:64],
+            )
+        return True
 
 
 def confirmation(settings: HandoffSettings, locale: str) -> list[UniversalMessage]:
