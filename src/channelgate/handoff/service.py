@@ -51,6 +51,8 @@ HANDOFF_ENDED = "handoff_ended"
 #: Messenger's tag for a person's replies up to 7 days after the user's last message
 HUMAN_AGENT = "HUMAN_AGENT"
 DAY = 86400.0
+#: WeChat's customer-service session events: an agent accepted the transferred user, or closed the session
+KF_EVENTS = frozenset({"kf_create_session", "kf_close_session"})
 
 
 class HandoffService:
@@ -210,6 +212,19 @@ class HandoffService:
                 handoff_rows.touch(conn, conversation["id"], now)
 
         return job
+
+    def transfer_items(
+        self, channel: Channel[Any], conversation: Row, *, from_user: bool
+    ) -> list[NewOutbound]:
+        """WeChat with ``wechat_customer_service``: the passive reply ``transfer_customer_service`` that
+        gives a user's message to WeChat's customer-service tools (first, so the callback's answer carries
+        it). Nothing for other integrations, nor for events (only messages can be transferred)."""
+        integration = self.integration(channel.name, channel.ctx.label)
+        handoff = integration.handoff if integration is not None else None
+        make = getattr(channel, "transfer_to_customer_service", None)
+        if not from_user or handoff is None or not handoff.wechat_customer_service or make is None:
+            return []
+        return [NewOutbound(make(str(conversation["user_id"])))]
 
     def render_agent(
         self, channel: Channel[Any], conversation: Row, messages: list[UniversalMessage]
@@ -382,6 +397,22 @@ class HandoffService:
     # --- the platform moved the thread (Messenger's handover webhooks) ---
 
     async def platform_event(self, conversation: Row, value: Input) -> bool:
+        """A hand-over event of the platform: Messenger's handover protocol, WeChat's customer-service
+        sessions. True: it moved the holder (or was for the protocol) and is not the bot's."""
+        if isinstance(value, EventInput) and value.name in KF_EVENTS and self._kf(conversation):
+            if value.name == "kf_close_session":
+                await self.hand_back(conversation["id"], "resolved", platform=True)
+            else:
+                await self.take(conversation, reason="agent", desk=False)
+            return True
+        return await self._thread_event(conversation, value)
+
+    def _kf(self, conversation: Row) -> bool:
+        integration = self.integration(conversation["channel"], conversation["label"])
+        handoff = integration.handoff if integration is not None else None
+        return conversation["channel"] == "wechat" and handoff is not None and handoff.wechat_customer_service
+
+    async def _thread_event(self, conversation: Row, value: Input) -> bool:
         """A handover-protocol event on an integration that uses it: moves the holder, and is not the
         bot's. ``pass_thread_control`` (the thread came back to us): back to the bot, ``resolved``;
         ``take_thread_control`` (another app, e.g. the Page inbox, took it): an agent holds it, ``agent``;

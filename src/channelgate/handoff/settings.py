@@ -146,6 +146,12 @@ class IntegrationHandoff(BaseModel):
         "inbox, " + PAGE_INBOX_APP_ID + "); setting it turns the handover protocol on",
     )
 
+    wechat_customer_service: bool = Field(
+        default=False,
+        description="WeChat only: while an agent holds the conversation, answer the user's messages with "
+        "the passive reply transfer_customer_service, so WeChat's customer-service tools take them",
+    )
+
     def thread_target(self) -> str | None:
         """The app thread control is passed to on a hand-off; None: no handover protocol."""
         if self.messenger_app_id is not None:
