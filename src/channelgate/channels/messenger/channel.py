@@ -40,6 +40,10 @@ PAGE_FIELDS = (
     "messaging_referrals",
     "message_deliveries",
     "message_reads",
+    # the handover protocol (docs/handoff.md): thread control events, and the messages of threads another
+    # app holds (logged, never answered)
+    "messaging_handovers",
+    "standby",
 )
 
 
