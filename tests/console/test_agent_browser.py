@@ -11,7 +11,7 @@ import pytest
 
 from channelgate.testing.gateway import wait_until
 from tests.console.conftest import ConsoleEnv
-from tests.console.test_agent_view import PSID, messenger_conversation, sent_texts
+from tests.console.test_agent_view import PSID, messenger_conversation, sent_texts, settled
 from tests.console.test_browser import CHROMIUM, browser, chromium, shot, sign_in_by_keyboard
 from tests.console.test_console import add_messenger
 
@@ -47,12 +47,12 @@ async def test_an_agent_takes_answers_and_hands_back(
     await expect(page.get_by_role("button", name="Hand back to the bot")).to_be_visible()
 
     # the user writes: the live transcript shows it without a reload, and the bot does not answer
-    before = len(env.sim.sent)
+    before = await settled(env, cid)
     await env.sim.deliver(
         env.gw.webhook_url("messenger", "shop"), env.sim.messenger_text(PSID, "I need help")
     )
     await expect(page.locator("#transcript")).to_contain_text("I need help")
-    assert len(env.sim.sent) == before
+    assert sent_texts(env) == before
 
     await page.get_by_label("Text").fill("Alice here, how can I help?")
     await page.get_by_role("button", name="Send").click()

@@ -87,6 +87,11 @@ async def test_pass_to_the_page_inbox_and_back(messenger: GraphSimulator, messen
         }
         assert messenger.thread_owner[PSID] == PAGE_INBOX_APP_ID
         assert await holder(gw) == "agent"
+        # the pass stands in the conversation's own line, after the bot's message (which needs the thread)
+        row = await gw.store.find_conversation("messenger", "page", PSID)
+        line = [e for rank, e in await transcript(gw.store, row["id"], limit=100) if rank == 1]
+        kinds = [e["kind"] for e in line if e["kind"] in ("message", "desk")]
+        assert kinds[-2:] == ["message", "desk"]
 
         # while the inbox holds the thread, the user's messages come as standby, or (a late webhook) as
         # messaging: neither reaches the bot

@@ -127,32 +127,34 @@ class HandoffService:
     async def desk_opening(
         self, conversation: Row, reason: str, note: str | None
     ) -> list[tuple[dict[str, Any], str]]:
-        """What the desk is told when the conversation is handed over: on Messenger with the handover
-        protocol, pass the thread (the note as its metadata); with Chatwoot, open, then the transcript
-        note."""
-        rows: list[tuple[dict[str, Any], str]] = []
-        target = self.thread_target(conversation["channel"], conversation["label"])
-        if target is not None:
-            rows.append(thread_control.pass_row(conversation["id"], target, note or f"handoff: {reason}"))
+        """What the desk is told when the conversation is handed over: open, then the transcript note."""
         if self.chatwoot(conversation["channel"], conversation["label"]) is None:
-            return rows
+            return []
         limit = self.settings.transcript_messages
         entries = await transcript(self.store, conversation["id"], limit=1000) if limit else []
         user = conversation["user_name"] or conversation["user_id"]
         text = transcript_note(entries[-limit:] if limit else [], reason=reason, note=note, user=str(user))
         base = {"conversation_id": conversation["id"]}
         return [
-            *rows,
             ({**base, "op": "open"}, "desk: open"),
             ({**base, "op": "note", "text": text}, "desk: transcript"),
         ]
 
     def taking(
-        self, conversation: Row, reason: str, note: str | None, desk: list[tuple[dict[str, Any], str]]
+        self,
+        conversation: Row,
+        reason: str,
+        note: str | None,
+        desk: list[tuple[dict[str, Any], str]],
+        *,
+        pass_thread: bool = True,
     ) -> tuple[Callable[[Connection], object], list[HandoffRow]]:
         """A job for a turn's commit (store.complete_turn's ``also``) that hands the conversation over; the
-        list gets the hand-off when it happened."""
+        list gets the hand-off when it happened. On Messenger's handover protocol it also queues
+        ``pass_thread_control`` in the conversation's own line, after the turn's messages (the app must
+        still hold the thread to send them)."""
         taken: list[HandoffRow] = []
+        target = self.thread_target(conversation["channel"], conversation["label"]) if pass_thread else None
 
         def job(conn: Connection) -> None:
             found = handoff_rows.take(
@@ -167,8 +169,20 @@ class HandoffService:
             )
             if found is not None:
                 taken.append(found)
+                if target is not None:
+                    metadata = note or f"handoff: {reason}"
+                    body, summary = thread_control.pass_row(conversation["id"], target, metadata)
+                    self._in_line(conn, found, body, summary)
 
         return job, taken
+
+    @staticmethod
+    def _in_line(conn: Connection, held: HandoffRow, body: dict[str, Any], summary: str) -> None:
+        """A desk-kind row in the conversation's own line (not the desk's): a thread-control call keeps its
+        place among the user's messages."""
+        row = handoff_rows.desk_row(held, {**body, "handoff_id": held["handoff_id"]}, summary, time.time())
+        row["conversation_id"] = held["conversation_id"]
+        outbox_rows.insert(conn, [row])
 
     def taken(self, conversation: Row, reason: str) -> None:
         """Count a hand-off that committed, and let the desk know."""
@@ -182,15 +196,10 @@ class HandoffService:
         """Hand a conversation to an agent outside a turn (an operator; an agent who wrote in the desk,
         ``desk=False``: the desk's conversation is open already). False when an agent holds it."""
         opening = await self.desk_opening(conversation, reason, note) if desk else []
-        found = await self.store.handoffs.take(
-            conversation["id"],
-            conversation["channel"],
-            conversation["label"],
-            reason=reason,
-            note=note,
-            desk=opening,
-        )
-        if found is None:
+        job, taken = self.taking(conversation, reason, note, opening, pass_thread=desk)
+        async with self.store.handoffs.db.tx() as conn:
+            await conn.run_sync(job)
+        if not taken:
             return False
         self.taken(conversation, reason)
         return True
@@ -307,18 +316,28 @@ class HandoffService:
         desk: list[tuple[dict[str, Any], str]] = []
         if reason != "resolved" and self.chatwoot(current["channel"], current["label"]) is not None:
             desk = [({"conversation_id": conversation_id, "op": "close"}, "desk: close")]
-        if not platform and self.thread_target(current["channel"], current["label"]) is not None:
-            desk.append(thread_control.take_row(conversation_id, reason))
-        found = await self.store.handoffs.release(
-            conversation_id,
-            reason=reason,
-            event_turn={
-                "input": event.model_dump(mode="json", exclude_none=True),
-                "dedup_key": f"{HANDOFF_ENDED}:{current['handoff_id']}",
-            },
-            desk=desk,
-            idle_before=idle_before,
-        )
+        take_thread = not platform and self.thread_target(current["channel"], current["label"]) is not None
+        event_turn = {
+            "input": event.model_dump(mode="json", exclude_none=True),
+            "dedup_key": f"{HANDOFF_ENDED}:{current['handoff_id']}",
+        }
+
+        def job(conn: Connection) -> HandoffRow | None:
+            released = handoff_rows.release(
+                conn,
+                conversation_id,
+                reason=reason,
+                event_turn=event_turn,
+                desk=desk,
+                idle_before=idle_before,
+                now=time.time(),
+            )
+            if released is not None and take_thread:  # before the bot's answer to handoff_ended
+                self._in_line(conn, released, *thread_control.take_row(conversation_id, reason))
+            return released
+
+        async with self.store.handoffs.db.tx() as conn:
+            found = await conn.run_sync(job)
         if found is None:
             return False
         self.metrics.handoffs_ended.labels(found["channel"], found["label"], reason).inc()

@@ -2,8 +2,10 @@
 app) when an agent takes the conversation, take it back when the bot does, and follow the platform's
 ``pass_thread_control`` / ``take_thread_control`` / ``request_thread_control`` webhook events.
 
-The calls go through the hand-off's desk line (outbox rows ``op: pass_thread_control`` /
-``take_thread_control``), so they are retried like any send and never lost while the Graph API is down.
+The calls are outbox rows of the desk's kind (``op: pass_thread_control`` / ``take_thread_control``) in
+the conversation's own line, so they keep their place among its messages (the pass after the bot's last
+ones, the take before its answer to ``handoff_ended``), are retried like any send and never lost while
+the Graph API is down.
 Integrations opt in with ``handoff: {messenger_inbox: true}`` or ``handoff: {messenger_app_id: "..."}``.
 """
 
