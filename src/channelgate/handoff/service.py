@@ -30,6 +30,7 @@ from channelgate.channels.base import Channel, Health, Rejected
 from channelgate.handoff import thread_control
 from channelgate.handoff.chatwoot import ChatwootDesk
 from channelgate.handoff.chatwoot_events import HINT_ATTRIBUTE
+from channelgate.handoff.native import NativeHandover
 from channelgate.handoff.settings import ChatwootSettings, HandoffSettings
 from channelgate.handoff.texts import input_text, transcript_note
 from channelgate.lookup import ChannelLookup, IntegrationLookup
@@ -51,8 +52,6 @@ HANDOFF_ENDED = "handoff_ended"
 #: Messenger's tag for a person's replies up to 7 days after the user's last message
 HUMAN_AGENT = "HUMAN_AGENT"
 DAY = 86400.0
-#: WeChat's customer-service session events: an agent accepted the transferred user, or closed the session
-KF_EVENTS = frozenset({"kf_create_session", "kf_close_session"})
 
 
 class HandoffService:
@@ -83,6 +82,8 @@ class HandoffService:
         self.wake_delivery = wake_delivery
         self.turns_accepted = turns_accepted
         self._desks: dict[tuple[str, str], tuple[ChatwootSettings, ChatwootDesk]] = {}
+        #: the platforms' own hand-over (Messenger's thread control, WeChat's customer service)
+        self.native = NativeHandover(self)
 
     # --- the desk of an integration ---
 
@@ -222,19 +223,6 @@ class HandoffService:
 
         return job
 
-    def transfer_items(
-        self, channel: Channel[Any], conversation: Row, *, from_user: bool
-    ) -> list[NewOutbound]:
-        """WeChat with ``wechat_customer_service``: the passive reply ``transfer_customer_service`` that
-        gives a user's message to WeChat's customer-service tools (first, so the callback's answer carries
-        it). Nothing for other integrations, nor for events (only messages can be transferred)."""
-        integration = self.integration(channel.name, channel.ctx.label)
-        handoff = integration.handoff if integration is not None else None
-        make = getattr(channel, "transfer_to_customer_service", None)
-        if not from_user or handoff is None or not handoff.wechat_customer_service or make is None:
-            return []
-        return [NewOutbound(make(str(conversation["user_id"])))]
-
     def render_agent(
         self, channel: Channel[Any], conversation: Row, messages: list[UniversalMessage]
     ) -> list[NewOutbound]:
@@ -369,7 +357,7 @@ class HandoffService:
         """Tell the desk one thing; its message id. Raises a SendError like a channel's send."""
         body: dict[str, Any] = row["body"]
         if body.get("op") in thread_control.THREAD_OPS:
-            await self._thread_call(row, body)
+            await self.native.thread_call(row, body)
             return None
         desk = self.desk(row["channel"], row["label"])
         if desk is None:
@@ -405,57 +393,6 @@ class HandoffService:
         else:
             raise Rejected(f"unknown desk operation {op!r}")
         return None if sent is None else f"chatwoot:{sent}"
-
-    async def _thread_call(self, row: Row, body: dict[str, Any]) -> None:
-        channel = self.channel(row["channel"], row["label"])
-        conversation = await self.store.conversation(str(body.get("conversation_id")))
-        if channel is None or conversation is None:
-            raise Rejected("the integration or the conversation is gone")
-        await thread_control.run(channel, str(conversation["user_id"]), body)
-
-    # --- the platform moved the thread (Messenger's handover webhooks) ---
-
-    async def platform_event(self, conversation: Row, value: Input) -> bool:
-        """A hand-over event of the platform: Messenger's handover protocol, WeChat's customer-service
-        sessions. True: it moved the holder (or was for the protocol) and is not the bot's."""
-        if isinstance(value, EventInput) and value.name in KF_EVENTS and self._kf(conversation):
-            if value.name == "kf_close_session":
-                await self.hand_back(conversation["id"], "resolved", platform=True)
-            else:
-                await self.take(conversation, reason="agent", desk=False)
-            return True
-        return await self._thread_event(conversation, value)
-
-    def _kf(self, conversation: Row) -> bool:
-        integration = self.integration(conversation["channel"], conversation["label"])
-        handoff = integration.handoff if integration is not None else None
-        return conversation["channel"] == "wechat" and handoff is not None and handoff.wechat_customer_service
-
-    async def _thread_event(self, conversation: Row, value: Input) -> bool:
-        """A handover-protocol event on an integration that uses it: moves the holder, and is not the
-        bot's. ``pass_thread_control`` (the thread came back to us): back to the bot, ``resolved``;
-        ``take_thread_control`` (another app, e.g. the Page inbox, took it): an agent holds it, ``agent``;
-        ``request_thread_control`` from the configured app: handed over (``agent``), the thread passed.
-        False: not such an event, the bot gets it as before."""
-        if not isinstance(value, EventInput) or value.name not in thread_control.THREAD_EVENTS:
-            return False
-        target = self.thread_target(conversation["channel"], conversation["label"])
-        if target is None:
-            return False
-        data = value.data or {}
-        if value.name == thread_control.PASS_THREAD:
-            await self.hand_back(conversation["id"], "resolved", platform=True)
-        elif value.name == thread_control.TAKE_THREAD:
-            await self.take(conversation, reason="agent", desk=False)
-        elif str(data.get("requested_owner_app_id")) == target:
-            await self.take(conversation, reason="agent", note=str(data.get("metadata") or "") or None)
-        else:
-            log.info(
-                "conversation %s: thread control requested by app %s, not the hand-off's; ignored",
-                conversation["id"],
-                str(data.get("requested_owner_app_id"))[:64],
-            )
-        return True
 
 
 def confirmation(settings: HandoffSettings, locale: str) -> list[UniversalMessage]:
