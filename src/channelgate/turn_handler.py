@@ -165,16 +165,24 @@ class TurnHandler:
         with the turn). None: the bot gets it. The result is wrapped, since the next turn may be None."""
         handoffs = self.handoffs
         assert handoffs is not None
+        if await handoffs.native.platform_event(
+            conversation, value
+        ):  # Messenger, WeChat: the platform moved it
+            return (await self._commit(channel, conversation, row, [], values),)
         holder = await self.store.handoffs.holder(conversation["id"])
         ending = isinstance(value, EventInput) and value.name == HANDOFF_ENDED
         if holder == "agent" and not ending:
             forward = handoffs.forwarding(conversation, int(row["id"]), dict(row["input"]))
-            return (await self._commit(channel, conversation, row, [], values, also=forward),)
+            items = handoffs.native.transfer_items(
+                channel, conversation, from_user=not isinstance(value, EventInput)
+            )
+            return (await self._commit(channel, conversation, row, items, values, also=forward),)
         if holder == "bot" and handoffs.user_asks(channel.name, channel.ctx.label, value):
             desk = await handoffs.desk_opening(conversation, "user", None)
             take, taken = handoffs.taking(conversation, "user", None, desk)
             said = confirmation(handoffs.settings, locale)
-            items = render_outbound(channel, conversation, said, locale, reply_to=row["platform_message_id"])
+            items = handoffs.native.transfer_items(channel, conversation, from_user=True)
+            items += render_outbound(channel, conversation, said, locale, reply_to=row["platform_message_id"])
             following = await self._commit(channel, conversation, row, items, values, also=take)
             if taken:
                 handoffs.taken(conversation, "user")
@@ -248,6 +256,8 @@ class TurnHandler:
         if request is None or self.handoffs is None:
             return await self._commit(channel, conversation, row, items, values)
         # the reply's messages go first (the user's line); the hand-off commits with them
+        from_user = dict(row["input"] or {}).get("type") != "event"
+        items = self.handoffs.native.transfer_items(channel, conversation, from_user=from_user) + items
         desk = await self.handoffs.desk_opening(conversation, "bot", request.note)
         take, taken = self.handoffs.taking(conversation, "bot", request.note, desk)
         following = await self._commit(channel, conversation, row, items, values, also=take)

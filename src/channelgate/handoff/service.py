@@ -27,8 +27,10 @@ import httpx
 from sqlalchemy import Connection
 
 from channelgate.channels.base import Channel, Health, Rejected
+from channelgate.handoff import thread_control
 from channelgate.handoff.chatwoot import ChatwootDesk
 from channelgate.handoff.chatwoot_events import HINT_ATTRIBUTE
+from channelgate.handoff.native import NativeHandover
 from channelgate.handoff.settings import ChatwootSettings, HandoffSettings
 from channelgate.handoff.texts import input_text, transcript_note
 from channelgate.lookup import ChannelLookup, IntegrationLookup
@@ -80,6 +82,8 @@ class HandoffService:
         self.wake_delivery = wake_delivery
         self.turns_accepted = turns_accepted
         self._desks: dict[tuple[str, str], tuple[ChatwootSettings, ChatwootDesk]] = {}
+        #: the platforms' own hand-over (Messenger's thread control, WeChat's customer service)
+        self.native = NativeHandover(self)
 
     # --- the desk of an integration ---
 
@@ -88,6 +92,13 @@ class HandoffService:
         if integration is None or integration.handoff is None:
             return None
         return integration.handoff.chatwoot
+
+    def thread_target(self, channel: str, label: str) -> str | None:
+        """Messenger's handover protocol: the app thread control is passed to on a hand-off, if any."""
+        integration = self.integration(channel, label)
+        if channel != "messenger" or integration is None or integration.handoff is None:
+            return None
+        return integration.handoff.thread_target()
 
     def desk(self, channel: str, label: str) -> ChatwootDesk | None:
         """The integration's Chatwoot client (a new one when its settings were replaced)."""
@@ -131,11 +142,20 @@ class HandoffService:
         ]
 
     def taking(
-        self, conversation: Row, reason: str, note: str | None, desk: list[tuple[dict[str, Any], str]]
+        self,
+        conversation: Row,
+        reason: str,
+        note: str | None,
+        desk: list[tuple[dict[str, Any], str]],
+        *,
+        pass_thread: bool = True,
     ) -> tuple[Callable[[Connection], object], list[HandoffRow]]:
         """A job for a turn's commit (store.complete_turn's ``also``) that hands the conversation over; the
-        list gets the hand-off when it happened."""
+        list gets the hand-off when it happened. On Messenger's handover protocol it also queues
+        ``pass_thread_control`` in the conversation's own line, after the turn's messages (the app must
+        still hold the thread to send them)."""
         taken: list[HandoffRow] = []
+        target = self.thread_target(conversation["channel"], conversation["label"]) if pass_thread else None
 
         def job(conn: Connection) -> None:
             found = handoff_rows.take(
@@ -150,8 +170,20 @@ class HandoffService:
             )
             if found is not None:
                 taken.append(found)
+                if target is not None:
+                    metadata = note or f"handoff: {reason}"
+                    body, summary = thread_control.pass_row(conversation["id"], target, metadata)
+                    self._in_line(conn, found, body, summary)
 
         return job, taken
+
+    @staticmethod
+    def _in_line(conn: Connection, held: HandoffRow, body: dict[str, Any], summary: str) -> None:
+        """A desk-kind row in the conversation's own line (not the desk's): a thread-control call keeps its
+        place among the user's messages."""
+        row = handoff_rows.desk_row(held, {**body, "handoff_id": held["handoff_id"]}, summary, time.time())
+        row["conversation_id"] = held["conversation_id"]
+        outbox_rows.insert(conn, [row])
 
     def taken(self, conversation: Row, reason: str) -> None:
         """Count a hand-off that committed, and let the desk know."""
@@ -165,15 +197,10 @@ class HandoffService:
         """Hand a conversation to an agent outside a turn (an operator; an agent who wrote in the desk,
         ``desk=False``: the desk's conversation is open already). False when an agent holds it."""
         opening = await self.desk_opening(conversation, reason, note) if desk else []
-        found = await self.store.handoffs.take(
-            conversation["id"],
-            conversation["channel"],
-            conversation["label"],
-            reason=reason,
-            note=note,
-            desk=opening,
-        )
-        if found is None:
+        job, taken = self.taking(conversation, reason, note, opening, pass_thread=desk)
+        async with self.store.handoffs.db.tx() as conn:
+            await conn.run_sync(job)
+        if not taken:
             return False
         self.taken(conversation, reason)
         return True
@@ -258,9 +285,18 @@ class HandoffService:
 
     # --- handing back ---
 
-    async def hand_back(self, conversation_id: str, reason: str, *, idle_before: float | None = None) -> bool:
+    async def hand_back(
+        self,
+        conversation_id: str,
+        reason: str,
+        *,
+        idle_before: float | None = None,
+        platform: bool = False,
+    ) -> bool:
         """Give the conversation back to the bot (``resolved``, ``released`` or ``idle``); the bot gets
-        ``handoff_ended``. The desk is asked to resolve its conversation unless it is the one that did."""
+        ``handoff_ended``. The desk is asked to resolve its conversation unless it is the one that did;
+        on Messenger's handover protocol the thread is taken back unless the platform passed it
+        (``platform``)."""
         current = await self.store.handoffs.get(conversation_id)
         if current is None or current["holder"] != "agent":
             return False
@@ -268,16 +304,28 @@ class HandoffService:
         desk: list[tuple[dict[str, Any], str]] = []
         if reason != "resolved" and self.chatwoot(current["channel"], current["label"]) is not None:
             desk = [({"conversation_id": conversation_id, "op": "close"}, "desk: close")]
-        found = await self.store.handoffs.release(
-            conversation_id,
-            reason=reason,
-            event_turn={
-                "input": event.model_dump(mode="json", exclude_none=True),
-                "dedup_key": f"{HANDOFF_ENDED}:{current['handoff_id']}",
-            },
-            desk=desk,
-            idle_before=idle_before,
-        )
+        take_thread = not platform and self.thread_target(current["channel"], current["label"]) is not None
+        event_turn = {
+            "input": event.model_dump(mode="json", exclude_none=True),
+            "dedup_key": f"{HANDOFF_ENDED}:{current['handoff_id']}",
+        }
+
+        def job(conn: Connection) -> HandoffRow | None:
+            released = handoff_rows.release(
+                conn,
+                conversation_id,
+                reason=reason,
+                event_turn=event_turn,
+                desk=desk,
+                idle_before=idle_before,
+                now=time.time(),
+            )
+            if released is not None and take_thread:  # before the bot's answer to handoff_ended
+                self._in_line(conn, released, *thread_control.take_row(conversation_id, reason))
+            return released
+
+        async with self.store.handoffs.db.tx() as conn:
+            found = await conn.run_sync(job)
         if found is None:
             return False
         self.metrics.handoffs_ended.labels(found["channel"], found["label"], reason).inc()
@@ -308,6 +356,9 @@ class HandoffService:
     async def send_to_desk(self, row: Row) -> str | None:
         """Tell the desk one thing; its message id. Raises a SendError like a channel's send."""
         body: dict[str, Any] = row["body"]
+        if body.get("op") in thread_control.THREAD_OPS:
+            await self.native.thread_call(row, body)
+            return None
         desk = self.desk(row["channel"], row["label"])
         if desk is None:
             raise Rejected("the integration has no hand-off desk (handoff.chatwoot) any more")

@@ -33,6 +33,11 @@ def fold_phrase(text: str) -> str:
     return folded.rstrip(" .!?。！？…,，")  # noqa: RUF001
 
 
+#: Messenger's Page inbox app (Meta's Handover Protocol docs): passing thread control to it lets the Page's
+#: people answer in Meta Business Suite's inbox
+PAGE_INBOX_APP_ID = "263902037430900"
+
+
 class HandoffSettings(BaseModel):
     """The gateway-wide ``handoff:`` section (docs/handoff.md)."""
 
@@ -129,11 +134,35 @@ class IntegrationHandoff(BaseModel):
 
     chatwoot: ChatwootSettings | None = None
     user_request: bool = Field(default=True, description="users may ask for a person with a trigger phrase")
+    messenger_inbox: bool = Field(
+        default=False,
+        description="Messenger only: hand conversations over with the handover protocol, passing thread "
+        "control to the Page inbox (or to messenger_app_id) and taking it back",
+    )
+    messenger_app_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,64}$",
+        description="Messenger only: the app that gets thread control on a hand-off (default: the Page "
+        "inbox, " + PAGE_INBOX_APP_ID + "); setting it turns the handover protocol on",
+    )
+
+    wechat_customer_service: bool = Field(
+        default=False,
+        description="WeChat only: while an agent holds the conversation, answer the user's messages with "
+        "the passive reply transfer_customer_service, so WeChat's customer-service tools take them",
+    )
+
+    def thread_target(self) -> str | None:
+        """The app thread control is passed to on a hand-off; None: no handover protocol."""
+        if self.messenger_app_id is not None:
+            return self.messenger_app_id
+        return PAGE_INBOX_APP_ID if self.messenger_inbox else None
 
 
 __all__ = [
     "DEFAULT_CONFIRMATIONS",
     "DEFAULT_TRIGGERS",
+    "PAGE_INBOX_APP_ID",
     "ChatwootSettings",
     "HandoffSettings",
     "IntegrationHandoff",

@@ -12,6 +12,10 @@ It lets channelgate's tests, and bot developers without a Meta account, run a bo
   sends (``sim.fail_next(1, code=131047)``, throttling codes with ``retry_after``, 5xx, 190), to go down
   for a while (``sim.outage(600)``: every API call answers 500 until then) and to answer slowly
   (``sim.send_delay``);
+* it speaks Messenger's handover protocol (``POST /{version}/{page}/pass_thread_control`` and
+  ``take_thread_control``: ``sim.thread_calls``, ``sim.thread_owner``) and builds its webhook events
+  (``messenger_pass_thread_control``, ``messenger_take_thread_control``, ``messenger_request_thread_control``,
+  ``messenger_standby_text``);
 * it builds the platform's webhook payloads and delivers them signed with the app secret, as Meta does
   (``await sim.deliver(url, sim.messenger_text("PSID", "hi"))``); redelivering the same bytes is a redelivery.
 
@@ -471,6 +475,12 @@ class GraphSimulator:
     #: app subscriptions (``subscribed_apps``) by node (a Page id or ``me``, a WhatsApp Business Account id):
     #: the fields the app is subscribed to (WhatsApp's list stays empty: its fields are the app's)
     subscriptions: dict[str, list[str]] = field(default_factory=dict)
+    #: the app the gateway's token belongs to (the Page's primary receiver, for the handover protocol)
+    app_id: str = "1234567890123456"
+    #: handover protocol calls, in order: ``{"op": "pass_thread_control"|"take_thread_control", **body}``
+    thread_calls: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    #: the app that holds each user's thread (PSID → app id); absent: this app
+    thread_owner: dict[str, str] = field(repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._failures: deque[_Failure] = deque()
@@ -488,6 +498,8 @@ class GraphSimulator:
                 Route("/_sim/outage", self._sim_outage, methods=["POST"]),
                 Route("/whatsapp_business/attachments/", self._download, methods=["GET"]),
                 Route("/{version}/{node}/messages", self._messages, methods=["POST"]),
+                Route("/{version}/{node}/pass_thread_control", self._thread_control, methods=["POST"]),
+                Route("/{version}/{node}/take_thread_control", self._thread_control, methods=["POST"]),
                 Route("/{version}/{node}/subscribed_apps", self._subscribed_apps, methods=["GET", "POST"]),
                 Route("/{version}/{node}", self._node, methods=["GET"]),
             ]
@@ -667,6 +679,53 @@ class GraphSimulator:
 
     def messenger_read(self, psid: str, watermark_ms: int) -> dict[str, Any]:
         return self.messenger_webhook(self.messenger_event(psid, read={"watermark": watermark_ms}))
+
+    def messenger_thread_event(self, psid: str, field: str, **data: Any) -> dict[str, Any]:
+        """A handover protocol event (``pass_thread_control``, ``take_thread_control``,
+        ``request_thread_control``) in a ``page`` webhook."""
+        return self.messenger_webhook(self.messenger_event(psid, **{field: data}))
+
+    def messenger_pass_thread_control(
+        self, psid: str, *, from_app_id: str, metadata: str = ""
+    ) -> dict[str, Any]:
+        """Another app (e.g. the Page inbox) passed the thread to this app."""
+        self.thread_owner.pop(psid, None)
+        return self.messenger_thread_event(
+            psid,
+            "pass_thread_control",
+            previous_owner_app_id=from_app_id,
+            new_owner_app_id=self.app_id,
+            metadata=metadata,
+        )
+
+    def messenger_take_thread_control(
+        self, psid: str, *, by_app_id: str, metadata: str = ""
+    ) -> dict[str, Any]:
+        """Another app (e.g. the Page inbox) took the thread from this app."""
+        self.thread_owner[psid] = by_app_id
+        return self.messenger_thread_event(
+            psid,
+            "take_thread_control",
+            previous_owner_app_id=self.app_id,
+            new_owner_app_id=by_app_id,
+            metadata=metadata,
+        )
+
+    def messenger_request_thread_control(
+        self, psid: str, *, by_app_id: str, metadata: str = ""
+    ) -> dict[str, Any]:
+        """A secondary receiver asks this app (the primary receiver) for the thread."""
+        return self.messenger_thread_event(
+            psid, "request_thread_control", requested_owner_app_id=by_app_id, metadata=metadata
+        )
+
+    def messenger_standby_text(self, psid: str, text: str, *, mid: str | None = None) -> dict[str, Any]:
+        """A user's message while another app holds the thread: it comes in the entry's ``standby``."""
+        event = self.messenger_event(psid, message={"mid": mid or self._id("m_"), "text": text})
+        return {
+            "object": "page",
+            "entry": [{"id": self.page_id, "time": self._now_ms(), "standby": [event]}],
+        }
 
     # --- payload builders: WhatsApp ---
 
@@ -890,6 +949,36 @@ class GraphSimulator:
         if self.send_delay:
             await asyncio.sleep(self.send_delay)
         return JSONResponse(self._accept(product, body))
+
+    async def _thread_control(self, request: Request) -> Response:
+        """``pass_thread_control`` (``recipient``, ``target_app_id``, ``metadata``) and
+        ``take_thread_control`` (``recipient``, ``metadata``) on a Page; ``{"success": true}``."""
+        node = request.path_params["node"]
+        refused = self._version_error(request) or self._auth_error(request) or self._outage_error(None)
+        if refused is not None:
+            return refused
+        if node not in (self.page_id, "me"):
+            return self._unknown_node(node, "post")
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return self._error(400, 100, "(#100) The request body is not valid JSON")
+        op = request.url.path.rsplit("/", 1)[-1]
+        psid = obj(obj(body).get("recipient")).get("id")
+        if not isinstance(psid, str) or not psid:
+            return self._error(400, 100, "(#100) The parameter recipient is required")
+        if op == "pass_thread_control":
+            target = body.get("target_app_id")
+            if target in (None, ""):
+                return self._error(400, 100, "(#100) The parameter target_app_id is required")
+            if str(target) == self.app_id:
+                return self._error(400, 10, "(#10) Cannot pass thread control to the same app")
+            self.thread_owner[psid] = str(target)
+        else:
+            self.thread_owner.pop(psid, None)
+        self.thread_calls.append({"op": op, **body})
+        self._arrivals.arrived()
+        return JSONResponse({"success": True})
 
     def _take_failure(self, is_action: bool) -> _Failure | None:
         if self._failures and (not is_action or self._failures[0].actions):

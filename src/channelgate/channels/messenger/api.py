@@ -28,6 +28,17 @@ class MessengerAPI:
         message_id = data.get("message_id") if isinstance(data, dict) else None
         return SendResult(str(message_id) if message_id else None)
 
+    async def pass_thread_control(self, page: str, psid: str, target_app_id: str, metadata: str) -> None:
+        """The handover protocol: give the thread to another app (the Page inbox, 263902037430900), so a
+        person answers there; our app gets the user's messages as ``standby`` until it comes back."""
+        body = {"recipient": {"id": psid}, "target_app_id": target_app_id, "metadata": metadata[:1000]}
+        await self.graph.call("POST", f"/{page}/pass_thread_control", json=body)
+
+    async def take_thread_control(self, page: str, psid: str, metadata: str) -> None:
+        """The handover protocol: take the thread back (our app must be the Page's primary receiver)."""
+        body = {"recipient": {"id": psid}, "metadata": metadata[:1000]}
+        await self.graph.call("POST", f"/{page}/take_thread_control", json=body)
+
     async def user_profile(self, user_id: str) -> UserProfile | None:
         """Name and locale from the User Profile API. ``locale`` needs the ``pages_user_locale`` permission,
         so on a refusal the name alone is asked for; a refusal of that too answers None."""

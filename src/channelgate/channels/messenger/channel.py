@@ -40,6 +40,10 @@ PAGE_FIELDS = (
     "messaging_referrals",
     "message_deliveries",
     "message_reads",
+    # the handover protocol (docs/handoff.md): thread control events, and the messages of threads another
+    # app holds (logged, never answered)
+    "messaging_handovers",
+    "standby",
 )
 
 
@@ -106,3 +110,11 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
 
     async def user_profile(self, user_id: str) -> UserProfile | None:
         return await self.api.user_profile(user_id)
+
+    async def pass_thread_control(self, psid: str, target_app_id: str, metadata: str) -> None:
+        """Hand the thread to another app (handover protocol; docs/handoff.md)."""
+        await self.api.pass_thread_control(self.config.page_id or "me", psid, target_app_id, metadata)
+
+    async def take_thread_control(self, psid: str, metadata: str) -> None:
+        """Take the thread back from the app that holds it (handover protocol)."""
+        await self.api.take_thread_control(self.config.page_id or "me", psid, metadata)

@@ -38,7 +38,7 @@ from channelgate.channels.wechat.api import WeChatAPI
 from channelgate.channels.wechat.callback import Callback, CallbackOpener
 from channelgate.channels.wechat.config import WeChatConfig
 from channelgate.channels.wechat.inbound import parse_fields
-from channelgate.channels.wechat.passive import PassiveReplies
+from channelgate.channels.wechat.passive import TRANSFER_CUSTOMER_SERVICE, PassiveReplies
 from channelgate.channels.wechat.render import MENU_ITEMS_MAX, TEXT_MAX_BYTES, render
 from channelgate.messages import UniversalMessage
 
@@ -150,7 +150,22 @@ class WeChatChannel(Channel[WeChatConfig]):
         return render(messages, ctx)
 
     async def send(self, outbound: Outbound) -> SendResult:
+        if outbound.body.get("msgtype") == TRANSFER_CUSTOMER_SERVICE:
+            # only a callback's answer can transfer (the request stopped waiting): the user's next message
+            # is answered with the transfer while an agent holds the conversation
+            self.ctx.log.info(
+                "wechat %s: the transfer to customer service missed its callback; the next message "
+                "carries it",
+                self.ctx.label,
+            )
+            return SendResult(None)
         return await self.api.send(outbound)
+
+    @staticmethod
+    def transfer_to_customer_service(user_id: str) -> Outbound:
+        """The passive reply that gives the user's message to WeChat's customer-service tools."""
+        body = {"touser": user_id, "msgtype": TRANSFER_CUSTOMER_SERVICE}
+        return Outbound(body=body, summary="transfer to customer service")
 
     async def download_media(self, media_id: str) -> MediaContent:
         return await self.api.download_media(media_id)

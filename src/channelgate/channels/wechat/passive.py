@@ -15,12 +15,18 @@ from channelgate.channels.wechat.callback import Callback
 from channelgate.channels.wechat.crypto import MessageCrypto
 from channelgate.channels.wechat.xml import XmlValue, build_xml
 
+#: the passive reply that hands the user's message, and the conversation, to WeChat's customer-service
+#: tools (消息转发到客服); it exists only as a passive reply: the API has no such call
+TRANSFER_CUSTOMER_SERVICE = "transfer_customer_service"
+
 
 def passive_fields(body: dict[str, Any]) -> dict[str, XmlValue] | None:
     """The XML fields of a passive reply carrying ``body``, or None when it must go through the API."""
     if any(key.startswith("_") for key in body) or "customservice" in body:
         return None
     msgtype = body.get("msgtype")
+    if msgtype == TRANSFER_CUSTOMER_SERVICE:  # the hand-off to WeChat's own customer-service tools
+        return {"MsgType": TRANSFER_CUSTOMER_SERVICE}
     content = body.get(msgtype) if isinstance(msgtype, str) else None
     if not isinstance(content, dict):
         return None

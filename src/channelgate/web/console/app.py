@@ -1,5 +1,6 @@
 """The console's plumbing and routes: :class:`Console` renders pages and guards them (sign-in, CSRF, roles);
-the pages live in signin.py, integrations.py, conversations.py, sending.py, overview.py and deadletters.py.
+the pages live in signin.py, integrations.py, conversations.py, agents.py, sending.py, overview.py and
+deadletters.py.
 
 Every operation is the admin API's own route function, called in-process with the same arguments the API
 would give it (``api.integrations.create_integration`` and so on), so the console and the API can never
@@ -29,6 +30,7 @@ from channelgate.gateway import Gateway
 from channelgate.store import operators
 from channelgate.store.operators import Session
 from channelgate.web.console import testsend
+from channelgate.web.console.agents import AgentPages
 from channelgate.web.console.conversations import ConversationPages
 from channelgate.web.console.deadletters import DeadLetterPages
 from channelgate.web.console.integrations import IntegrationPages
@@ -175,6 +177,7 @@ def create_console(gateway: Gateway, api: FastAPI) -> ConsoleMount:
     integrations = IntegrationPages(console)
     conversations = ConversationPages(console)
     dead = DeadLetterPages(console)
+    agents = AgentPages(console, conversations)
     overview = OverviewPages(console)
     sending = SendPages(console)
     g = console.guard
@@ -193,6 +196,11 @@ def create_console(gateway: Gateway, api: FastAPI) -> ConsoleMount:
         Route("/conversations/{conversation_id}", g(conversations.conversation), methods=["GET"]),
         Route("/conversations/{conversation_id}/transcript", g(conversations.fragment), methods=["GET"]),
         Route("/conversations/{conversation_id}/send", g(conversations.send, write=True), methods=["POST"]),
+        Route("/agent", g(agents.queue), methods=["GET"]),
+        Route("/agent/{conversation_id}", g(agents.conversation), methods=["GET"]),
+        Route("/agent/{conversation_id}/take", g(agents.take, write=True), methods=["POST"]),
+        Route("/agent/{conversation_id}/reply", g(agents.reply, write=True), methods=["POST"]),
+        Route("/agent/{conversation_id}/handback", g(agents.hand_back, write=True), methods=["POST"]),
         Route("/overview", g(overview.overview), methods=["GET"]),
         Route("/overview/charts", g(overview.charts), methods=["GET"]),
         Route("/send", g(sending.page), methods=["GET"]),
