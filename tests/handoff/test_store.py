@@ -73,3 +73,25 @@ async def test_idle_sweep_only_takes_what_stayed_idle(store: Store) -> None:
     assert await store.handoffs.release(busy, reason="idle", idle_before=cutoff) is None
     assert await store.handoffs.release(quiet, reason="idle", idle_before=cutoff) is not None
     assert await store.handoffs.holders([quiet, busy]) == {quiet: "bot", busy: "agent"}
+
+
+async def test_a_message_racing_a_hand_back_becomes_the_bots_next_turn(store: Store) -> None:
+    # the turn read "agent", then the conversation was given back before the turn committed: its input is
+    # queued for the bot (after handoff_ended) rather than reaching neither the desk nor the bot
+    cid = await a_conversation(store)
+    held = await store.handoffs.take(cid, "relay", "main", reason="operator", note=None)
+    assert held is not None
+    event = {"input": {"type": "event", "name": "handoff_ended", "data": {"reason": "resolved"}}}
+    await store.handoffs.release(cid, reason="resolved", event_turn={**event, "dedup_key": "handoff_ended:y"})
+    conversation = {"id": cid, "channel": "relay", "label": "main"}
+    text = {"type": "text", "text": "are you there?"}
+    moved = await store.run(
+        lambda conn: handoff_rows.to_bot_if_released(conn, conversation, text, "turn:9", 1.0)
+    )
+    assert moved is True
+    assert [t["input"] for t in await store.inbox_rows(cid)] == [event["input"], text]
+    await store.handoffs.take(cid, "relay", "main", reason="operator", note=None)
+    held_now = await store.run(
+        lambda conn: handoff_rows.to_bot_if_released(conn, conversation, text, "turn:10", 1.0)
+    )
+    assert held_now is False  # an agent holds it: the desk gets it as before

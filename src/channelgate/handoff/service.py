@@ -216,8 +216,11 @@ class HandoffService:
         now = time.time()
 
         def job(conn: Connection) -> None:
+            key = f"turn:{turn_id}"
+            if handoff_rows.to_bot_if_released(conn, conversation, value, key, now):
+                return  # given back since the turn read its holder: the bot gets it as its next turn
             if has_desk:
-                handoff_rows.forward(conn, conversation["id"], body, "desk: message", f"turn:{turn_id}", now)
+                handoff_rows.forward(conn, conversation["id"], body, "desk: message", key, now)
             else:  # no desk to tell: the transcript has it; the activity keeps the hand-off from going idle
                 handoff_rows.touch(conn, conversation["id"], now)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any, Final, Literal, TypedDict
 
 from sqlalchemy import Column, Connection, Float, Index, String, Table, Text, func, select, update
@@ -247,6 +248,22 @@ def forward(
     )
     _queue_desk(conn, [desk_row(found, {**body, "handoff_id": found["handoff_id"]}, summary, now, key)])
     return found
+
+
+def to_bot_if_released(
+    conn: Connection, conversation: Mapping[str, Any], value: dict[str, Any], key: str, now: float
+) -> bool:
+    """The input a turn meant for the agent, when the conversation was given back between the turn's read
+    of its holder and its commit: it becomes the bot's next turn (after ``handoff_ended``, which the
+    hand-back queued first) instead of reaching neither. True when it did."""
+    from channelgate.store.inbox import insert_event  # inbox imports much; only this needs it
+
+    found = _get(conn, conversation["id"])
+    if found is not None and found["holder"] == "agent":
+        return False
+    channel, label = conversation["channel"], conversation["label"]
+    insert_event(conn, conversation["id"], channel, label, value, f"{key}:to-bot", now)
+    return True
 
 
 def touch(conn: Connection, conversation_id: str, now: float) -> None:
