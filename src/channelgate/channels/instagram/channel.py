@@ -31,8 +31,8 @@ from channelgate.channels.instagram.config import InstagramConfig
 from channelgate.channels.instagram.inbound import InstagramInbound
 from channelgate.channels.messenger.render import BUTTONS_MAX, QUICK_REPLIES_MAX
 from channelgate.channels.meta.channel import MetaChannel
-from channelgate.channels.meta.graph import GraphAPI
 from channelgate.channels.meta.subscriptions import connection, dashboard_steps
+from channelgate.channels.platform_api import ErrorTable
 from channelgate.messages import UniversalMessage
 
 
@@ -51,18 +51,12 @@ class InstagramChannel(MetaChannel[InstagramConfig]):
     )
     setup_fields: ClassVar[tuple[str, ...]] = ("verify_token",)
     webhook_object: ClassVar[str] = "instagram"
+    product: ClassVar[str] = "Instagram"
+    token_field: ClassVar[str] = "access_token"  # noqa: S105 - a config field's name, not a secret
+    graph_errors: ClassVar[ErrorTable] = INSTAGRAM_ERRORS
 
     def __init__(self, config: InstagramConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
-        self.graph = GraphAPI(
-            ctx.http,
-            ctx.health,
-            base_url=config.api_base_url,
-            token=config.access_token,
-            product="Instagram",
-            config_field="access_token",
-            errors=INSTAGRAM_ERRORS,
-        )
         self.api = InstagramAPI(self.graph, config.graph_node, ctx.log, ctx.label)
         self.inbound = InstagramInbound(config.instagram_account_id, ctx.log, ctx.label)
 

@@ -28,7 +28,6 @@ from channelgate.channels.messenger.config import MessengerConfig
 from channelgate.channels.messenger.inbound import MessengerInbound
 from channelgate.channels.messenger.render import BUTTONS_MAX, QUICK_REPLIES_MAX, TEXT_MAX
 from channelgate.channels.meta.channel import MetaChannel
-from channelgate.channels.meta.graph import GraphAPI
 from channelgate.channels.meta.subscriptions import connection, dashboard_steps, subscribe_app
 from channelgate.messages import UniversalMessage
 
@@ -62,17 +61,11 @@ class MessengerChannel(MetaChannel[MessengerConfig]):
     )
     setup_fields: ClassVar[tuple[str, ...]] = ("verify_token",)
     webhook_object: ClassVar[str] = "page"
+    product: ClassVar[str] = "Messenger"
+    token_field: ClassVar[str] = "page_access_token"  # noqa: S105 - a config field's name, not a secret
 
     def __init__(self, config: MessengerConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
-        self.graph = GraphAPI(
-            ctx.http,
-            ctx.health,
-            base_url=config.api_base_url,
-            token=config.page_access_token,
-            product="Messenger",
-            config_field="page_access_token",
-        )
         self.api = MessengerAPI(self.graph, ctx.log, ctx.label)
         self.inbound = MessengerInbound(config.page_id, ctx.log, ctx.label)
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar, cast
 
+from pydantic import SecretStr
+
 from channelgate.channels.base import (
     BadRequest,
     Channel,
     ChannelConfig,
+    ChannelContext,
     Verified,
     WebhookRequest,
     WebhookResponse,
 )
 from channelgate.channels.inbound import load_json
 from channelgate.channels.meta.config import MetaSettings, check_meta_config
+from channelgate.channels.meta.graph import GRAPH_ERRORS, GraphAPI
 from channelgate.channels.meta.webhook import check_signature, handshake
+from channelgate.channels.platform_api import ErrorTable
 
 MetaConfigT = TypeVar("MetaConfigT", bound=ChannelConfig)
 
@@ -25,6 +30,23 @@ class MetaChannel(Channel[MetaConfigT]):
 
     #: the payload's ``object`` for this product (``page``, ``whatsapp_business_account``)
     webhook_object: ClassVar[str]
+    #: the product's name in errors and health, and the config field holding its access token
+    product: ClassVar[str]
+    token_field: ClassVar[str]
+    #: Graph's error codes, and the product's own where it has some
+    graph_errors: ClassVar[ErrorTable] = GRAPH_ERRORS
+
+    def __init__(self, config: MetaConfigT, ctx: ChannelContext) -> None:
+        super().__init__(config, ctx)
+        self.graph = GraphAPI(
+            ctx.http,
+            ctx.health,
+            base_url=cast(MetaSettings, config).api_base_url,
+            token=cast(SecretStr, getattr(config, self.token_field)),
+            product=self.product,
+            config_field=self.token_field,
+            errors=self.graph_errors,
+        )
 
     @classmethod
     def check_config(cls, config: MetaConfigT) -> list[str]:

@@ -22,7 +22,6 @@ from channelgate.channels.base import (
     WebhookRequest,
 )
 from channelgate.channels.meta.channel import MetaChannel
-from channelgate.channels.meta.graph import GraphAPI
 from channelgate.channels.meta.subscriptions import connection, dashboard_steps, subscribe_app
 from channelgate.channels.whatsapp import window
 from channelgate.channels.whatsapp.api import WhatsAppAPI
@@ -47,17 +46,11 @@ class WhatsAppChannel(MetaChannel[WhatsAppConfig]):
     )
     setup_fields: ClassVar[tuple[str, ...]] = ("verify_token",)
     webhook_object: ClassVar[str] = "whatsapp_business_account"
+    product: ClassVar[str] = "WhatsApp"
+    token_field: ClassVar[str] = "access_token"  # noqa: S105 - a config field's name, not a secret
 
     def __init__(self, config: WhatsAppConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
-        self.graph = GraphAPI(
-            ctx.http,
-            ctx.health,
-            base_url=config.api_base_url,
-            token=config.access_token,
-            product="WhatsApp",
-            config_field="access_token",
-        )
         self.api = WhatsAppAPI(self.graph, config.phone_number_id)
         self.inbound = WhatsAppInbound(config.phone_number_id, config.business_account_id, ctx.log, ctx.label)
 
