@@ -78,14 +78,13 @@ async def replay_dead_letter(message_id: MessageId, gateway: GatewayDep) -> Mess
     row = await admin.outbox_row(gateway.store, message_id)
     if row is None:
         raise ApiError(404, f"no message {message_id}")
-    if not await admin.replay_dead(gateway.store, message_id):
+    replayed = await admin.replay_dead(gateway.store, message_id)
+    if replayed is None:
         raise ApiError(409, f"message {message_id} is not a dead letter (it is {row['status']})")
-    # the answer is the message as the replay left it: read before delivery is woken, which may send it
-    # at once (read after, the answer was sometimes already "sent")
-    row = await admin.outbox_row(gateway.store, message_id)
+    # the answer is the message as the replay's own transaction left it: read any later, delivery (woken
+    # here, or polling on its own) may already have sent it
     gateway.wake_delivery()
-    assert row is not None
-    return message_status(row)
+    return message_status(replayed)
 
 
 @router.get(

@@ -235,7 +235,7 @@ async def dead_letters(
     return await store.dead_letters.page(channel=channel, label=label, limit=limit, after_id=after_id)
 
 
-async def replay_dead(store: Store, message_id: int) -> bool:
-    """Queue a dead-lettered message again, in its conversation's order; False if it is not dead (any
-    more). See ``DeadLetters.replay``."""
+async def replay_dead(store: Store, message_id: int) -> RowMapping | None:
+    """Queue a dead-lettered message again, in its conversation's order: the message as the replay left
+    it, or None if it is not dead (any more). See ``DeadLetters.replay``."""
     return await store.dead_letters.replay(message_id)

@@ -41,8 +41,10 @@ class DeadLetters:
             result = await conn.execute(select(outbox).where(*where).order_by(outbox.c.id).limit(limit))
             return list(result.mappings())
 
-    async def replay(self, message_id: int) -> bool:
-        """Queue a dead letter again with a fresh retry budget; False if it is not dead (any more).
+    async def replay(self, message_id: int) -> RowMapping | None:
+        """Queue a dead letter again with a fresh retry budget: the message as the replay left it (read in
+        the replay's own transaction, so a delivery that sends it at once cannot change the answer), or
+        None if it is not dead (any more).
 
         It keeps its place in its conversation's line (its id), so the messages queued after it wait for
         it, as they would have had it gone out. The conversation's dead letters it directly followed (those
@@ -51,12 +53,12 @@ class DeadLetters:
         sent: a replay cannot go back in time."""
         now = time.time()
 
-        def job(conn: Connection) -> bool:
+        def job(conn: Connection) -> RowMapping | None:
             found = conn.execute(
                 select(outbox.c.conversation_id).where(outbox.c.id == message_id, outbox.c.status == "dead")
             ).first()
             if found is None:
-                return False
+                return None
             conversation_id = found[0]
             went_out = conn.execute(
                 select(func.max(outbox.c.id)).where(
@@ -84,7 +86,7 @@ class DeadLetters:
                     reason="replayed from the dead letters",
                 )
             )
-            return True
+            return conn.execute(select(outbox).where(outbox.c.id == message_id)).mappings().one()
 
         return await self.db.run(job)
 

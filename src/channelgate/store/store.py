@@ -220,7 +220,7 @@ class Store(Database):
         await self.deliveries.mark_failed(outbox_id, reason, attempts, dead=dead)
 
     async def replay_dead_letter(self, message_id: int) -> bool:
-        return await self.dead_letters.replay(message_id)
+        return await self.dead_letters.replay(message_id) is not None
 
     async def use_fallback(self, outbox_id: int, body: dict[str, Any], reason: str) -> None:
         await self.deliveries.use_fallback(outbox_id, body, reason)
