@@ -16,7 +16,7 @@ from channelgate.testing.server import serve_app
 from channelgate.testing.wechat import WeChatSimulator
 from channelgate.turns import EventInput, TextInput
 
-from ..wechat.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, gateway_config
+from ..wechat.helpers import gateway_config, simulator
 from .conftest import DeskBot
 
 USER = "oUserHandoff1"
@@ -24,15 +24,7 @@ USER = "oUserHandoff1"
 
 @pytest.fixture
 def sim() -> WeChatSimulator:
-    return WeChatSimulator(
-        app_id=APP_ID,
-        app_secret=APP_SECRET,
-        token=TOKEN,
-        encoding_aes_key=AES_KEY,
-        account="gh_abcdef123456",
-        grace_period=0,
-        callback_timeout=2.0,
-    )
+    return simulator(callback_timeout=2.0)
 
 
 @pytest.fixture

@@ -10,20 +10,12 @@ import pytest
 from channelgate.testing.server import serve_app
 from channelgate.testing.wechat import WeChatSimulator
 
-from .helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN
+from .helpers import simulator
 
 
 @pytest.fixture
 def sim() -> WeChatSimulator:
-    return WeChatSimulator(
-        app_id=APP_ID,
-        app_secret=APP_SECRET,
-        token=TOKEN,
-        encoding_aes_key=AES_KEY,
-        account="gh_abcdef123456",
-        grace_period=0,
-        callback_timeout=0.5,
-    )
+    return simulator(callback_timeout=0.5)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import httpx
 from channelgate.channels.base import ChannelContext, WebhookRequest
 from channelgate.channels.wechat import WeChatChannel, WeChatConfig
 from channelgate.testing.memory import MemoryKeyValue, MemoryReplayCache
+from channelgate.testing.wechat import WeChatSimulator
 
 # the reference notes, §0.3 and §0.4
 TOKEN = "testtoken123"
@@ -99,3 +100,17 @@ def gateway_config(
     if store is not None:
         config["store"] = store
     return config
+
+
+def simulator(callback_timeout: float) -> WeChatSimulator:
+    """The WeChat simulator for the account of these helpers' config, calling the gateway back with
+    ``callback_timeout`` (WeChat's own is 5 s; tests wait less, or more where a turn runs first)."""
+    return WeChatSimulator(
+        app_id=APP_ID,
+        app_secret=APP_SECRET,
+        token=TOKEN,
+        encoding_aes_key=AES_KEY,
+        account="gh_abcdef123456",
+        grace_period=0,
+        callback_timeout=callback_timeout,
+    )

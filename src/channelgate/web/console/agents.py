@@ -108,7 +108,7 @@ class AgentPages:
     async def conversation(self, request: Request, session: Session, **extra: Any) -> Response:
         conversation_id = request.path_params["conversation_id"]
         row = await conversation_or_404(self.gateway, conversation_id)
-        detail = await self.conversations._transcript(conversation_id)
+        detail = await self.conversations.transcript(conversation_id)
         held = await self.gateway.store.handoffs.get(conversation_id)
         holder = held["holder"] if held is not None else "bot"
         taken_by = await self._claimed_by(held["handoff_id"]) if held and holder == "agent" else None

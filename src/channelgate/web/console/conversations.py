@@ -83,7 +83,7 @@ class ConversationPages:
             filters={"channel": channel or "", "label": label or "", "q": text or ""},
         )
 
-    async def _transcript(self, conversation_id: str) -> dict[str, Any]:
+    async def transcript(self, conversation_id: str) -> dict[str, Any]:
         """The whole transcript (newest 1000 entries at most) through the API's own pages."""
         detail = await api_conversations.get_conversation(
             conversation_id, self.console.gateway, limit=200, cursor=None
@@ -111,7 +111,7 @@ class ConversationPages:
         return None
 
     async def conversation(self, request: Request, session: Session, **extra: Any) -> Response:
-        detail = await self._transcript(request.path_params["conversation_id"])
+        detail = await self.transcript(request.path_params["conversation_id"])
         return self.console.page(
             request,
             "conversation.html",
@@ -125,7 +125,7 @@ class ConversationPages:
         )
 
     async def fragment(self, request: Request, session: Session) -> Response:
-        detail = await self._transcript(request.path_params["conversation_id"])
+        detail = await self.transcript(request.path_params["conversation_id"])
         return self.console.page(request, "_transcript.html", session, c=detail, preview=testsend.preview)
 
     async def send(self, request: Request, session: Session) -> Response:
