@@ -28,6 +28,7 @@ from channelgate.metrics import Metrics
 from channelgate.outbound import render_outbound, resolve_channel_specific
 from channelgate.passive import PassiveReplies
 from channelgate.store import Store
+from channelgate.store.inbox import LeaseLost
 from channelgate.store.statements import Row
 from channelgate.turn_handler import TurnHandler
 
@@ -137,20 +138,8 @@ class TurnRunner:
                 while not self._stopping:
                     self._dirty.discard(conversation_id)
                     row = await store.claim_conversation(conversation_id, self.owner, lease)
-                    renewed = time.monotonic()
-                    while row is not None and not self._stopping:
-                        if row["next_attempt_at"] > time.time():  # waiting for a retry: later turns wait too
-                            await store.release_conversation(conversation_id, self.owner)
-                            row = None
-                            break
-                        if time.monotonic() - renewed > lease / 3:
-                            await store.renew_lease(conversation_id, self.owner, lease)
-                            renewed = time.monotonic()
-                        current = row
-                        try:
-                            row = await self.handler.run(current)
-                        except Exception as exc:
-                            row = await self.handler.failed(current, exc)
+                    if row is not None:
+                        row = await self._run_claimed(conversation_id, row, lease)
                     if conversation_id not in self._dirty:
                         break
         except Exception:
@@ -160,6 +149,56 @@ class TurnRunner:
                 with contextlib.suppress(Exception):
                     await store.release_conversation(conversation_id, self.owner)
             self._active.discard(conversation_id)
+
+    async def _run_claimed(self, conversation_id: str, row: Row, lease: float) -> Row | None:
+        """Run a claimed conversation's turns while the lease is held, renewing it in the background so a
+        turn longer than the lease (a slow bot) keeps it. A turn whose lease was lost anyway (a stalled
+        process, a store that refused the renewal) is refused at its commit (``LeaseLost``): the worker
+        that claimed it since answers instead, and this one stops without answering."""
+        keeper = asyncio.create_task(self._keep_lease(conversation_id, lease))
+        current: Row | None = row
+        try:
+            while current is not None and not self._stopping:
+                if current["next_attempt_at"] > time.time():  # waiting for a retry: later turns wait too
+                    await self.store.release_conversation(conversation_id, self.owner)
+                    return None
+                turn = current
+                try:
+                    current = await self._run_turn(turn)
+                except LeaseLost:
+                    log.warning(
+                        "conversation %s: lease lost during turn %s; its answer is left to the worker "
+                        "that claimed it since",
+                        conversation_id,
+                        turn["id"],
+                    )
+                    return None
+            return current
+        finally:
+            keeper.cancel()
+
+    async def _run_turn(self, row: Row) -> Row | None:
+        """One turn, its failures retried or ended by the handler; ``LeaseLost`` passes through."""
+        try:
+            return await self.handler.run(row)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            return await self.handler.failed(row, exc)
+
+    async def _keep_lease(self, conversation_id: str, lease: float) -> None:
+        """Renew the conversation's lease every third of it until cancelled or lost (then the turn's
+        commit is refused, so stopping here is enough)."""
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                held = await self.store.renew_lease(conversation_id, self.owner, lease)
+            except Exception:  # a store hiccup: try again; the commit's fence decides in the end
+                log.warning("conversation %s: renewing its lease failed", conversation_id, exc_info=True)
+                continue
+            if not held:
+                log.warning("conversation %s: lease lost to another worker", conversation_id)
+                return
 
     async def poll(self) -> None:
         """Find due work nobody is running: retries, other replicas' accepts, crash leftovers."""

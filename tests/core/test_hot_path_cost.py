@@ -16,6 +16,7 @@ from channelgate.channels.base import InboundMessage, Outbound
 from channelgate.metrics import Metrics
 from channelgate.store import NewOutbound, Store
 from channelgate.store import inbox as inbox_module
+from channelgate.store.inbox import LeaseLost
 from channelgate.turns import TextInput, User
 
 
@@ -126,12 +127,13 @@ async def test_the_last_turn_releases_its_conversation_and_an_earlier_one_keeps_
     assert following is None
     conv = await store.conversation(conversation)
     assert conv is not None and conv["lease_owner"] is None and conv["lease_until"] is None
-    # another worker's completion neither releases a lease it does not hold nor hides a pending turn
+    # another worker's completion is refused: it neither ends the turn nor releases a lease it does not hold
     await store.accept("relay", "main", "en-US", [message("t3")])
     third = await store.claim_conversation(conversation, "w", 30)
     assert third is not None
     await store.accept("relay", "main", "en-US", [message("t4")])
-    _, seen = await store.complete_turn(third["id"], conversation, "relay", "main", [], owner="stale")
-    assert seen is not None and seen["dedup_key"] == "t4"
+    with pytest.raises(LeaseLost):
+        await store.complete_turn(third["id"], conversation, "relay", "main", [], owner="stale")
+    assert [r["status"] for r in await store.inbox.rows(conversation)][-2:] == ["pending", "pending"]
     conv = await store.conversation(conversation)
     assert conv is not None and conv["lease_owner"] == "w"

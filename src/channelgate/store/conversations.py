@@ -147,13 +147,16 @@ class Conversations:
                 update(conversations).where(conversations.c.id == conversation_id).values(**values)
             )
 
-    async def renew_lease(self, conversation_id: str, owner: str, lease: float) -> None:
+    async def renew_lease(self, conversation_id: str, owner: str, lease: float) -> bool:
+        """Extend ``owner``'s lease; False when it no longer holds it (another worker claimed the
+        conversation after the lease expired, or it was released): the caller must not commit its turn."""
         async with self.db.tx() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 update(conversations)
                 .where(conversations.c.id == conversation_id, conversations.c.lease_owner == owner)
                 .values(lease_until=time.time() + lease)
             )
+            return bool(result.rowcount)
 
     async def release(self, conversation_id: str, owner: str) -> None:
         await self.db.run(lambda conn: release(conn, conversation_id, owner))

@@ -65,7 +65,24 @@ RELEASE_IF_IDLE = Sql(
        WHERE id = :id AND lease_owner = :owner
          AND NOT EXISTS (SELECT 1 FROM inbox WHERE conversation_id = :id AND status = 'pending')"""
 )
-FINISH_TURN = Sql("UPDATE inbox SET status = :status, error = :error, done_at = :now WHERE id = :id")
+# A turn ends only while it is pending and, for a lease owner, while that owner still holds the
+# conversation: a worker that outlived its lease (a slow bot, a stalled process) and was overtaken by another
+# replica's claim must not answer a second time. The owner is the fence token: a runner runs at most one
+# task per conversation, and a restarted process has a new owner.
+FINISH_TURN = Sql(
+    "UPDATE inbox SET status = :status, error = :error, done_at = :now WHERE id = :id AND status = 'pending'"
+)
+FINISH_LEASED_TURN = Sql(
+    """UPDATE inbox SET status = :status, error = :error, done_at = :now
+       WHERE id = :id AND status = 'pending'
+         AND EXISTS (SELECT 1 FROM conversations WHERE id = :conversation_id AND lease_owner = :owner)"""
+)
+
+
+class LeaseLost(Exception):
+    """A turn's commit was refused: its worker no longer holds the conversation's lease (another worker
+    claimed it after the lease expired), or the turn is no longer pending. Nothing was written; the worker
+    must drop the turn, whose answer is now the other worker's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +333,8 @@ class Inbox:
         the same transaction (a hand-off the reply asked for, a message forwarded to the agent desk).
 
         Returns the outbox ids and, for the lease ``owner``, the conversation's next pending turn (the
-        lease is released in the same transaction when there is none)."""
+        lease is released in the same transaction when there is none). Raises :class:`LeaseLost`, having
+        written nothing, when the turn is no longer pending or ``owner`` no longer holds the lease."""
         now = time.time()
         rows = [
             outbox_rows.new_row(conversation_id, channel, label, item, now, turn_id, request_id)
@@ -327,12 +345,16 @@ class Inbox:
             "status": "failed" if failed_reason else "done",
             "error": failed_reason,
             "now": now,
+            "conversation_id": conversation_id,
+            "owner": owner,
         }
+        finish_turn = FINISH_TURN if owner is None else FINISH_LEASED_TURN
 
-        def job(conn: Connection) -> tuple[list[int], TurnRow | None]:
+        def job(conn: Connection) -> tuple[list[int], TurnRow | None] | None:
             following: TurnRow | None = None
+            if not finish_turn.execute(conn, finish):
+                return None  # fenced out: write nothing
             ids = outbox_rows.insert(conn, rows)
-            FINISH_TURN.execute(conn, finish)
             if also is not None:
                 also(conn)
             if conversation_values:
@@ -344,7 +366,10 @@ class Inbox:
                 following = next_turn(conn, conversation_id)
             return ids, following
 
-        return await self.db.run(job)
+        done = await self.db.run(job)
+        if done is None:
+            raise LeaseLost(f"turn {turn_id}: no longer pending, or the lease of {conversation_id} is lost")
+        return done
 
     async def retry_turn(self, turn_id: int, attempts: int, at: float, error: str) -> None:
         async with self.db.tx() as conn:

@@ -81,8 +81,8 @@ class Store(Database):
     async def update_conversation(self, conversation_id: str, **values: Any) -> None:
         await self.conversations.update(conversation_id, **values)
 
-    async def renew_lease(self, conversation_id: str, owner: str, lease: float) -> None:
-        await self.conversations.renew_lease(conversation_id, owner, lease)
+    async def renew_lease(self, conversation_id: str, owner: str, lease: float) -> bool:
+        return await self.conversations.renew_lease(conversation_id, owner, lease)
 
     async def release_conversation(self, conversation_id: str, owner: str) -> None:
         await self.conversations.release(conversation_id, owner)
