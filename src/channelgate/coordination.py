@@ -9,7 +9,9 @@ connection that LISTENs on the ``channelgate`` channel and sends the NOTIFYs, so
   (:class:`Handlers.integration`; a slow full sync stays as the safety net, integration_sync.py);
 * turns accepted on one replica wake the others' runner for those conversations, and queued outbox rows
   wake their delivery worker (the poll stays as the safety net: a NOTIFY is lost with a dropped connection);
-* a draining replica asks the others to look for work at once (``poll``): its released leases are theirs.
+* a draining replica asks the others to look for work at once (``poll``): its released leases are theirs;
+* a replica that joins, leaves or changes its share of the limits says so (``members``), so the others
+  adjust their shares at once rather than at their next heartbeat (shares.py).
 
 A NOTIFY is delivered only after its transaction commits, and here it is sent after the change committed,
 so a replica that hears it reads the change. Notifications from this replica itself are ignored.
@@ -55,6 +57,8 @@ class Handlers:
     poll: Callable[[], None]
     #: reload every integration (after a reconnect: changes may have been missed)
     resync: Callable[[], Awaitable[None]]
+    #: a replica joined, left or changed its share of the limits (shares.py): look at the members now
+    members: Callable[[], None] = lambda: None
 
 
 class Coordination:
@@ -77,6 +81,9 @@ class Coordination:
 
     def poll_now(self) -> None:
         """Ask the other replicas to look for due work at once (this one is draining)."""
+
+    def members_changed(self) -> None:
+        """Tell the other replicas that this one joined, left or changed its share (shares.py)."""
 
     async def flush(self) -> None:
         """Wait until what was published so far is sent (tests, shutdown)."""
@@ -112,6 +119,7 @@ class PgCoordination(Coordination):
         self._turn_ids: list[str] = []
         self._outbox = False
         self._poll = False
+        self._members = False
         self._pending = asyncio.Event()
         self._sent = asyncio.Event()
         self._lost = asyncio.Event()
@@ -169,6 +177,10 @@ class PgCoordination(Coordination):
         self._poll = True
         self._pending.set()
 
+    def members_changed(self) -> None:
+        self._members = True
+        self._pending.set()
+
     async def flush(self) -> None:
         while self._has_news() and self.connected and self._task is not None and not self._task.done():
             self._sent.clear()
@@ -176,7 +188,7 @@ class PgCoordination(Coordination):
                 await asyncio.wait_for(self._sent.wait(), 1.0)
 
     def _has_news(self) -> bool:
-        return bool(self._integrations or self._turn_ids or self._outbox or self._poll)
+        return bool(self._integrations or self._turn_ids or self._outbox or self._poll or self._members)
 
     def _take_news(self) -> list[bytes]:
         payloads = [
@@ -192,7 +204,10 @@ class PgCoordination(Coordination):
             payloads.append(orjson.dumps({"o": self.owner, "k": "outbox"}))
         if self._poll:
             payloads.append(orjson.dumps({"o": self.owner, "k": "poll"}))
+        if self._members:
+            payloads.append(orjson.dumps({"o": self.owner, "k": "members"}))
         self._integrations, self._turn_ids, self._outbox, self._poll = [], [], False, False
+        self._members = False
         return payloads
 
     # --- the connection ---
@@ -274,6 +289,8 @@ class PgCoordination(Coordination):
                 handlers.outbox()
             elif kind == "poll":
                 handlers.poll()
+            elif kind == "members":
+                handlers.members()
         except Exception:
             log.exception("could not act on a notification")
 

@@ -45,6 +45,7 @@ from channelgate.lookup import ChannelLookup
 from channelgate.metrics import Metrics
 from channelgate.pauses import CredentialPauses
 from channelgate.retry import backoff, budget_left
+from channelgate.shares import WHOLE, Shares
 from channelgate.store import Store
 from channelgate.store.handoffs import DESK_KIND
 from channelgate.store.rows import DeliveryRow
@@ -63,7 +64,7 @@ class Deliverer:
 
     It is given what it uses: the store, the pipeline settings, a lookup of the live channels (an
     integration replaced or removed is seen at its next send), the metrics, and what tells a hand-off's
-    agent desk its queued rows (``desk``)."""
+    agent desk its queued rows (``desk``), and this replica's share of the rate limits (``share``)."""
 
     def __init__(
         self,
@@ -75,6 +76,7 @@ class Deliverer:
         owner: str | None = None,
         batch: int = 256,
         desk: DeskSend | None = None,
+        share: Shares = WHOLE,
     ) -> None:
         self.store = store
         self.desk = desk
@@ -85,7 +87,7 @@ class Deliverer:
         #: outbox id → the end of the claim this worker holds on it (the fence its send is checked against)
         self._claims: dict[int, float] = {}
         self.batch = batch
-        self.lanes = Lanes()
+        self.lanes = Lanes(share)
         self.pauses = CredentialPauses(
             store,
             metrics,

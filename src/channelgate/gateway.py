@@ -39,6 +39,7 @@ from channelgate.languages import Languages
 from channelgate.metrics import Metrics
 from channelgate.passive import PassiveReplies
 from channelgate.pipeline import TurnRunner
+from channelgate.shares import shares_for
 from channelgate.store import Accepted, Store, StoreKeyValue
 from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
 from channelgate.store.replay import StoreReplayCache
@@ -90,6 +91,12 @@ class Gateway:
             wake_delivery=self.wake_delivery,
             turns_accepted=lambda ids: self.turns.accepted(ids),
         )
+        # news between replicas (LISTEN/NOTIFY on PostgreSQL, nothing on SQLite): coordination.py
+        self.coordination: Coordination = coordination_for(self.store.engine.url, self.owner)
+        # this replica's share of every limit, so the fleet keeps to them (the whole on SQLite): shares.py
+        self.shares = shares_for(
+            self.store.replicas, self.coordination, self.owner, alone=self.store.is_sqlite
+        )
         self.delivery = Deliverer(
             self.store,
             self.settings.pipeline,
@@ -97,6 +104,7 @@ class Gateway:
             metrics=self.metrics,
             owner=self.owner,
             desk=self.handoffs.send_to_desk,
+            share=self.shares,
         )
         self.turns = TurnRunner(
             self.store,
@@ -115,8 +123,6 @@ class Gateway:
         self._background: list[asyncio.Task[None]] = []
         self.accepting = False
         self.stopping = False  # draining: /readyz says so, and peers' news no longer starts work here
-        # news between replicas (LISTEN/NOTIFY on PostgreSQL, nothing on SQLite): coordination.py
-        self.coordination: Coordination = coordination_for(self.store.engine.url, self.owner)
         self.integration_sync = IntegrationSync(
             self.store,
             self.registry,
@@ -162,8 +168,10 @@ class Gateway:
                 outbox=self.delivery.wake,
                 poll=self._peer_poll,
                 resync=self.integration_sync.sync,
+                members=self.shares.heard,
             )
         )
+        await self.shares.start()  # joins the fleet's limits (waits a moment to be admitted)
         self._background = [
             asyncio.create_task(self._poll_loop(), name="poller"),
             asyncio.create_task(self._retention_loop(), name="retention"),
@@ -195,6 +203,7 @@ class Gateway:
         await self.turns.stop(timeout)
         self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
+        await self.shares.stop()  # after the last send: the others take this replica's share at once
         # the leases this replica gave back are the others' now: tell them to look at once
         self.coordination.poll_now()
         with contextlib.suppress(Exception):
@@ -297,6 +306,7 @@ class Gateway:
             health=Health(),
             log=logging.getLogger(f"channelgate.channels.{integration.channel}"),
             replay=StoreReplayCache(self.store, f"{integration.channel}:{integration.label}"),
+            share=self.shares,
         )
         channel = cls(integration.config, ctx)
         await channel.start()

@@ -2,7 +2,8 @@
 
 The delivery worker takes a slot and a token before each send; best-effort calls (typing indicators, read
 marks) take them only when they are free at once. A lane is made on an integration's first send and dropped
-when the integration is replaced, so a changed ``rate_limit`` applies from then on.
+when the integration is replaced, so a changed ``rate_limit`` applies from then on. With several replicas
+each uses its share of the rate (shares.py), so that the fleet as a whole keeps to it.
 """
 
 from __future__ import annotations
@@ -15,37 +16,60 @@ from dataclasses import dataclass
 from typing import Any
 
 from channelgate.channels.base import Channel
+from channelgate.shares import WHOLE, Shares
 
 
 class RateLimiter:
-    """A token bucket: ``rate`` sends per second with bursts of up to one second's worth."""
+    """A token bucket: ``rate`` sends per second with bursts of up to one second's worth, of which this
+    replica uses its ``share`` (shares.py): ``rate * share`` per second, a burst of that (at least one).
 
-    def __init__(self, rate: float) -> None:
+    Alone (the whole share) the bucket starts full. In a fleet it starts empty, and empties again whenever
+    the replica is (re)admitted (the share's ``epoch``): the fleet's tokens may have been spent by the
+    others, and a fresh full bucket would add a burst the platform never allowed."""
+
+    #: how long a replica without a share waits before looking again (seconds)
+    idle_wait = 0.1
+
+    def __init__(self, rate: float, share: Shares = WHOLE) -> None:
         self.rate = rate
+        self.share = share
         self.capacity = max(rate, 1.0)
-        self.tokens = self.capacity
+        self._epoch = share.epoch
+        self.tokens = self.capacity if share.epoch == 0 else 0.0
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()
+
+    def _refill(self, now: float) -> float:
+        """Add the tokens earned since the last call at this replica's share; the rate now (0: the
+        replica may not send)."""
+        fraction = self.share.fraction()
+        epoch = self.share.epoch
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self.tokens = 0.0
+        rate = self.rate * fraction
+        if rate > 0:
+            self.capacity = max(rate, 1.0)
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * rate)
+        self.updated = now
+        return rate
 
     async def acquire(self) -> None:
         async with self._lock:
             while True:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
+                rate = self._refill(time.monotonic())
+                if rate > 0 and self.tokens >= 1:
                     self.tokens -= 1
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                await asyncio.sleep((1 - self.tokens) / rate if rate > 0 else self.idle_wait)
 
     def try_acquire(self, reserve: float) -> bool:
         """Take a token only if ``reserve`` of the bucket's capacity (a fraction) is still left after it,
         or the bucket is full (a small bucket has no room for a reserve; full, it is idle); never waits.
         For best-effort calls: they spend what real messages leave over, and the reserve keeps a burst's
         worth of tokens for the replies that may arrive next."""
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+        if self._refill(time.monotonic()) <= 0:
+            return False
         if self.tokens < min(self.capacity, 1 + self.capacity * reserve):
             return False
         self.tokens -= 1
@@ -136,9 +160,11 @@ class Lane:
 
 
 class Lanes:
-    """The lanes of the integrations that sent since they were (re)started, by ``(channel, label)``."""
+    """The lanes of the integrations that sent since they were (re)started, by ``(channel, label)``; their
+    rate limiters use this replica's ``share`` of each limit (shares.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, share: Shares = WHOLE) -> None:
+        self.share = share
         self._lanes: dict[tuple[str, str], Lane] = {}
 
     def of(self, channel: Channel[Any]) -> Lane:
@@ -147,7 +173,9 @@ class Lanes:
         lane = self._lanes.get(key)
         if lane is None:
             rate = channel.send_rate
-            lane = Lane(RateLimiter(float(rate)), SendWindow(channel.limits.send_concurrency, float(rate)))
+            lane = Lane(
+                RateLimiter(float(rate), self.share), SendWindow(channel.limits.send_concurrency, float(rate))
+            )
             self._lanes[key] = lane
         return lane
 

@@ -26,6 +26,7 @@ import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from channelgate.messages import MessageOptions, UniversalMessage
+from channelgate.shares import WHOLE, Shares
 from channelgate.turns import Input, User
 
 # --- webhook requests and answers ------------------------------------------------------------------------
@@ -332,6 +333,8 @@ class ChannelContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("channelgate.channels"))
     #: the store's replay cache for this integration (the gateway always gives one)
     replay: ReplayCache | None = None
+    #: this replica's share of the fleet's limits (shares.py): the whole for a process alone
+    share: Shares = WHOLE
 
     @property
     def callback_url(self) -> str:

@@ -28,6 +28,7 @@ from channelgate.store.handoffs import Handoffs
 from channelgate.store.inbox import STATUS_BATCH, Accepted, Inbox
 from channelgate.store.keyvalue import KeyValues, StoreKeyValue
 from channelgate.store.outbox import FINAL, STATUS_RANK, NewOutbound, Outbox
+from channelgate.store.replicas import Replicas
 from channelgate.store.rows import ConversationRow, DeliveryRow, NewDelivery, TurnRow
 from channelgate.store.secret_box import SecretBox
 
@@ -46,7 +47,7 @@ __all__ = [
 class Store(Database):
     """The database (see :class:`~channelgate.store.database.Database` for ``synchronous`` and
     ``secrets``) and its repositories: ``conversations``, ``inbox``, ``outbox``, ``deliveries``,
-    ``dead_letters``, ``kv``, ``handoffs``."""
+    ``dead_letters``, ``kv``, ``handoffs``, ``replicas``."""
 
     def __init__(
         self,
@@ -64,6 +65,7 @@ class Store(Database):
         self.dead_letters = DeadLetters(self)
         self.kv = KeyValues(self)
         self.handoffs = Handoffs(self)
+        self.replicas = Replicas(self)
 
     # --- conversations ---
 

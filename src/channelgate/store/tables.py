@@ -141,3 +141,13 @@ seen_nonces = Table(
     Column("expires_at", Float, nullable=False),
 )
 Index("ix_seen_nonces_expiry", seen_nonces.c.expires_at)
+
+# The replicas alive now (shares.py): each one's heartbeat, by the database's clock so that replicas on
+# machines whose clocks differ agree on who is alive, and the number of replicas it divides its limits by.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("share_of", Integer, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)

@@ -110,7 +110,7 @@ class WebChatChannel(Channel[WebChatConfig]):
     def __init__(self, config: WebChatConfig, ctx: ChannelContext) -> None:
         super().__init__(config, ctx)
         self.hub = Hub()
-        self.limiter = Limiter(config.limits)
+        self.limiter = Limiter(config.limits, ctx.share)
         self._secret: bytes | None = None
 
     @classmethod

@@ -3,8 +3,8 @@
 Per-socket limits alone do not hold: identities are free (a ``hello`` without a token gets a new one), so one
 client with ten sockets had ten times the allowance (200 bot turns in 0.1 s). The limits here are per
 **client address** and per **integration**, on open sockets and on inputs per second (token buckets: a burst,
-then a sustained rate). They are counted in this process: with several replicas each one enforces them on the
-sockets it holds.
+then a sustained rate). They hold for the whole fleet: each replica enforces its share of them
+(``1/N`` with N replicas alive, shares.py) on the sockets it holds; the per-socket limits need no sharing.
 
 The client address is the TCP peer's, or, behind a reverse proxy the gateway is told to trust
 (``trusted_proxies``), the one the proxy puts in ``X-Forwarded-For`` (uvicorn resolves it before the app sees
@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from channelgate.shares import WHOLE, Shares
 
 #: how often addresses that have no socket and a full bucket are forgotten (seconds)
 SWEEP_INTERVAL = 60.0
@@ -38,15 +40,26 @@ class WebChatLimits(BaseModel):
     input_burst_per_socket: int = Field(default=20, ge=1, description="inputs at once per socket")
 
 
-class Bucket:
-    """A token bucket: ``burst`` tokens, refilled at ``rate`` per second."""
+#: what a replica that may not serve (no share of the limits yet) tells a client to wait (seconds)
+NO_SHARE_WAIT = 1.0
 
-    def __init__(self, burst: int, rate: float) -> None:
-        self.capacity, self.rate = float(burst), rate
-        self.tokens, self.updated = float(burst), time.monotonic()
+
+class Bucket:
+    """A token bucket: ``burst`` tokens, refilled at ``rate`` per second; of which this replica uses its
+    ``share`` (shares.py; a burst of at least one)."""
+
+    def __init__(self, burst: int, rate: float, share: Shares = WHOLE) -> None:
+        self.burst, self.base_rate, self.share = float(burst), rate, share
+        self.capacity, self.rate = self.burst, rate
+        self.tokens, self.updated = float(burst), time.monotonic()  # full: cut to the share at first use
 
     def wait(self, now: float) -> float:
         """Seconds until one token is there (0: now). Refills, takes nothing."""
+        fraction = self.share.fraction()
+        if fraction <= 0:
+            self.updated = now
+            return NO_SHARE_WAIT
+        self.capacity, self.rate = max(self.burst * fraction, 1.0), self.base_rate * fraction
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
@@ -88,16 +101,17 @@ def address_key(host: str | None) -> str:
 
 @dataclass
 class Limiter:
-    """The counters of one integration in this process."""
+    """The counters of one integration in this process, which enforces its ``share`` of them."""
 
     limits: WebChatLimits
+    share: Shares = WHOLE
     sockets: int = 0
     _addresses: dict[str, _Address] = field(default_factory=dict)
     _bucket: Bucket | None = None
     _swept: float = field(default_factory=lambda: time.monotonic())
 
     def __post_init__(self) -> None:
-        self._bucket = Bucket(self.limits.input_burst, self.limits.inputs)
+        self._bucket = Bucket(self.limits.input_burst, self.limits.inputs, self.share)
 
     def socket_bucket(self) -> Bucket:
         """The bucket of one new socket's inputs."""
@@ -106,17 +120,20 @@ class Limiter:
     def _address(self, key: str) -> _Address:
         entry = self._addresses.get(key)
         if entry is None:
-            bucket = Bucket(self.limits.input_burst_per_address, self.limits.inputs_per_address)
+            bucket = Bucket(self.limits.input_burst_per_address, self.limits.inputs_per_address, self.share)
             entry = self._addresses[key] = _Address(bucket)
         return entry
 
     def open(self, key: str) -> Refusal | None:
         """Count a new socket from ``key``, or say why it may not open (nothing counted then)."""
         self._sweep()
+        if self.share.fraction() <= 0:
+            return Refusal("this chat is not ready yet; try again in a moment", NO_SHARE_WAIT)
         entry = self._address(key)
-        if entry.sockets >= self.limits.sockets_per_address:
-            return Refusal(f"too many open chats from your address (limit {self.limits.sockets_per_address})")
-        if self.sockets >= self.limits.sockets:
+        per_address = self.share.scaled(self.limits.sockets_per_address)
+        if entry.sockets >= per_address:
+            return Refusal(f"too many open chats from your address (limit {per_address})")
+        if self.sockets >= self.share.scaled(self.limits.sockets):
             return Refusal("this chat has too many visitors right now")
         entry.sockets += 1
         self.sockets += 1

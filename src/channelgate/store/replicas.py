@@ -1,0 +1,66 @@
+"""The replicas table: who is alive, and what each one divides the fleet's limits by (shares.py).
+
+Each statement is its own transaction, and a heartbeat commits before the rows are read back: the
+share scheme relies on a replica's published divisor being visible to anyone who reads after it.
+Times are the database's clock (``clock_timestamp()`` on PostgreSQL), never the replicas' own, so a
+replica on a machine with a skewed clock is neither declared dead early nor kept alive late.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from channelgate.store.database import Database
+from channelgate.store.statements import Sql
+
+#: the database's clock in seconds since the epoch, read in the transaction that uses it
+PG_CLOCK = Sql("SELECT EXTRACT(EPOCH FROM clock_timestamp()) AS now")
+SQLITE_CLOCK = Sql("SELECT (julianday('now') - 2440587.5) * 86400.0 AS now")
+BEAT = Sql(
+    """INSERT INTO replicas (owner, share_of, heartbeat_at) VALUES (:owner, :share_of, :now)
+       ON CONFLICT (owner) DO UPDATE SET share_of = excluded.share_of, heartbeat_at = excluded.heartbeat_at"""
+)
+FORGET = Sql("DELETE FROM replicas WHERE heartbeat_at < :before")
+LIVE = Sql("SELECT owner, share_of FROM replicas WHERE heartbeat_at > :since")
+LEAVE = Sql("DELETE FROM replicas WHERE owner = :owner")
+#: rows this old (seconds) are deleted at a heartbeat: replicas that died long ago
+FORGET_AFTER = 600.0
+
+
+class Replicas:
+    """Heartbeats of the gateway's replicas."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._clock = SQLITE_CLOCK if db.is_sqlite else PG_CLOCK
+
+    def _now(self, conn: Connection) -> float:
+        row = self._clock.first(conn, {})
+        assert row is not None
+        return float(row["now"])
+
+    async def beat(self, owner: str, share_of: int) -> None:
+        """This replica is alive and divides its limits by ``share_of`` (committed on return)."""
+
+        def job(conn: Connection) -> None:
+            now = self._now(conn)
+            BEAT.execute(conn, {"owner": owner, "share_of": share_of, "now": now})
+            FORGET.execute(conn, {"before": now - FORGET_AFTER})
+
+        await self.db.run(job)
+
+    async def live(self, expiry: float) -> dict[str, int]:
+        """The replicas whose heartbeat is under ``expiry`` seconds old: owner → its ``share_of``."""
+
+        def read(conn: Connection) -> list[dict[str, Any]]:
+            return LIVE.rows(conn, {"since": self._now(conn) - expiry})
+
+        async with self.db.engine.connect() as conn:
+            rows = await conn.run_sync(read)
+        return {str(r["owner"]): int(r["share_of"]) for r in rows}
+
+    async def leave(self, owner: str) -> None:
+        """This replica stopped sending: the others may take its share at once."""
+        await self.db.run(lambda conn: LEAVE.execute(conn, {"owner": owner}))
