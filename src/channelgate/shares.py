@@ -170,6 +170,8 @@ class FleetShares(Shares):
         except Exception as exc:  # our row expires instead
             log.warning("could not remove this replica's row (%s); it expires", type(exc).__name__)
             return
+        finally:
+            await self.replicas.close()
         self.coordination.members_changed()
 
     def heard(self) -> None:
