@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from typing import Any
 
 import httpx
@@ -21,6 +22,9 @@ class RelayPeer:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.repeats = 0  # sends whose id was seen before (a retry after a crash), answered but not kept
+        #: when each send arrived (time.monotonic()), repeats and refused ones included: what the platform's
+        #: rate limit counts
+        self.arrivals: list[float] = []
         self._seen: dict[str, str] = {}
         self.failures: list[tuple[int, dict[str, str]]] = []
         self.delay = 0.0
@@ -32,6 +36,7 @@ class RelayPeer:
         self.failures.extend([(status, headers or {})] * times)
 
     async def send(self, request: Request) -> Response:
+        self.arrivals.append(time.monotonic())
         body = await request.body()
         if request.headers.get("x-relay-signature") != sign(SECRET, body):
             return JSONResponse({"error": "bad signature"}, status_code=401)

@@ -1,7 +1,9 @@
 """Two real replicas on one PostgreSQL, webhooks for many users sent to both at random, one SIGKILLed
 mid-stream and restarted (issue 16, "Done when"): every acknowledged message is answered once, each
-user's replies come in the order of their messages, and no turn is run by both replicas (but the one the
-kill cut off, run again by whoever took the conversation over)."""
+user's replies come in the order of their messages, no turn is run by both replicas (but the one the
+kill cut off, run again by whoever took the conversation over), and the fleet's sends never exceed the
+integration's rate limit (each replica spends its share of it, shares.py), through the kill and the
+restart."""
 
 from __future__ import annotations
 
@@ -26,6 +28,25 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 USERS = 24
 PER_USER = 12
 MESSAGES = USERS * PER_USER
+#: the integration's rate limit (sends per second); its burst is one second's worth (lanes.py). Below
+#: what the two replicas' turns produce (~30 replies a second here), so that the limit is what paces them
+RATE = 15
+#: tokens of slack for the time between a replica taking its token and the send reaching the peer
+#: (loopback, two busy event loops): it absorbs jitter, not a second replica's share (15 a second)
+JITTER = 2.0
+
+
+def lowest_tokens(arrivals: list[float], rate: float, burst: float) -> float:
+    """Run the arrivals through a token bucket of the limit (full at the start, like the platform's): the
+    lowest it went after a send (below 0: the limit was exceeded by that many sends)."""
+    tokens, last, lowest = burst, None, burst
+    for at in sorted(arrivals):
+        if last is not None:
+            tokens = min(burst, tokens + (at - last) * rate)
+        last = at
+        tokens -= 1
+        lowest = min(lowest, tokens)
+    return lowest
 
 
 async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url: str, tmp_path: Path) -> None:
@@ -45,7 +66,13 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
 
     async with serve_app(peer.app) as peer_url:
         configs = {
-            name: write_config(tmp_path / f"{name}.yaml", port=port, store=pg_url, peer_url=peer_url)
+            name: write_config(
+                tmp_path / f"{name}.yaml",
+                port=port,
+                store=pg_url,
+                peer_url=peer_url,
+                integration=f", rate_limit: {RATE}",
+            )
             for name, port in ports.items()
         }
         for name in ("a", "b"):  # one after the other: the second finds the schema made
@@ -121,3 +148,21 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
     assert all(killed[0] in pids for pids in doubled.values()), doubled
     assert len(doubled) <= USERS, doubled  # at most one turn per conversation was in flight at the kill
     assert {text for _, _, text in calls} == {f"u{u} m{k}" for u in range(USERS) for k in range(PER_USER)}
+    # the fleet kept to the rate limit (each replica's share of it paced its sends: ~30 replies a second
+    # are ready, 15 may go); per-process limits would have sent twice the limit, see the check's own test
+    assert len(peer.arrivals) >= MESSAGES
+    arrivals = sorted(peer.arrivals)
+    peak = max(sum(1 for t in arrivals[i:] if t < start + 1.0) for i, start in enumerate(arrivals))
+    lowest = lowest_tokens(arrivals, RATE, RATE)
+    print(
+        f"fleet sends: {len(arrivals)} in {arrivals[-1] - arrivals[0]:.2f} s, at most {peak} in one second; "
+        f"the limit's bucket went down to {lowest:.2f} tokens"
+    )
+    assert lowest >= -JITTER, f"the fleet sent over its {RATE}/s limit: {-lowest:.1f} sends too many"
+
+
+def test_the_rate_check_catches_two_replicas_each_sending_the_whole_limit() -> None:
+    one = [i / RATE for i in range(4 * RATE)]  # one replica at the limit for 4 s: within it
+    assert lowest_tokens(one, RATE, RATE) >= 0
+    two = sorted(one + [t + 0.003 for t in one])  # a second one at the whole limit too (per-process limits)
+    assert lowest_tokens(two, RATE, RATE) < -10 * JITTER
