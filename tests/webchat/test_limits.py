@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from channelgate.channels.registry import load_registry
 from channelgate.channels.webchat.limits import Limiter, WebChatLimits, address_key
 from channelgate.config import ConfigError, parse_config
+from channelgate.shares import Shares
 from channelgate.testing.gateway import run_gateway, wait_until
 from channelgate.testing.server import free_port
 
@@ -322,6 +323,41 @@ def test_idle_addresses_are_forgotten_but_not_before_their_allowance_is_whole(
     clock[0] += 61.0  # the sweep runs at the next open: the idle, refilled address is dropped
     assert limiter.open("192.0.2.9") is None
     assert limiter.addresses == 1
+
+
+class Half(Shares):
+    """The share of one of two replicas (shares.py), or of one not yet admitted (``fraction = 0``)."""
+
+    def __init__(self) -> None:
+        self.value = 0.5
+
+    def fraction(self) -> float:
+        return self.value
+
+
+def test_each_replica_enforces_its_share_of_the_address_and_integration_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    share = Half()
+    limits = WebChatLimits(sockets_per_address=4, input_burst_per_address=6, inputs_per_address=2.0)
+    limiter = Limiter(limits, share)
+    opened = [limiter.open("192.0.2.1") for _ in range(3)]
+    assert opened[:2] == [None, None] and opened[2] is not None  # 2 of the address's 4 sockets
+    assert limiter.sockets == 2
+    taken = 0
+    while limiter.take_input("192.0.2.1", limiter.socket_bucket()) is None:
+        taken += 1
+    assert taken == 3  # half the burst of 6; the other replica holds the other half
+    clock[0] += 1.0
+    # a second later: one more input, the address's rate being 1 a second here (half of 2)
+    assert limiter.take_input("192.0.2.1", limiter.socket_bucket()) is None
+    assert limiter.take_input("192.0.2.1", limiter.socket_bucket()) is not None
+    share.value = 0.0  # cut off from the fleet: nothing is accepted until admitted again
+    refusal = limiter.open("192.0.2.2")
+    assert refusal is not None and "not ready" in refusal.reason
+    assert limiter.take_input("192.0.2.1", limiter.socket_bucket()) is not None
 
 
 def test_limits_are_checked_in_the_config() -> None:
