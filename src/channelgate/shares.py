@@ -135,10 +135,6 @@ class FleetShares(Shares):
     def epoch(self) -> int:
         return self._epoch
 
-    @property
-    def admitted(self) -> bool:
-        return self.fraction() > 0
-
     # --- lifecycle ---
 
     async def start(self) -> None:
