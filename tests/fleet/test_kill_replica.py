@@ -1,7 +1,8 @@
 """Two real replicas on one PostgreSQL, webhooks for many users sent to both at random, one SIGKILLed
 mid-stream and restarted (issue 16, "Done when"): every acknowledged message is answered once, each
 user's replies come in the order of their messages, no turn is run by both replicas (but the one the
-kill cut off, run again by whoever took the conversation over), and the fleet's sends never exceed the
+kill cut off, run again by whoever took the conversation over, and one whose worker stalled past its
+lease, whose late answer is refused), and the fleet's sends never exceed the
 integration's rate limit (each replica spends its share of it, shares.py), through the kill and the
 restart."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import signal
 import subprocess
 import time
@@ -150,7 +152,12 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
     ran = Counter(pid for pid, _, _ in calls)
     assert set(ran) == {killed[0], *(p.pid for p in procs.values())}, "a, b and the restarted a ran turns"
     doubled = {turn: pids for turn, pids in pids_per_turn.items() if len(pids) > 1}
-    assert all(killed[0] in pids for pids in doubled.values()), doubled
+    # A turn runs twice only when its first worker was killed, or stalled past its lease (2 s here; on a
+    # loaded machine it happens): then the claim that took it over answers, and the stalled worker's
+    # commit is refused and logged (pipeline.py). Either way it was answered once (checked above).
+    logs = "".join((tmp_path / f"{name}.log").read_text() for name in ("a", "b"))
+    lost = set(re.findall(r"lease lost during turn (\d+)", logs))
+    assert all(killed[0] in pids or turn in lost for turn, pids in doubled.items()), (doubled, lost)
     assert len(doubled) <= USERS, doubled  # at most one turn per conversation was in flight at the kill
     assert {text for _, _, text in calls} == {f"u{u} m{k}" for u in range(USERS) for k in range(PER_USER)}
     # the fleet kept to the rate limit (each replica's share of it paced its sends: ~30 replies a second
