@@ -33,9 +33,12 @@ MESSAGES = USERS * PER_USER
 #: the integration's rate limit (sends per second); its burst is one second's worth (lanes.py). Below
 #: what the two replicas' turns produce (~30 replies a second here), so that the limit is what paces them
 RATE = 15
-#: tokens of slack for the time between a replica taking its token and the send reaching the peer
-#: (loopback, two busy event loops): it absorbs jitter, not a second replica's share (15 a second)
-JITTER = 2.0
+#: tokens of slack for the time between a replica taking its token and the peer stamping the send's
+#: arrival: a quarter second's worth. The stamps are taken in this test's own event loop, which also runs
+#: the 24 users; when it stalls, sends queue and are stamped together (2.4 tokens below empty once in 12
+#: runs on a machine with load 6). It absorbs that, not a second replica's share: with per-process limits
+#: the bucket went 49 below empty.
+JITTER = RATE / 4
 
 
 def lowest_tokens(arrivals: list[float], rate: float, burst: float) -> float:
@@ -164,6 +167,7 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
     # are ready, 15 may go); per-process limits would have sent twice the limit, see the check's own test
     assert len(peer.arrivals) >= MESSAGES
     arrivals = sorted(peer.arrivals)
+    (tmp_path / "arrivals.txt").write_text("".join(f"{t:.4f}\n" for t in arrivals))  # for a post-mortem
     peak = max(sum(1 for t in arrivals[i:] if t < start + 1.0) for i, start in enumerate(arrivals))
     lowest = lowest_tokens(arrivals, RATE, RATE)
     print(
