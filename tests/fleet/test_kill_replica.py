@@ -35,7 +35,7 @@ MESSAGES = USERS * PER_USER
 RATE = 15
 #: tokens of slack for the time between a replica taking its token and the peer stamping the send's
 #: arrival: a quarter second's worth. The stamps are taken in this test's own event loop, which also runs
-#: the 24 users; when it stalls, sends queue and are stamped together (2.4 tokens below empty once in 12
+#: the 24 users; when it stalls, sends queue and are stamped together (2.4 tokens below empty once in 19
 #: runs on a machine with load 6). It absorbs that, not a second replica's share: with per-process limits
 #: the bucket went 49 below empty.
 JITTER = RATE / 4
