@@ -224,15 +224,6 @@ def _integration_url(integration: Integration, cfg: GatewayConfig) -> str:
     return integration.callback_url(cfg.settings.public_url)
 
 
-def _handoff_setup(integration: Integration, cfg: GatewayConfig) -> dict[str, str]:
-    """The Chatwoot webhook URL to paste into the inbox's settings (docs/handoff.md), when it has one."""
-    desk = integration.handoff.chatwoot if integration.handoff is not None else None
-    if desk is None:
-        return {}
-    url = desk.callback_url(cfg.settings.public_url, integration.channel, integration.label)
-    return {"chatwoot_webhook_url": url}
-
-
 def _integration_rows(cfg: GatewayConfig) -> list[dict[str, Any]]:
     rows = []
     for integration in cfg.integrations:
@@ -251,7 +242,7 @@ def _integration_rows(cfg: GatewayConfig) -> list[dict[str, Any]]:
                     integration, cfg
                 ),
                 **setup,
-                **_handoff_setup(integration, cfg),
+                **integration.handoff_setup(cfg.settings.public_url),
             }
         )
     return rows
