@@ -41,6 +41,7 @@ from channelgate.store import NewOutbound, Store
 from channelgate.store import handoffs as handoff_rows
 from channelgate.store import outbox as outbox_rows
 from channelgate.store.handoffs import HandoffRow
+from channelgate.store.idempotency import Idempotency
 from channelgate.store.statements import Row
 from channelgate.store.transcript import transcript
 from channelgate.turns import EventInput, Input, TextInput
@@ -247,10 +248,12 @@ class HandoffService:
         *,
         request_id: str,
         items: list[NewOutbound] | None = None,
+        idem: Idempotency | None = None,
     ) -> list[int] | None:
         """Queue an agent's messages for the user (``items``: already rendered); None when
         ``request_id`` was queued before. A render the channel refused is recorded as failed, and the
-        desk is told why in a private note."""
+        desk is told why in a private note. ``idem``: the admin API's idempotency key, whose answer is
+        remembered with the queued rows (store/idempotency.py)."""
         channel = self.channel(conversation["channel"], conversation["label"])
         if channel is None:
             raise Rejected(f"integration {conversation['channel']}/{conversation['label']} is not configured")
@@ -262,7 +265,7 @@ class HandoffService:
             for item in items
         ]
         done = await self.store.handoffs.agent_replied(
-            conversation["id"], rows, request_id=request_id, now=now
+            conversation["id"], rows, request_id=request_id, now=now, idem=idem
         )
         if done is None:
             return None

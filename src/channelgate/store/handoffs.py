@@ -27,6 +27,7 @@ from sqlalchemy.engine import RowMapping
 
 from channelgate.store import outbox as outbox_rows
 from channelgate.store.database import Database
+from channelgate.store.idempotency import Idempotency, remember
 from channelgate.store.rows import NewDelivery
 from channelgate.store.statements import Sql
 from channelgate.store.tables import metadata, outbox
@@ -365,10 +366,12 @@ class Handoffs:
         *,
         request_id: str,
         now: float | None = None,
+        idem: Idempotency | None = None,
     ) -> tuple[list[int], float | None] | None:
         """Queue an agent's reply (outbox rows for the user) once per ``request_id`` and note the activity.
         Returns the new rows' ids and, on the hand-off's first agent reply, the seconds it took; None when
-        ``request_id`` was seen before (Chatwoot repeats webhooks)."""
+        ``request_id`` was seen before (Chatwoot repeats webhooks). ``idem``: the API's answer is remembered
+        under the key in the same transaction (``Taken`` when another request committed the key first)."""
         now = time.time() if now is None else now
 
         def job(conn: Connection) -> tuple[list[int], float | None] | None:
@@ -389,7 +392,15 @@ class Handoffs:
             return ids, waited
 
         async with self.db.tx() as conn:
-            return await conn.run_sync(job)
+            done = await conn.run_sync(job)
+            if done is not None and idem is not None:
+                answer = {
+                    "conversation_id": conversation_id,
+                    "request_id": request_id,
+                    "message_ids": done[0],
+                }
+                await remember(self.db, conn, idem, answer)
+            return done
 
     async def note(self, conversation_id: str, text: str, now: float | None = None) -> bool:
         """Queue a private note for the desk of the conversation's hand-off."""
