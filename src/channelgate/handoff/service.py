@@ -7,8 +7,8 @@ gets the event turn ``{"type": "event", "name": "handoff_ended", "data": {"reaso
 
 While an agent holds it, the user's inputs are recorded as turns (the transcript) but not given to the
 bot: they are queued for the desk in the same transaction that ends the turn. Agents' replies are
-rendered by the channel like the bot's (window rules included; Messenger gets the ``HUMAN_AGENT`` tag
-outside the 24-hour window) and queued in the conversation's line like any send.
+rendered by the channel like the bot's (window rules included; Messenger and Instagram get the
+``HUMAN_AGENT`` tag outside the 24-hour window) and queued in the conversation's line like any send.
 
 The desk (Chatwoot, when the integration names one) is told through the outbox (``kind = 'desk'``, see
 store/handoffs.py), so the delivery worker retries it like a platform and nothing is lost while it is down.
@@ -50,8 +50,10 @@ log = logging.getLogger("channelgate.handoff")
 
 #: the event the bot receives when a conversation comes back to it
 HANDOFF_ENDED = "handoff_ended"
-#: Messenger's tag for a person's replies up to 7 days after the user's last message
+#: Meta's tag for a person's replies up to 7 days after the user's last message
 HUMAN_AGENT = "HUMAN_AGENT"
+#: the channels that take it (Messenger and Instagram messaging share Meta's message tags)
+HUMAN_AGENT_CHANNELS = ("messenger", "instagram")
 DAY = 86400.0
 
 
@@ -231,7 +233,8 @@ class HandoffService:
         self, channel: Channel[Any], conversation: Row, messages: list[UniversalMessage]
     ) -> list[NewOutbound]:
         """An agent's messages rendered by the channel like the bot's: proactive (the window rules apply),
-        with Messenger's HUMAN_AGENT tag outside the 24-hour window. A refusal is a ``failed`` item."""
+        with the HUMAN_AGENT tag outside the 24-hour window (:meth:`agent_tag`). A refusal is a ``failed``
+        item."""
         return render_outbound(
             channel,
             conversation,
@@ -280,14 +283,20 @@ class HandoffService:
         return ids
 
     @staticmethod
-    def _options(channel: Channel[Any], conversation: Row) -> MessageOptions | None:
-        """Messenger: a person may answer up to 7 days after the user's last message with HUMAN_AGENT."""
-        if channel.name != "messenger":
+    def agent_tag(channel: str, conversation: Row) -> str | None:
+        """The message tag an agent's reply carries now, or None: on Messenger and Instagram, past the
+        24-hour window a person may still answer, up to 7 days after the user's last message, with
+        HUMAN_AGENT (the channel's renderer enforces the 7 days). The one rule: the console shows it too."""
+        if channel not in HUMAN_AGENT_CHANNELS:
             return None
         last = conversation["last_inbound_at"]
         if last is not None and time.time() - float(last) < DAY:
             return None
-        return MessageOptions(tag=HUMAN_AGENT)
+        return HUMAN_AGENT
+
+    def _options(self, channel: Channel[Any], conversation: Row) -> MessageOptions | None:
+        tag = self.agent_tag(channel.name, conversation)
+        return MessageOptions(tag=tag) if tag is not None else None
 
     # --- handing back ---
 
@@ -407,4 +416,4 @@ def confirmation(settings: HandoffSettings, locale: str) -> list[UniversalMessag
     return [Text(text=text)] if text else []
 
 
-__all__ = ["HANDOFF_ENDED", "HUMAN_AGENT", "HandoffService", "confirmation"]
+__all__ = ["HANDOFF_ENDED", "HUMAN_AGENT", "HUMAN_AGENT_CHANNELS", "HandoffService", "confirmation"]
