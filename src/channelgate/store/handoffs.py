@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, TypedDict
 
 from sqlalchemy import Column, Connection, Float, Index, String, Table, Text, func, select, update
 from sqlalchemy.engine import RowMapping
@@ -28,11 +28,10 @@ from sqlalchemy.engine import RowMapping
 from channelgate.store import outbox as outbox_rows
 from channelgate.store.database import Database
 from channelgate.store.idempotency import Idempotency, remember
-from channelgate.store.rows import NewDelivery
+from channelgate.store.rows import Holder, NewDelivery
 from channelgate.store.statements import Sql
 from channelgate.store.tables import metadata, outbox
 
-Holder = Literal["bot", "agent"]
 #: the outbox ``kind`` of what goes to the agent desk
 DESK_KIND: Final = "desk"
 
@@ -287,8 +286,8 @@ class Handoffs:
             return await conn.run_sync(lambda c: _get(c, conversation_id))
 
     async def holder(self, conversation_id: str) -> Holder:
-        """Who holds the conversation: asked before every turn, so it takes the hot path's plain SQL (the
-        same road as the turn's conversation read) rather than the shared read connection."""
+        """Who holds the conversation (the API asks before an agent's send). A turn does not ask: the holder
+        comes with its conversation read (store/conversations.py ``CONVERSATION_FOR_TURN``)."""
         found = await self.db.run(lambda conn: HOLDER.first(conn, {"id": conversation_id}))
         return "agent" if found is not None and found["holder"] == "agent" else "bot"
 

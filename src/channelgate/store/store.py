@@ -28,7 +28,7 @@ from channelgate.store.handoffs import Handoffs
 from channelgate.store.inbox import STATUS_BATCH, Accepted, Inbox
 from channelgate.store.keyvalue import KeyValues, StoreKeyValue
 from channelgate.store.outbox import FINAL, STATUS_RANK, NewOutbound, Outbox
-from channelgate.store.rows import ConversationRow, DeliveryRow, NewDelivery, TurnRow
+from channelgate.store.rows import ConversationRow, DeliveryRow, Holder, NewDelivery, TurnRow
 from channelgate.store.secret_box import SecretBox
 
 __all__ = [
@@ -74,6 +74,9 @@ class Store(Database):
 
     async def conversation(self, conversation_id: str) -> ConversationRow | None:
         return await self.conversations.get(conversation_id)
+
+    async def conversation_for_turn(self, conversation_id: str) -> tuple[ConversationRow, Holder] | None:
+        return await self.conversations.for_turn(conversation_id)
 
     async def find_conversation(self, channel: str, label: str, user_id: str) -> ConversationRow | None:
         return await self.conversations.find(channel, label, user_id)
