@@ -4,6 +4,8 @@ gives the Chatwoot webhook URL, and the hand-off works at once and after a resta
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from channelgate.cli import app
 from channelgate.store import admin
 from channelgate.store.admin_tables import stored_integrations
 from channelgate.testing.chatwoot import ChatwootSimulator
@@ -179,3 +183,33 @@ async def test_stored_desk_on_a_host_no_longer_allowed_does_not_start(
         assert ("whatsapp", "shop") not in gw.gateway.integrations
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("channelgate"))
     assert "handoff.chatwoot.url:" in ours and chatwoot.api_access_token not in ours
+
+
+async def test_channels_list_shows_the_desk_of_integrations_created_through_the_api(
+    graph: GraphSimulator, graph_url: str, chatwoot: ChatwootSimulator, chatwoot_url: str, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path}/gw.db"
+    async with api_gateway(store, ["127.0.0.1"]) as (gw, client):
+        body = whatsapp_body(graph, graph_url, {"chatwoot": chatwoot.settings(chatwoot_url)})
+        created = (await client.post("/integrations", json=body)).json()
+        public_url = gw.url
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        f"public_url: {public_url}\nstore: {store}\nadmin_api:\n  allowed_hosts: ['127.0.0.1']\n"
+        "integrations:\n  - channel: webchat\n    label: site\n"
+    )
+    runner = CliRunner()
+    listed = await asyncio.to_thread(
+        runner.invoke, app, ["channels", "list", "--json", "--config", str(path)]
+    )
+    assert listed.exit_code == 0, listed.output
+    rows = {f"{r['channel']}/{r['label']}": r for r in json.loads(listed.stdout)}
+    assert "source" not in rows["webchat/site"]
+    made = rows["whatsapp/shop"]
+    assert made["source"] == "api"
+    assert made["chatwoot_webhook_url"] == created["setup"]["chatwoot_webhook_url"]
+    assert made["verify_token"] == graph.verify_token
+    text = await asyncio.to_thread(runner.invoke, app, ["channels", "list", "--config", str(path)])
+    assert "whatsapp/shop  (en-US)  [created through the API]" in text.stdout
+    assert f"chatwoot_webhook_url: {made['chatwoot_webhook_url']}" in text.stdout
+    assert chatwoot.api_access_token not in listed.output + text.output
