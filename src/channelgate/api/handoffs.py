@@ -5,10 +5,10 @@ bot stops getting the user's messages, and the integration's desk (Chatwoot) ope
 the recent transcript. ``POST /conversations/{id}/handback`` gives it back (the bot gets
 ``handoff_ended`` with ``reason: released``). ``POST /conversations/{id}/agent-messages`` sends an
 agent's messages to the user, rendered like the bot's with the channel's window rules (a refused send is
-422 with the channel's reason; Messenger replies outside 24 hours carry the ``HUMAN_AGENT`` tag). Both
-changes answer 200 with who holds the conversation now; repeating one changes nothing. An agent send
-with an idempotency key (header or body) is remembered with what it queued, in the same transaction: the
-same key and body replay the first answer, the same key with another body is 409.
+422 with the channel's reason; Messenger and Instagram replies outside 24 hours carry the ``HUMAN_AGENT``
+tag). Both changes answer 200 with who holds the conversation now; repeating one changes nothing. An agent
+send with an idempotency key (header or body) is remembered with what it queued, in the same transaction:
+the same key and body replay the first answer, the same key with another body is 409.
 """
 
 from __future__ import annotations
