@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
+from sqlalchemy.engine import make_url
 
+from channelgate.coordination import Handlers, PgCoordination, asyncpg_dsn
 from channelgate.testing.gateway import RunningGateway, run_gateway, wait_until
 from channelgate.testing.server import serve_app
 from channelgate.testing.wechat import WeChatSimulator
@@ -181,3 +183,37 @@ async def test_a_reply_held_for_a_request_that_has_gone_goes_out_through_the_api
     assert [s.body["text"]["content"] for s in sent] == ["echo: yo", "second"]
     assert routed(a, "passive") == 0
     assert isinstance(b.gateway.bot, EchoBot) and len(b.gateway.bot.turns) == 1  # B ran the turn
+
+
+@pytest.mark.postgres
+async def test_route_notices_reach_the_peers_before_the_turns_news_and_not_the_sender(pg_url: str) -> None:
+    """A WeChat request's wait must be known to a peer before that peer can start the turn."""
+    dsn = asyncpg_dsn(make_url(pg_url))
+    heard: dict[str, list[object]] = {"a": [], "b": []}
+
+    def handlers(name: str) -> Handlers:
+        async def nothing(*args: str) -> None:
+            return None
+
+        return Handlers(
+            integration=nothing,
+            turns=lambda ids: heard[name].append(("turns", tuple(ids))),
+            outbox=lambda: None,
+            poll=lambda: None,
+            resync=nothing,
+            route=lambda notice: heard[name].append(("route", notice["r"], notice["o"])),
+        )
+
+    a, b = PgCoordination(dsn, "owner-a"), PgCoordination(dsn, "owner-b")
+    await a.start(handlers("a"))
+    await b.start(handlers("b"))
+    try:
+        a.turns_accepted(["c1"])
+        a.route({"r": "passive-wait", "turn": 7, "budget": 4.0})
+        await a.flush()
+        await wait_until(lambda: len(heard["b"]) == 2, timeout=2.0)
+        assert heard["b"] == [("route", "passive-wait", "owner-a"), ("turns", ("c1",))]
+        assert heard["a"] == []
+    finally:
+        await a.stop()
+        await b.stop()
