@@ -187,6 +187,9 @@ class Deliverer:
             )
             if row is None:
                 return taken
+            if self._stopping:  # shutdown began while it was claimed: hand it back, as ``run`` does
+                await self.store.unclaim([row["id"]])
+                return taken
             taken, after = taken + 1, int(row["id"])
             self._claims[row["id"]] = float(row["lease_until"] or 0.0)
             task = asyncio.create_task(self._deliver(row))
