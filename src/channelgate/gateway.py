@@ -31,6 +31,7 @@ from channelgate.channels.base import (
 )
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import GatewayConfig, Integration, channel_class
+from channelgate.connection_routes import ConnectionRoutes
 from channelgate.coordination import Coordination, Handlers, coordination_for
 from channelgate.delivery import Deliverer
 from channelgate.handoff.service import HandoffService
@@ -97,6 +98,7 @@ class Gateway:
             metrics=self.metrics,
             owner=self.owner,
             desk=self.handoffs.send_to_desk,
+            offline=lambda row: self.routes.offline(row),
         )
         self.turns = TurnRunner(
             self.store,
@@ -117,6 +119,17 @@ class Gateway:
         self.stopping = False  # draining: /readyz says so, and peers' news no longer starts work here
         # news between replicas (LISTEN/NOTIFY on PostgreSQL, nothing on SQLite): coordination.py
         self.coordination: Coordination = coordination_for(self.store.engine.url, self.owner)
+        # what must reach the replica holding a socket or a waiting request: connection_routes.py
+        self.routes = ConnectionRoutes(
+            self.coordination,
+            self.store,
+            owner=self.owner,
+            channel=self.channel,
+            passive=self.passive,
+            take_line=self.delivery.take_line,
+            wake_delivery=self.wake_delivery,
+            metrics=self.metrics,
+        )
         self.integration_sync = IntegrationSync(
             self.store,
             self.registry,
@@ -162,6 +175,7 @@ class Gateway:
                 outbox=self.delivery.wake,
                 poll=self._peer_poll,
                 resync=self.integration_sync.sync,
+                route=self.routes.heard,
             )
         )
         self._background = [
@@ -195,6 +209,7 @@ class Gateway:
         await self.turns.stop(timeout)
         self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
+        await self.routes.stop()
         # the leases this replica gave back are the others' now: tell them to look at once
         self.coordination.poll_now()
         with contextlib.suppress(Exception):
@@ -363,8 +378,10 @@ class Gateway:
         accepted = await self.store.accept(
             channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses, screened=screened
         )
-        if wait_passive and len(accepted.new_turns) == 1:
+        budget = channel.passive_reply_budget
+        if wait_passive and budget and len(accepted.new_turns) == 1:
             self.passive.register(accepted.new_turns[0][0])  # before the turn can start
+            self.routes.passive_waiting(accepted.new_turns[0][0], budget)  # a peer may run it
         self.turns.accepted(conversation_id for _, conversation_id in accepted.new_turns)
         if accepted.new_turns:
             self.coordination.turns_accepted(conversation_id for _, conversation_id in accepted.new_turns)

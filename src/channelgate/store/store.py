@@ -193,6 +193,14 @@ class Store(Database):
     async def claim_deliveries(self, owner: str, now: float, limit: int, lease: float) -> list[DeliveryRow]:
         return list(await self.deliveries.claim(owner, now, limit, lease))
 
+    async def claim_line(
+        self, conversation_id: str, owner: str, now: float, lease: float, after: int = 0
+    ) -> DeliveryRow | None:
+        return await self.deliveries.claim_line(conversation_id, owner, now, lease, after)
+
+    async def held_rows(self, ids: Sequence[int]) -> list[DeliveryRow]:
+        return await self.deliveries.held(ids)
+
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
         await self.deliveries.mark_sent(outbox_id, platform_message_id, attempts)
 
