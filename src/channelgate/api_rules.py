@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from channelgate.channels.base import ChannelConfig
+from channelgate.handoff.settings import IntegrationHandoff
 
 
 def insecure_refusal(config: ChannelConfig) -> str | None:
@@ -54,29 +55,52 @@ def _allowed(host: str, port: int | None, scheme: str, allowed: Iterable[str]) -
     return False
 
 
+def url_refusal(field: str, url: str, official: Iterable[str], allowed_hosts: Iterable[str]) -> str | None:
+    """Why the API may not point ``field`` at ``url``, or None: allowed are ``official`` hosts over HTTPS
+    and the server's ``admin_api.allowed_hosts``. The message starts with ``field``."""
+    official = tuple(official)
+    scheme, host, port = host_port(url)
+    if scheme == "https" and port in (None, 443) and host in official:
+        return None
+    if host and port != -1 and _allowed(host, port, scheme, allowed_hosts):
+        return None
+    where = f"{host}:{port}" if port not in (None, -1) else (host or "?")
+    choices = ", ".join(f"https://{h}" for h in official) or "none"
+    return (
+        f"{field}: {where} is not a host this server lets the API point integrations at (the official "
+        f"ones: {choices}); add it to admin_api.allowed_hosts in the config file to allow it"
+    )
+
+
 def endpoint_refusal(config: ChannelConfig, allowed_hosts: Iterable[str]) -> str | None:
     """Why an endpoint setting of ``config`` names a host the API may not point at, or None: allowed are
     the channel's official hosts over HTTPS and the server's ``admin_api.allowed_hosts``."""
     allowed = list(allowed_hosts)
     for name, url in sorted(config.endpoints().items()):
-        scheme, host, port = host_port(url)
         official = type(config).endpoint_hosts.get(name, ())
-        if scheme == "https" and port in (None, 443) and host in official:
-            continue
-        if host and port != -1 and _allowed(host, port, scheme, allowed):
-            continue
-        where = f"{host}:{port}" if port not in (None, -1) else (host or "?")
-        choices = ", ".join(f"https://{h}" for h in official) or "none"
-        return (
-            f"config.{name}: {where} is not a host this server lets the API point integrations at (the "
-            f"channel's own: {choices}); add it to admin_api.allowed_hosts in the config file to allow it"
-        )
+        refusal = url_refusal(f"config.{name}", url, official, allowed)
+        if refusal is not None:
+            return refusal
     return None
 
 
-def api_refusal(config: ChannelConfig, allowed_hosts: Iterable[str]) -> str | None:
-    """Everything the API refuses in a validated config, as one reason naming the field, or None."""
-    return insecure_refusal(config) or endpoint_refusal(config, allowed_hosts)
+def desk_refusal(handoff: IntegrationHandoff | None, allowed_hosts: Iterable[str]) -> str | None:
+    """Why the hand-off desk may not be reached where ``handoff`` says, or None. The gateway sends the
+    desk's access token and the users' messages there, so the rule is the channel endpoints' one; Chatwoot
+    has no official host (each team runs or rents its own), so only ``admin_api.allowed_hosts`` allows it."""
+    desk = handoff.chatwoot if handoff is not None else None
+    if desk is None:
+        return None
+    return url_refusal("handoff.chatwoot.url", desk.url, (), allowed_hosts)
+
+
+def api_refusal(
+    config: ChannelConfig, allowed_hosts: Iterable[str], handoff: IntegrationHandoff | None = None
+) -> str | None:
+    """Everything the API refuses in a validated integration (its channel settings and its ``handoff:``
+    key), as one reason naming the field, or None."""
+    allowed = list(allowed_hosts)
+    return insecure_refusal(config) or endpoint_refusal(config, allowed) or desk_refusal(handoff, allowed)
 
 
 #: Names that only mean something inside a network (RFC 6761/6762, common private suffixes).

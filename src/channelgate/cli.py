@@ -224,18 +224,9 @@ def _integration_url(integration: Integration, cfg: GatewayConfig) -> str:
     return integration.callback_url(cfg.settings.public_url)
 
 
-def _handoff_setup(integration: Integration, cfg: GatewayConfig) -> dict[str, str]:
-    """The Chatwoot webhook URL to paste into the inbox's settings (docs/handoff.md), when it has one."""
-    desk = integration.handoff.chatwoot if integration.handoff is not None else None
-    if desk is None:
-        return {}
-    url = desk.callback_url(cfg.settings.public_url, integration.channel, integration.label)
-    return {"chatwoot_webhook_url": url}
-
-
-def _integration_rows(cfg: GatewayConfig) -> list[dict[str, Any]]:
+def _integration_rows(cfg: GatewayConfig, integrations: list[Integration]) -> list[dict[str, Any]]:
     rows = []
-    for integration in cfg.integrations:
+    for integration in integrations:
         setup = {}
         cls = load_registry().get(integration.channel)
         for name in getattr(cls, "setup_fields", ()):
@@ -251,17 +242,52 @@ def _integration_rows(cfg: GatewayConfig) -> list[dict[str, Any]]:
                     integration, cfg
                 ),
                 **setup,
-                **_handoff_setup(integration, cfg),
+                **integration.handoff_setup(cfg.settings.public_url),
+                **({"source": "api"} if integration.source == "store" else {}),
             }
         )
     return rows
 
 
+def _stored_integrations(cfg: GatewayConfig) -> tuple[list[Integration], str | None]:
+    """The integrations created through the admin API, as the gateway would start them (the same loader:
+    shadowed, invalid or no longer allowed ones are left out), and why they could not be read, if so. A
+    SQLite store that does not exist yet holds none: listing never creates a database or a key file."""
+    from channelgate.store import Store, admin
+    from channelgate.store.secret_box import sqlite_path
+
+    url = cfg.settings.store
+    database = sqlite_path(url)
+    if url.startswith("sqlite") and (database is None or not database.exists()):
+        return [], None
+
+    async def read() -> list[Integration]:
+        store = Store.from_settings(cfg.settings)
+        try:
+            return await admin.load_stored_integrations(
+                store,
+                load_registry(),
+                skip=[i.key for i in cfg.integrations],
+                allowed_hosts=cfg.settings.admin_api.allowed_hosts,
+            )
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(read()), None
+    except Exception as exc:  # the file's integrations are still worth listing
+        return [], f"{type(exc).__name__}: {exc}"
+
+
 @channels_app.command("list")
 def channels_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Each integration with the callback URL (and verify token) to paste into the platform."""
+    """Each integration (of the config file, then those created through the admin API, marked ``source:
+    api``) with the callback URL (and verify token, Chatwoot webhook URL) to paste into the platform."""
     cfg = _load(config)
-    rows = _integration_rows(cfg)
+    stored, unreadable = _stored_integrations(cfg)
+    if unreadable is not None:
+        typer.secho(f"integrations created through the API not listed: {unreadable}", err=True, fg="yellow")
+    rows = _integration_rows(cfg, [*cfg.integrations, *stored])
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -270,9 +296,10 @@ def channels_list(config: ConfigOption = None, as_json: JsonOption = False) -> N
             "no integrations yet: add one with `channelgate channels add CHANNEL --label L --locale X`"
         )
     for row in rows:
-        typer.echo(f"{row['channel']}/{row['label']}  ({row['locale']})")
+        made = "  [created through the API]" if row.get("source") == "api" else ""
+        typer.echo(f"{row['channel']}/{row['label']}  ({row['locale']}){made}")
         for key, value in row.items():
-            if key not in ("channel", "label", "locale"):
+            if key not in ("channel", "label", "locale", "source"):
                 typer.echo(f"  {key}: {value}")
 
 
@@ -363,7 +390,9 @@ def channels_add(
     items.append(values)
     _dump_yaml(path, data)
     cfg = _load(path)
-    row = next(r for r in _integration_rows(cfg) if r["channel"] == channel and r["label"] == label)
+    row = next(
+        r for r in _integration_rows(cfg, cfg.integrations) if r["channel"] == channel and r["label"] == label
+    )
     if as_json:
         typer.echo(json.dumps(row, indent=2))
         return

@@ -95,7 +95,10 @@ class _Endpoints(Generic[R]):
         config: Mapping[str, Any] | None = None,
         auto_detect: bool = False,
         language_command: bool = True,
+        handoff: Mapping[str, Any] | None = None,
     ) -> R:
+        """``handoff``: the integration's ``handoff:`` key (docs/handoff.md); with a Chatwoot desk the
+        answer's ``setup.chatwoot_webhook_url`` is what to paste into the inbox."""
         body = {
             "channel": channel,
             "label": label,
@@ -104,6 +107,8 @@ class _Endpoints(Generic[R]):
             "auto_detect": auto_detect,
             "language_command": language_command,
         }
+        if handoff is not None:
+            body["handoff"] = dict(handoff)
         return self._call("POST", "/integrations", json=body)
 
     def update_integration(
@@ -115,15 +120,24 @@ class _Endpoints(Generic[R]):
         config: Mapping[str, Any] | None = None,
         auto_detect: bool | None = None,
         language_command: bool | None = None,
+        handoff: Mapping[str, Any] | None = None,
+        remove_handoff: bool = False,
     ) -> R:
+        """``handoff`` replaces the whole ``handoff:`` key (``***`` keeps a stored secret);
+        ``remove_handoff`` removes it."""
         body = _drop_none(
             {
                 "locale": locale,
                 "config": dict(config) if config is not None else None,
                 "auto_detect": auto_detect,
                 "language_command": language_command,
+                "handoff": dict(handoff) if handoff is not None else None,
             }
         )
+        if remove_handoff:
+            if handoff is not None:
+                raise ValueError("give handoff or remove_handoff, not both")
+            body["handoff"] = None
         return self._call("PATCH", f"/integrations/{channel}/{label}", json=body)
 
     def delete_integration(self, channel: str, label: str) -> R:
@@ -171,6 +185,31 @@ class _Endpoints(Generic[R]):
             }
         )
         return self._call("POST", f"/conversations/{conversation_id}/events", json=body)
+
+    # --- hand-off (docs/handoff.md) ---
+
+    def hand_off(self, conversation_id: str, *, note: str | None = None) -> R:
+        """Hand the conversation to a person; ``note`` is shown to the agents. ``changed`` is False when a
+        person held it already."""
+        body = _drop_none({"note": note})
+        return self._call("POST", f"/conversations/{conversation_id}/handoff", json=body)
+
+    def hand_back(self, conversation_id: str) -> R:
+        """Give the conversation back to the bot (it gets ``handoff_ended`` with ``reason: released``)."""
+        return self._call("POST", f"/conversations/{conversation_id}/handback")
+
+    def send_agent_messages(
+        self,
+        conversation_id: str,
+        *,
+        text: str | None = None,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> R:
+        """Send a person's ``text`` and/or universal ``messages`` to the user of a conversation a person
+        holds (409 while the bot holds it); with an ``idempotency_key`` a retry is sent once."""
+        body = _drop_none({"messages": _messages(text, messages), "idempotency_key": idempotency_key})
+        return self._call("POST", f"/conversations/{conversation_id}/agent-messages", json=body)
 
     # --- messages ---
 

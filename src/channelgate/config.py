@@ -295,6 +295,14 @@ class Integration:
     def callback_url(self, public_url: str) -> str:
         return f"{public_url.rstrip('/')}/webhooks/{self.channel}/{self.label}"
 
+    def handoff_setup(self, public_url: str) -> dict[str, str]:
+        """What to paste into the desk next to the platform's settings: the Chatwoot webhook URL (it holds a
+        secret, so only setup answers and ``channelgate channels list`` show it), when there is a desk."""
+        desk = self.handoff.chatwoot if self.handoff is not None else None
+        if desk is None:
+            return {}
+        return {"chatwoot_webhook_url": desk.callback_url(public_url, self.channel, self.label)}
+
 
 @dataclass
 class GatewayConfig:

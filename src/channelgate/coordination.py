@@ -12,6 +12,8 @@ connection that LISTENs on the ``channelgate`` channel and sends the NOTIFYs, so
 * a draining replica asks the others to look for work at once (``poll``): its released leases are theirs;
 * a replica that joins, leaves or changes its share of the limits says so (``members``), so the others
   adjust their shares at once rather than at their next heartbeat (shares.py).
+* ``route`` notices carry what must reach the replica holding a connection (a web chat socket, a WeChat
+  request waiting for its passive reply): connection_routes.py says what they hold and who acts on them.
 
 A NOTIFY is delivered only after its transaction commits, and here it is sent after the change committed,
 so a replica that hears it reads the change. Notifications from this replica itself are ignored.
@@ -59,6 +61,8 @@ class Handlers:
     resync: Callable[[], Awaitable[None]]
     #: a replica joined, left or changed its share of the limits (shares.py): look at the members now
     members: Callable[[], None] = lambda: None
+    #: a ``route`` notice for the holder of a connection (connection_routes.py); None: not routed here
+    route: Callable[[dict[str, Any]], None] | None = None
 
 
 class Coordination:
@@ -84,6 +88,10 @@ class Coordination:
 
     def members_changed(self) -> None:
         """Tell the other replicas that this one joined, left or changed its share (shares.py)."""
+
+    def route(self, notice: dict[str, Any]) -> None:
+        """Tell the other replicas something only the holder of a connection acts on (a small JSON object,
+        connection_routes.py). Alone there is nobody to tell."""
 
     async def flush(self) -> None:
         """Wait until what was published so far is sent (tests, shutdown)."""
@@ -120,6 +128,7 @@ class PgCoordination(Coordination):
         self._outbox = False
         self._poll = False
         self._members = False
+        self._routes: list[dict[str, Any]] = []
         self._pending = asyncio.Event()
         self._sent = asyncio.Event()
         self._lost = asyncio.Event()
@@ -181,6 +190,12 @@ class PgCoordination(Coordination):
         self._members = True
         self._pending.set()
 
+    def route(self, notice: dict[str, Any]) -> None:
+        if not self.connected:  # the holder's fallback covers it (a retry, the send API)
+            return
+        self._routes.append(notice)
+        self._pending.set()
+
     async def flush(self) -> None:
         while self._has_news() and self.connected and self._task is not None and not self._task.done():
             self._sent.clear()
@@ -188,10 +203,20 @@ class PgCoordination(Coordination):
                 await asyncio.wait_for(self._sent.wait(), 1.0)
 
     def _has_news(self) -> bool:
-        return bool(self._integrations or self._turn_ids or self._outbox or self._poll or self._members)
+        return bool(
+            self._integrations
+            or self._turn_ids
+            or self._outbox
+            or self._poll
+            or self._members
+            or self._routes
+        )
 
     def _take_news(self) -> list[bytes]:
-        payloads = [
+        # routes first: a WeChat request's wait must be known before the turns news can start its turn
+        payloads = [orjson.dumps({**notice, "o": self.owner, "k": "route"}) for notice in self._routes]
+        self._routes = []
+        payloads += [
             orjson.dumps({"o": self.owner, "k": "integration", "c": c, "l": label})
             for c, label in dict.fromkeys(self._integrations)
         ]
@@ -291,6 +316,8 @@ class PgCoordination(Coordination):
                 handlers.poll()
             elif kind == "members":
                 handlers.members()
+            elif kind == "route" and handlers.route is not None:
+                handlers.route(news)
         except Exception:
             log.exception("could not act on a notification")
 

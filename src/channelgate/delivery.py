@@ -13,7 +13,9 @@ the channel (channels.base.SendError) and acted on here:
   file) or when the one send tried every ``pipeline.credentials_probe_interval`` seconds goes through (a
   token fixed on the platform's side). pauses.py keeps them.
 * ``WindowClosed``: the fallback template when there is one; ``Offline`` (web chat): wait for the user
-  without counting a try; anything else (``Rejected``): failed at once with the platform's reason.
+  without counting a try, and tell ``offline`` (connection_routes.py asks the other replicas whether one
+  holds the user's socket: that one takes the line at once with :meth:`Deliverer.take_line`); anything else
+  (``Rejected``): failed at once with the platform's reason.
 
 Best-effort actions (typing indicators, read marks) are sent only when they can go at once, with room left
 in the rate budget, and are skipped otherwise (``Deliverer._best_effort_skip``): they never make the reply
@@ -53,10 +55,27 @@ from channelgate.store.rows import DeliveryRow
 #: the part of a claim kept free after a send, for recording its outcome before the claim ends
 CLAIM_MARGIN = 0.2
 
+#: rows one routed line hands over at most (connection_routes.py); the rest take the usual claim
+LINE_MAX = 100
+
 #: tells an agent desk one queued thing (a hand-off's ``kind = 'desk'`` row); its message id, or a SendError
 DeskSend = Callable[[DeliveryRow], Awaitable[str | None]]
 
 log = logging.getLogger("channelgate.delivery")
+
+
+def outbound_of(row: DeliveryRow) -> Outbound:
+    """The payload an outbox row sends to its platform (a hand-off's desk row is sent through the desk)."""
+    kind = row["kind"]
+    if kind == DESK_KIND:
+        raise ValueError("a desk row is no platform payload")
+    return Outbound(
+        body=row["body"],
+        kind=kind,
+        best_effort=row["best_effort"],
+        fallback=row["fallback"],
+        summary=row["summary"] or "",
+    )
 
 
 class Deliverer:
@@ -77,9 +96,12 @@ class Deliverer:
         batch: int = 256,
         desk: DeskSend | None = None,
         share: Shares = WHOLE,
+        offline: Callable[[DeliveryRow], None] | None = None,
     ) -> None:
         self.store = store
         self.desk = desk
+        #: told of a row put back because its recipient is not connected here (after the retry committed)
+        self.offline = offline
         self.settings = settings
         self.channel = channel
         self.metrics = metrics
@@ -155,6 +177,29 @@ class Deliverer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=settings.poll_interval)
 
+    async def take_line(self, conversation_id: str) -> int:
+        """Send a conversation's queued rows now, head first, due or not: its recipient is connected here
+        and a peer found them away. Each row is claimed like any other (the store fences it, so a row is
+        never sent twice) and goes through the same send path; a send that fails leaves the row to its
+        retry, and ends the hand-over. Returns how many rows were claimed."""
+        taken, after = 0, 0
+        while not self._stopping and taken < LINE_MAX:
+            row = await self.store.claim_line(
+                conversation_id, self.owner, time.time(), self.settings.lease_seconds, after
+            )
+            if row is None:
+                return taken
+            if self._stopping:  # shutdown began while it was claimed: hand it back, as ``run`` does
+                await self.store.unclaim([row["id"]])
+                return taken
+            taken, after = taken + 1, int(row["id"])
+            self._claims[row["id"]] = float(row["lease_until"] or 0.0)
+            task = asyncio.create_task(self._deliver(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+            await asyncio.wait({task})  # one at a time: the line's order is kept
+        return taken
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._wake.set()
@@ -190,13 +235,7 @@ class Deliverer:
         if row["kind"] == DESK_KIND:
             await self._deliver_desk(channel, row, attempts)
             return
-        outbound = Outbound(
-            body=row["body"],
-            kind=row["kind"],
-            best_effort=row["best_effort"],
-            fallback=row["fallback"],
-            summary=row["summary"] or "",
-        )
+        outbound = outbound_of(row)
         key = (channel.name, channel.ctx.label)
         lane = self.lanes.of(channel)
         if outbound.best_effort:
@@ -352,6 +391,8 @@ class Deliverer:
             await self.store.mark_retry(
                 row["id"], row["conversation_id"], counted, now + delay, exc.reason, row["retry_since"]
             )
+            if isinstance(exc, Offline) and self.offline is not None:
+                self.offline(row)
             return
         dead = exc.retryable
         if dead:
@@ -370,4 +411,5 @@ __all__ = [
     "Deliverer",
     "RateLimiter",
     "SendWindow",
+    "outbound_of",
 ]

@@ -31,6 +31,7 @@ from channelgate.channels.base import (
 )
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import GatewayConfig, Integration, channel_class
+from channelgate.connection_routes import ConnectionRoutes
 from channelgate.coordination import Coordination, Handlers, coordination_for
 from channelgate.delivery import Deliverer
 from channelgate.handoff.service import HandoffService
@@ -105,6 +106,7 @@ class Gateway:
             owner=self.owner,
             desk=self.handoffs.send_to_desk,
             share=self.shares,
+            offline=lambda row: self.routes.offline(row),
         )
         self.turns = TurnRunner(
             self.store,
@@ -123,6 +125,17 @@ class Gateway:
         self._background: list[asyncio.Task[None]] = []
         self.accepting = False
         self.stopping = False  # draining: /readyz says so, and peers' news no longer starts work here
+        # what must reach the replica holding a socket or a waiting request: connection_routes.py
+        self.routes = ConnectionRoutes(
+            self.coordination,
+            self.store,
+            owner=self.owner,
+            channel=self.channel,
+            passive=self.passive,
+            take_line=self.delivery.take_line,
+            wake_delivery=self.wake_delivery,
+            metrics=self.metrics,
+        )
         self.integration_sync = IntegrationSync(
             self.store,
             self.registry,
@@ -169,6 +182,7 @@ class Gateway:
                 poll=self._peer_poll,
                 resync=self.integration_sync.sync,
                 members=self.shares.heard,
+                route=self.routes.heard,
             )
         )
         await self.shares.start()  # joins the fleet's limits (waits a moment to be admitted)
@@ -204,6 +218,7 @@ class Gateway:
         self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
         await self.shares.stop()  # after the last send: the others take this replica's share at once
+        await self.routes.stop()
         # the leases this replica gave back are the others' now: tell them to look at once
         self.coordination.poll_now()
         with contextlib.suppress(Exception):
@@ -373,8 +388,10 @@ class Gateway:
         accepted = await self.store.accept(
             channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses, screened=screened
         )
-        if wait_passive and len(accepted.new_turns) == 1:
+        budget = channel.passive_reply_budget
+        if wait_passive and budget and len(accepted.new_turns) == 1:
             self.passive.register(accepted.new_turns[0][0])  # before the turn can start
+            self.routes.passive_waiting(accepted.new_turns[0][0], budget)  # a peer may run it
         self.turns.accepted(conversation_id for _, conversation_id in accepted.new_turns)
         if accepted.new_turns:
             self.coordination.turns_accepted(conversation_id for _, conversation_id in accepted.new_turns)

@@ -93,6 +93,14 @@ class Metrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        self.routed = Counter(
+            "channelgate_routed_total",
+            "Work handed to this replica because it holds the connection (connection_routes.py): webchat "
+            "(sends a peer found the user away for), passive (WeChat replies a peer's turn held for the "
+            "request waiting here)",
+            ["kind"],
+            registry=self.registry,
+        )
         self.best_effort = Counter(
             "channelgate_best_effort_total",
             "Typing indicators and read marks by channel and outcome (sent, skipped: no rate budget, stale "

@@ -6,12 +6,16 @@ the waiting request. Whoever gives up first wins: a request whose budget ran out
 runner then queues the reply for the send API; a turn that ends after that finds no waiter, and one that
 was committing as the budget ran out learns it from ``resolve`` and queues what it held.
 
-Both sides share one :class:`PassiveReplies`; neither reads the other's state.
+Both sides share one :class:`PassiveReplies`; neither reads the other's state. With several replicas the
+turn may run on another replica than the request (that one held the conversation): the request's replica
+announces its wait, the peer registers it with :meth:`PassiveReplies.expect`, holds the reply the same way
+and hands the held ids back (connection_routes.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -51,6 +55,25 @@ class PassiveReplies:
         waiter = PassiveWaiter(asyncio.get_running_loop().create_future())
         self._waiters[turn_id] = waiter
         return waiter
+
+    def expect(self, turn_id: int, budget: float, answer: Callable[[HeldReply], None]) -> None:
+        """A peer replica's request waits ``budget`` seconds for ``turn_id``'s reply. Should the turn be
+        committed here meanwhile, its reply is held as for a request of this replica and ``answer`` gets
+        it (and tells the peer). After the budget the request has given up: the wait is forgotten, and a
+        commit in that instant learns it from ``resolve`` and queues what it held."""
+        waiter = self.register(turn_id)
+
+        def expire() -> None:
+            if self._waiters.get(turn_id) is waiter:
+                del self._waiters[turn_id]
+            waiter.expired = True
+
+        def resolved(future: asyncio.Future[HeldReply]) -> None:
+            if not future.cancelled():
+                answer(future.result())
+
+        asyncio.get_running_loop().call_later(budget, expire)
+        waiter.future.add_done_callback(resolved)
 
     def cancel(self, turn_id: int) -> None:
         """The request stopped waiting: the turn's reply goes out through the send API."""

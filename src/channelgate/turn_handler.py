@@ -31,6 +31,7 @@ from channelgate.outbound import render_outbound
 from channelgate.passive import HeldReply, PassiveReplies
 from channelgate.retry import backoff
 from channelgate.store import NewOutbound, Store
+from channelgate.store.rows import Holder
 from channelgate.store.statements import Row
 from channelgate.turns import EventInput, Input, Reply, Turn, User, input_adapter
 
@@ -76,8 +77,8 @@ class TurnHandler:
         store = self.store
         turn_id = int(row["id"])
         channel = self.channel(row["channel"], row["label"])
-        conversation = await store.conversation(row["conversation_id"])
-        if channel is None or conversation is None:
+        found = await store.conversation_for_turn(row["conversation_id"])  # who holds it comes along
+        if channel is None or found is None:
             reason = f"integration {row['channel']}/{row['label']} is no longer configured"
             log.warning("turn %s dropped: %s", turn_id, reason)
             _, following = await store.complete_turn(
@@ -91,6 +92,7 @@ class TurnHandler:
             )
             self._finished()
             return following
+        conversation, holder = found
         values: dict[str, Any] = {}
         locale, user_name = await self._conversation_locale(channel, conversation, row, values)
         turn = Turn(
@@ -104,7 +106,7 @@ class TurnHandler:
             raw=row["raw"],
         )
         if self.handoffs is not None:
-            held = await self._held_or_asked(channel, conversation, row, turn.input, locale, values)
+            held = await self._held_or_asked(channel, conversation, holder, row, turn.input, locale, values)
             if held is not None:
                 return held[0]
         decision = self.languages.decide(
@@ -155,6 +157,7 @@ class TurnHandler:
         self,
         channel: Channel[Any],
         conversation: Row,
+        holder: Holder,
         row: Row,
         value: Input,
         locale: str,
@@ -162,14 +165,14 @@ class TurnHandler:
     ) -> tuple[Row | None] | None:
         """A turn the bot does not get: the conversation is held by an agent (the input goes to the desk,
         in the turn's own commit), or the user asks for a person (the hand-off, and its confirmation, commit
-        with the turn). None: the bot gets it. The result is wrapped, since the next turn may be None."""
+        with the turn). None: the bot gets it. The result is wrapped, since the next turn may be None.
+        ``holder`` was read with the conversation (one statement per turn, store/conversations.py)."""
         handoffs = self.handoffs
         assert handoffs is not None
         if await handoffs.native.platform_event(
             conversation, value
         ):  # Messenger, WeChat: the platform moved it
             return (await self._commit(channel, conversation, row, [], values),)
-        holder = await self.store.handoffs.holder(conversation["id"])
         ending = isinstance(value, EventInput) and value.name == HANDOFF_ENDED
         if holder == "agent" and not ending:
             forward = handoffs.forwarding(conversation, int(row["id"]), dict(row["input"]))

@@ -704,3 +704,41 @@ async def test_send_a_test_on_google(env: ConsoleEnv, alice: httpx.AsyncClient, 
         assert answer.status_code == 200
         assert "You said: ping g" in answer.text
         assert '<p class="status sent">' in answer.text or '<p class="status delivered">' in answer.text
+
+
+async def test_an_api_made_desk_shows_its_webhook_url_to_writers_and_survives_a_console_edit(
+    env: ConsoleEnv, alice: httpx.AsyncClient, rob: httpx.AsyncClient
+) -> None:
+    _, key = await admin.create_key(env.gw.store, "tests", "full")
+    cfg = env.messenger_config("desk")
+    body = {
+        "channel": "messenger",
+        "label": "desk",
+        "config": {k: v for k, v in cfg.items() if k not in ("channel", "label", "locale")},
+        "handoff": {
+            "chatwoot": {
+                "url": "http://127.0.0.1:9",
+                "account_id": 1,
+                "inbox_id": 2,
+                "api_access_token": "cw-console-token",
+            }
+        },
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=f"{env.gw.url}/api/v1", headers=headers) as api:
+        created = await api.post("/integrations", json=body)
+    assert created.status_code == 201, created.text
+    webhook = created.json()["setup"]["chatwoot_webhook_url"]
+
+    page = await alice.get("/console/integrations/messenger/desk")
+    assert webhook in page.text and "cw-console-token" not in page.text
+    read_only = await rob.get("/console/integrations/messenger/desk")
+    assert read_only.status_code == 200 and webhook not in read_only.text
+
+    edited = await alice.post(
+        "/console/integrations/messenger/desk/edit",
+        data={"csrf": csrf_of(page.text), "locale": "fr-FR", "config.api_base_url": cfg["api_base_url"]},
+    )
+    assert edited.status_code == 303, edited.text
+    desk = env.gw.gateway.handoffs.chatwoot("messenger", "desk")
+    assert desk is not None and desk.api_access_token.get_secret_value() == "cw-console-token"

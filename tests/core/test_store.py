@@ -178,3 +178,35 @@ async def test_statuses_beyond_a_batch_are_all_applied(store: Store) -> None:
     assert len(result.new_turns) == 1 and result.statuses == 250
     again = await store.accept("relay", "main", "en-US", [], statuses)
     assert again.statuses == 0
+
+
+async def test_a_line_is_claimed_head_first_due_or_not_and_by_one_claimer(store: Store) -> None:
+    """claim_line (connection_routes.py): the replica holding a socket takes a line a peer put back."""
+    accepted = await store.accept("relay", "main", "en-US", [message("line")])
+    turn, conversation = accepted.new_turns[0]
+    items = [NewOutbound(Outbound({"n": 1})), NewOutbound(Outbound({"n": 2}))]
+    await store.complete_turn(turn, conversation, "relay", "main", items)
+    (head,) = await store.claim_deliveries("a", time.time(), 10, 30)
+    assert await store.claim_line(conversation, "b", time.time(), 30) is None  # in flight on a
+    later = time.time() + 300
+    await store.mark_retry(head["id"], conversation, 0, later, "the user is away", None)  # not due for 5 min
+    now = time.time()
+    claims = await asyncio.gather(*(store.claim_line(conversation, f"b{i}", now, 30) for i in range(4)))
+    taken = [c for c in claims if c is not None]
+    assert [(c["id"], c["status"]) for c in taken] == [(head["id"], "sending")]  # fenced: one claimer
+    assert await store.claim_line(conversation, "b", time.time(), 30) is None  # the head is in flight
+    await store.mark_retry(head["id"], conversation, 0, later, "away again", None)
+    assert await store.claim_line(conversation, "b", time.time(), 30, after=head["id"]) is None  # no retake
+    await store.mark_sent(head["id"], "pm-1", 1)
+    follower = await store.claim_line(conversation, "b", time.time(), 30, after=head["id"])
+    assert follower is not None and follower["body"] == {"n": 2}
+
+
+async def test_held_rows_are_read_back_in_order_and_only_while_held(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message("held")])
+    turn, conversation = accepted.new_turns[0]
+    items = [NewOutbound(Outbound({"n": n}), "held") for n in (1, 2)]
+    ids, _ = await store.complete_turn(turn, conversation, "relay", "main", items)
+    assert [r["body"] for r in await store.held_rows(list(reversed(ids)))] == [{"n": 1}, {"n": 2}]
+    await store.release_held(ids, 1)
+    assert await store.held_rows(ids) == []

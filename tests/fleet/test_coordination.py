@@ -74,6 +74,24 @@ async def test_updates_and_deletes_reach_the_other_replica(pair: tuple[Api, Api]
 
 
 @pytest.mark.postgres
+async def test_a_handoff_desk_set_on_a_is_used_on_b(pair: tuple[Api, Api]) -> None:
+    a, b = pair
+    desk = {"url": "http://127.0.0.1:9", "account_id": 1, "inbox_id": 2, "api_access_token": "cw-token"}
+    async with a.client() as client:
+        assert (await client.post("/integrations", json=kiosk(a.peer))).status_code == 201
+        await wait_until(lambda: ("relay", "kiosk") in b.gw.gateway.integrations, timeout=1.0)
+        assert b.gw.gateway.handoffs.chatwoot("relay", "kiosk") is None
+        changed = await client.patch("/integrations/relay/kiosk", json={"handoff": {"chatwoot": desk}})
+        assert changed.status_code == 200, changed.text
+        await wait_until(lambda: b.gw.gateway.handoffs.chatwoot("relay", "kiosk") is not None, timeout=1.0)
+        on_b = b.gw.gateway.handoffs.chatwoot("relay", "kiosk")
+        assert on_b is not None and on_b.api_access_token.get_secret_value() == "cw-token"
+        assert changed.json()["setup"]["chatwoot_webhook_url"] == on_b.callback_url(
+            a.gw.url, "relay", "kiosk"
+        )
+
+
+@pytest.mark.postgres
 async def test_the_periodic_sync_restarts_nothing_that_did_not_change(
     pair: tuple[Api, Api], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -119,3 +119,30 @@ async def test_deleting_a_conversation_forgets_its_handoff_and_desk_rows(
             assert deleted.status_code == 200, deleted.text
         assert await gw.store.handoffs.get(cid) is None
         assert await gw.store.outbox_rows(desk_line) == []
+
+
+async def test_agent_messages_idempotency_key_replays_or_refuses_another_body(
+    running: Running, graph: GraphSimulator
+) -> None:
+    async with running(DeskBot(), desk=False) as gw:
+        _, key = await admin.create_key(gw.store, "ops", "full")
+        await say(gw, graph, "operator")
+        cid = await conversation_id(gw)
+        await user_gets(graph, "A person will answer you here shortly.")
+        async with api(gw, key) as http:
+            url = f"/conversations/{cid}/agent-messages"
+            first = {"messages": [{"type": "text", "text": "One moment"}], "idempotency_key": "turn-7"}
+            sent = await http.post(url, json=first)
+            assert sent.status_code == 202, sent.text
+            other = {"messages": [{"type": "text", "text": "Something else"}]}
+            reused = await http.post(url, json=other, headers={"Idempotency-Key": "turn-7"})
+            assert reused.status_code == 409
+            assert "idempotency key was used with a different request" in reused.json()["error"]
+            differ = await http.post(url, json=first, headers={"Idempotency-Key": "turn-8"})
+            assert differ.status_code == 400
+            await user_gets(graph, "One moment")
+            assert (await http.post(f"/conversations/{cid}/handback")).status_code == 200
+            replay = await http.post(url, json=first)  # the first answer, though the bot holds it now
+            assert replay.status_code == 202 and replay.json() == sent.json()
+        assert texts_to_user(graph).count("One moment") == 1
+        assert "Something else" not in texts_to_user(graph)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from channelgate.handoff.chatwoot_events import (
 )
 from channelgate.handoff.service import HandoffService
 from channelgate.handoff.settings import HandoffSettings
-from channelgate.messages import Media, MessageOptions, Text
+from channelgate.messages import Media, Text
 from channelgate.turns import HandoffRequest, Reply
 
 CHATWOOT = {
@@ -131,14 +130,13 @@ def test_chatwoot_signature() -> None:
     assert not signature_ok("s3cret", old, sign("s3cret", old, raw), raw)
 
 
-def test_messenger_agent_replies_outside_24_hours_carry_human_agent() -> None:
-    messenger = SimpleNamespace(name="messenger")
-    whatsapp = SimpleNamespace(name="whatsapp")
+def test_meta_agent_replies_outside_24_hours_carry_human_agent() -> None:
     old = {"last_inbound_at": time.time() - 2 * 86400}
     recent = {"last_inbound_at": time.time() - 3600}
-    assert HandoffService._options(messenger, old) == MessageOptions(tag="HUMAN_AGENT")  # type: ignore[arg-type]
-    assert HandoffService._options(messenger, recent) is None  # type: ignore[arg-type]
-    assert HandoffService._options(whatsapp, old) is None  # type: ignore[arg-type]
+    for name in ("messenger", "instagram"):
+        assert HandoffService.agent_tag(name, old) == "HUMAN_AGENT"  # type: ignore[arg-type]
+        assert HandoffService.agent_tag(name, recent) is None  # type: ignore[arg-type]
+    assert HandoffService.agent_tag("whatsapp", old) is None  # type: ignore[arg-type]
 
 
 def test_channels_list_shows_the_chatwoot_webhook_url(tmp_path: Path) -> None:

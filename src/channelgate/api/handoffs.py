@@ -5,8 +5,10 @@ bot stops getting the user's messages, and the integration's desk (Chatwoot) ope
 the recent transcript. ``POST /conversations/{id}/handback`` gives it back (the bot gets
 ``handoff_ended`` with ``reason: released``). ``POST /conversations/{id}/agent-messages`` sends an
 agent's messages to the user, rendered like the bot's with the channel's window rules (a refused send is
-422 with the channel's reason; Messenger replies outside 24 hours carry the ``HUMAN_AGENT`` tag). Both
-changes answer 200 with who holds the conversation now; repeating one changes nothing.
+422 with the channel's reason; Messenger and Instagram replies outside 24 hours carry the ``HUMAN_AGENT``
+tag). Both changes answer 200 with who holds the conversation now; repeating one changes nothing. An agent
+send with an idempotency key (header or body) is remembered with what it queued, in the same transaction:
+the same key and body replay the first answer, the same key with another body is 409.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from channelgate.api.models import (
     HandoffState,
 )
 from channelgate.api.policy import check_public_media
-from channelgate.api.sending import conversation_or_404, live_channel
+from channelgate.api.sending import body_hash, conversation_or_404, idempotency, live_channel
+from channelgate.gateway import Gateway
 from channelgate.messages import dump_messages
+from channelgate.store import admin
 
 router = APIRouter(tags=["handoff"])
 
@@ -80,12 +84,12 @@ async def send_agent_messages(
     idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_PATTERN)] = None,
 ) -> dict[str, Any]:
     """Send an agent's messages to the user of a conversation a person holds."""
-    if (
-        idempotency_key is not None
-        and body.idempotency_key is not None
-        and idempotency_key != body.idempotency_key
-    ):
-        raise ApiError(400, "the Idempotency-Key header and the body's idempotency_key differ")
+    digest = body_hash(body, {"idempotency_key"}, conversation_id=conversation_id)
+    # per conversation, as the request id below: one key may be used once in each conversation
+    idem = idempotency(f"agent-messages:{conversation_id}", idempotency_key, body.idempotency_key, digest)
+    previous = await _replayed(gateway, idem)
+    if previous is not None:
+        return previous
     row = await conversation_or_404(gateway, conversation_id)
     channel = live_channel(gateway, row["channel"], row["label"])
     if await gateway.store.handoffs.holder(conversation_id) != "agent":
@@ -101,7 +105,23 @@ async def send_agent_messages(
         raise ApiError(422, f"{channel.name} refuses this send: " + "; ".join(refused))
     if not items:
         raise ApiError(422, f"nothing to send on {channel.name}")
-    ids = await gateway.handoffs.agent_reply(row, messages, request_id=request_id, items=items)
-    if ids is None:
+    try:
+        ids = await gateway.handoffs.agent_reply(row, messages, request_id=request_id, items=items, idem=idem)
+    except admin.Taken:  # the same key, committed first by a concurrent request
+        ids = None
+    if ids is None:  # queued before: the first answer (409 when it came with another body)
+        previous = await _replayed(gateway, idem)
+        if previous is not None:
+            return previous
         ids = await gateway.store.handoffs.request_rows(request_id)
     return {"conversation_id": conversation_id, "request_id": request_id, "message_ids": ids}
+
+
+async def _replayed(gateway: Gateway, idem: admin.Idempotency | None) -> dict[str, Any] | None:
+    """The answer remembered under the key, or None; 409 when the key came with another request."""
+    try:
+        return await admin.remembered(gateway.store, idem)
+    except admin.KeyReused:
+        raise ApiError(
+            409, "this idempotency key was used with a different request in this conversation"
+        ) from None

@@ -4,8 +4,12 @@ Integrations of the config file are shown but read-only here (409 with the reaso
 single source of what it defines. Integrations created here are validated with the channel's Config model
 (exactly as the config file's are), stored, and started at once; the gateway starts them again after a
 restart, and the other replicas start, restart or stop them within a second (coordination.py). Secrets
-are masked as ``"***"`` in every answer except the create's ``setup`` block, which holds
-what the user must paste into the platform (e.g. the verify token).
+are masked as ``"***"`` in every answer except the ``setup`` block, which holds what the user must paste
+into the platform (e.g. the verify token) and into the hand-off desk (``chatwoot_webhook_url``).
+
+The ``handoff`` key (docs/handoff.md) is taken at the top level of a create or change, as in the config
+file; it is stored sealed with the rest of the settings, and its desk URL follows the endpoints' rule
+(api_rules.py).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import SecretBytes, SecretStr
+from pydantic import SecretStr
 
 from channelgate.api.deps import GatewayDep, errors
 from channelgate.api.errors import ApiError, check_json
+from channelgate.api.masking import MASK, masked_model, unmasked
 from channelgate.api.models import (
     CHANNEL_PATTERN,
     LABEL_PATTERN,
@@ -30,6 +35,7 @@ from channelgate.api.models import (
     IntegrationList,
     IntegrationOut,
     IntegrationUpdate,
+    IntegrationUpdated,
 )
 from channelgate.api.policy import check_api_config, check_inline
 from channelgate.channels.base import GENERATED_SECRETS
@@ -50,20 +56,15 @@ router = APIRouter(tags=["integrations"])
 
 ChannelPath = Annotated[str, Path(pattern=CHANNEL_PATTERN)]
 LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN)]
-MASK = "***"
 
 
 def masked_config(integration: Integration) -> dict[str, Any]:
     """The channel's settings with every secret (SecretStr fields, whatever their name) shown as ``***``."""
-    plain = integration.config.model_dump()
-    shown: dict[str, Any] = integration.config.model_dump(mode="json")
-    for name, value in plain.items():
-        if isinstance(value, SecretStr | SecretBytes):
-            shown[name] = MASK
-    return shown
+    return masked_model(integration.config)
 
 
 def setup_values(gateway: Gateway, integration: Integration) -> dict[str, str]:
+    """What to paste into the platform (the channel's ``setup_fields``) and into the desk, in clear."""
     cls = gateway.registry.get(integration.channel)
     out: dict[str, str] = {}
     for name in getattr(cls, "setup_fields", ()):
@@ -72,7 +73,7 @@ def setup_values(gateway: Gateway, integration: Integration) -> dict[str, str]:
             out[name] = value.get_secret_value()
         elif value is not None:
             out[name] = str(value)
-    return out
+    return {**out, **integration.handoff_setup(gateway.public_url)}
 
 
 def integration_out(gateway: Gateway, integration: Integration) -> dict[str, Any]:
@@ -88,6 +89,7 @@ def integration_out(gateway: Gateway, integration: Integration) -> dict[str, Any
         "auto_detect": integration.auto_detect,
         "language_command": integration.language_command,
         "config": masked_config(integration),
+        "handoff": masked_model(integration.handoff) if integration.handoff is not None else None,
         "health": IntegrationHealth(
             status=health.status if health else "failing",
             message=health.message if health else "not running",
@@ -123,7 +125,7 @@ def _validate(gateway: Gateway, raw: dict[str, Any]) -> Integration:
         check_locale(integration, bot_locales(gateway.settings), "integration")
     except ConfigError as exc:
         raise ApiError(400, str(exc)) from None
-    check_api_config(integration.config, gateway.settings.admin_api.allowed_hosts)
+    check_api_config(integration.config, gateway.settings.admin_api.allowed_hosts, integration.handoff)
     for warning in warnings:
         log.warning(warning)
     return integration
@@ -211,6 +213,9 @@ async def create_integration(
         if not config.get(name):
             config[name] = secrets.token_urlsafe(24)
     stored = {**config, "auto_detect": body.auto_detect, "language_command": body.language_command}
+    if body.handoff is not None:
+        check_json(body.handoff, "handoff")
+        stored["handoff"] = unmasked(body.handoff, None, "handoff")  # a *** here would become the secret
     raw = {**stored, "channel": body.channel, "label": body.label, "locale": body.locale}
     async with _lock(request):
         existing = gateway.integrations.get((body.channel, body.label))
@@ -233,7 +238,7 @@ async def create_integration(
 
 @router.patch(
     "/integrations/{channel}/{label}",
-    response_model=IntegrationOut,
+    response_model=IntegrationUpdated,
     responses=errors(404, 409),
     operation_id="update_integration",
 )
@@ -258,6 +263,8 @@ async def update_integration(
         stored = dict(row["config"] or {})
         secret_names = set(cls.Config.secret_fields()) if cls is not None else set()
         for key, value in (body.config or {}).items():
+            if key == "handoff":
+                raise ApiError(400, "config: handoff belongs at the top level of the request")
             if key in INTEGRATION_KEYS and key not in ("auto_detect", "language_command"):
                 raise ApiError(400, f"config: {key} cannot change (create a new integration instead)")
             if value is None:
@@ -270,6 +277,12 @@ async def update_integration(
             stored["auto_detect"] = body.auto_detect
         if body.language_command is not None:
             stored["language_command"] = body.language_command
+        handoff_set = "handoff" in body.model_fields_set
+        if handoff_set and body.handoff is None:
+            stored.pop("handoff", None)
+        elif body.handoff is not None:
+            check_json(body.handoff, "handoff")
+            stored["handoff"] = unmasked(body.handoff, stored.get("handoff"), "handoff")
         locale = body.locale or row["locale"]
         integration = _validate(gateway, {**stored, "channel": channel, "label": label, "locale": locale})
         await admin.update_integration(gateway.store, channel, label, integration.locale, stored)
@@ -280,7 +293,10 @@ async def update_integration(
             raise
         gateway.coordination.integration_changed(channel, label)
     log.info("integration %s/%s updated through the API", channel, label)
-    return integration_out(gateway, integration)
+    out = integration_out(gateway, integration)
+    if handoff_set:
+        out["setup"] = integration.handoff_setup(gateway.public_url)
+    return out
 
 
 @router.delete(

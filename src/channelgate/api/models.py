@@ -55,12 +55,26 @@ class IntegrationOut(BaseModel):
     auto_detect: bool
     language_command: bool
     config: dict[str, Any] = Field(description="The channel's settings, secrets masked as ***")
+    handoff: dict[str, Any] | None = Field(
+        default=None,
+        description="The integration's hand-off settings (docs/handoff.md), secrets masked as ***; null: "
+        "users cannot ask for a person and there is no desk",
+    )
     health: IntegrationHealth
 
 
 class IntegrationCreated(IntegrationOut):
     setup: dict[str, str] = Field(
-        description="What to paste into the platform next to the callback URL (e.g. verify_token), in clear"
+        description="What to paste into the platform next to the callback URL (e.g. verify_token), and "
+        "into the desk (chatwoot_webhook_url, when the hand-off has a Chatwoot desk), in clear"
+    )
+
+
+class IntegrationUpdated(IntegrationOut):
+    setup: dict[str, str] | None = Field(
+        default=None,
+        description="Given when the change set the hand-off: what to paste into the desk "
+        "(chatwoot_webhook_url, in clear; it changes with the access token)",
     )
 
 
@@ -98,6 +112,11 @@ class IntegrationCreate(_Request):
         default_factory=dict,
         description="The channel's settings, as in the config file (a verify_token is generated if needed)",
     )
+    handoff: dict[str, Any] | None = Field(
+        default=None,
+        description="The integration's handoff: key, as in the config file: {chatwoot: {url, account_id, "
+        "inbox_id, api_access_token, webhook_secret?}, user_request, messenger_inbox, ...} (docs/handoff.md)",
+    )
 
 
 class IntegrationUpdate(_Request):
@@ -107,6 +126,11 @@ class IntegrationUpdate(_Request):
     config: dict[str, Any] | None = Field(
         default=None,
         description="Settings merged over the current ones; *** keeps a secret as it is, null removes a key",
+    )
+    handoff: dict[str, Any] | None = Field(
+        default=None,
+        description="Replaces the whole handoff: key (send back what GET gave: *** keeps a stored secret); "
+        "null removes it; absent leaves it as it is",
     )
 
 

@@ -8,6 +8,8 @@ check off. The config file, written by the operator, may still do all three (wit
   name the channel's official hosts (``ChannelConfig.endpoint_hosts``, over HTTPS) or a host of the
   server's ``admin_api.allowed_hosts``. Checked on the whole resulting config, so a PATCH of another
   field cannot keep a host that is no longer allowed.
+* The hand-off desk's URL (``handoff.chatwoot.url``, where the desk's token and the users' messages go)
+  follows the endpoints' rule; Chatwoot has no official host, so only ``admin_api.allowed_hosts`` allows it.
 * Settings the channel reads from a file when given a path (a Google ``service_account``) must be inline:
   checked before anything is validated, so not even the existence of a path is probed.
 * Settings that turn a security check off (``ChannelConfig.insecure_settings``) are refused.
@@ -25,6 +27,7 @@ from typing import Any
 from channelgate.api.errors import ApiError
 from channelgate.api_rules import api_refusal, public_url
 from channelgate.channels.base import ChannelConfig
+from channelgate.handoff.settings import IntegrationHandoff
 
 
 def check_inline(config_cls: type[ChannelConfig], raw: Mapping[str, Any]) -> None:
@@ -41,9 +44,11 @@ def check_inline(config_cls: type[ChannelConfig], raw: Mapping[str, Any]) -> Non
             )
 
 
-def check_api_config(config: ChannelConfig, allowed_hosts: Iterable[str]) -> None:
-    """Everything the API refuses in a validated config: 400 naming the field."""
-    reason = api_refusal(config, allowed_hosts)
+def check_api_config(
+    config: ChannelConfig, allowed_hosts: Iterable[str], handoff: IntegrationHandoff | None = None
+) -> None:
+    """Everything the API refuses in a validated config and its ``handoff:`` key: 400 naming the field."""
+    reason = api_refusal(config, allowed_hosts, handoff)
     if reason is not None:
         raise ApiError(400, reason)
 

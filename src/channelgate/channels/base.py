@@ -565,6 +565,12 @@ class Channel(abc.ABC, Generic[ConfigT]):
         how many payloads it carried; the rest are sent through ``send``."""
         return self.ack(request, []), 0
 
+    def holds_connection(self, user_id: str) -> bool:
+        """Whether ``user_id`` has a live connection to this process (the web chat's sockets), so that a
+        peer replica's send that found them away is handed here (connection_routes.py). Platforms that
+        take sends through their API hold none."""
+        return False
+
     # --- outbound ---
 
     @abc.abstractmethod

@@ -7,8 +7,8 @@ gets the event turn ``{"type": "event", "name": "handoff_ended", "data": {"reaso
 
 While an agent holds it, the user's inputs are recorded as turns (the transcript) but not given to the
 bot: they are queued for the desk in the same transaction that ends the turn. Agents' replies are
-rendered by the channel like the bot's (window rules included; Messenger gets the ``HUMAN_AGENT`` tag
-outside the 24-hour window) and queued in the conversation's line like any send.
+rendered by the channel like the bot's (window rules included; Messenger and Instagram get the
+``HUMAN_AGENT`` tag outside the 24-hour window) and queued in the conversation's line like any send.
 
 The desk (Chatwoot, when the integration names one) is told through the outbox (``kind = 'desk'``, see
 store/handoffs.py), so the delivery worker retries it like a platform and nothing is lost while it is down.
@@ -41,6 +41,7 @@ from channelgate.store import NewOutbound, Store
 from channelgate.store import handoffs as handoff_rows
 from channelgate.store import outbox as outbox_rows
 from channelgate.store.handoffs import HandoffRow
+from channelgate.store.idempotency import Idempotency
 from channelgate.store.statements import Row
 from channelgate.store.transcript import transcript
 from channelgate.turns import EventInput, Input, TextInput
@@ -49,8 +50,10 @@ log = logging.getLogger("channelgate.handoff")
 
 #: the event the bot receives when a conversation comes back to it
 HANDOFF_ENDED = "handoff_ended"
-#: Messenger's tag for a person's replies up to 7 days after the user's last message
+#: Meta's tag for a person's replies up to 7 days after the user's last message
 HUMAN_AGENT = "HUMAN_AGENT"
+#: the channels that take it (Messenger and Instagram messaging share Meta's message tags)
+HUMAN_AGENT_CHANNELS = ("messenger", "instagram")
 DAY = 86400.0
 
 
@@ -230,7 +233,8 @@ class HandoffService:
         self, channel: Channel[Any], conversation: Row, messages: list[UniversalMessage]
     ) -> list[NewOutbound]:
         """An agent's messages rendered by the channel like the bot's: proactive (the window rules apply),
-        with Messenger's HUMAN_AGENT tag outside the 24-hour window. A refusal is a ``failed`` item."""
+        with the HUMAN_AGENT tag outside the 24-hour window (:meth:`agent_tag`). A refusal is a ``failed``
+        item."""
         return render_outbound(
             channel,
             conversation,
@@ -247,10 +251,12 @@ class HandoffService:
         *,
         request_id: str,
         items: list[NewOutbound] | None = None,
+        idem: Idempotency | None = None,
     ) -> list[int] | None:
         """Queue an agent's messages for the user (``items``: already rendered); None when
         ``request_id`` was queued before. A render the channel refused is recorded as failed, and the
-        desk is told why in a private note."""
+        desk is told why in a private note. ``idem``: the admin API's idempotency key, whose answer is
+        remembered with the queued rows (store/idempotency.py)."""
         channel = self.channel(conversation["channel"], conversation["label"])
         if channel is None:
             raise Rejected(f"integration {conversation['channel']}/{conversation['label']} is not configured")
@@ -262,7 +268,7 @@ class HandoffService:
             for item in items
         ]
         done = await self.store.handoffs.agent_replied(
-            conversation["id"], rows, request_id=request_id, now=now
+            conversation["id"], rows, request_id=request_id, now=now, idem=idem
         )
         if done is None:
             return None
@@ -277,14 +283,20 @@ class HandoffService:
         return ids
 
     @staticmethod
-    def _options(channel: Channel[Any], conversation: Row) -> MessageOptions | None:
-        """Messenger: a person may answer up to 7 days after the user's last message with HUMAN_AGENT."""
-        if channel.name != "messenger":
+    def agent_tag(channel: str, conversation: Row) -> str | None:
+        """The message tag an agent's reply carries now, or None: on Messenger and Instagram, past the
+        24-hour window a person may still answer, up to 7 days after the user's last message, with
+        HUMAN_AGENT (the channel's renderer enforces the 7 days). The one rule: the console shows it too."""
+        if channel not in HUMAN_AGENT_CHANNELS:
             return None
         last = conversation["last_inbound_at"]
         if last is not None and time.time() - float(last) < DAY:
             return None
-        return MessageOptions(tag=HUMAN_AGENT)
+        return HUMAN_AGENT
+
+    def _options(self, channel: Channel[Any], conversation: Row) -> MessageOptions | None:
+        tag = self.agent_tag(channel.name, conversation)
+        return MessageOptions(tag=tag) if tag is not None else None
 
     # --- handing back ---
 
@@ -404,4 +416,4 @@ def confirmation(settings: HandoffSettings, locale: str) -> list[UniversalMessag
     return [Text(text=text)] if text else []
 
 
-__all__ = ["HANDOFF_ENDED", "HUMAN_AGENT", "HandoffService", "confirmation"]
+__all__ = ["HANDOFF_ENDED", "HUMAN_AGENT", "HUMAN_AGENT_CHANNELS", "HandoffService", "confirmation"]

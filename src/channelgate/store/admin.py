@@ -68,6 +68,7 @@ __all__ = [
     "Idempotency",
     "KeyReused",
     "Recipient",
+    "Taken",
     "add_event",
     "backlog",
     "broadcast",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, select, update
 
 from channelgate.store import conversations as conversation_rows
 from channelgate.store.database import Database
@@ -34,6 +34,21 @@ CLAIM_DELIVERIES = Sql(
                AND e.status IN ('held', 'queued', 'sending'))
          ORDER BY o.next_attempt_at, o.id
          LIMIT :limit)
+       RETURNING *""",
+    json=("body", "fallback"),
+    booleans=("best_effort",),
+)
+# The head of one conversation's line, claimed whatever its next try says: its recipient is connected to
+# this replica now (a peer found them away: connection_routes.py). Fenced like the claim above: only a row
+# still queued is taken, so it is never sent twice; ``after`` stops a caller from taking again a row whose
+# send here just failed. ``held`` rows stay: a passive reply waits for them.
+CLAIM_LINE = Sql(
+    """UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_until = :until, updated_at = :now
+       WHERE status = 'queued' AND id > :after AND id = (
+         SELECT o.id FROM outbox o
+         WHERE o.conversation_id = :conversation_id AND o.status IN ('held', 'queued', 'sending')
+         ORDER BY o.id
+         LIMIT 1)
        RETURNING *""",
     json=("body", "fallback"),
     booleans=("best_effort",),
@@ -104,6 +119,30 @@ class Deliveries:
         params = {"owner": owner, "now": now, "until": now + lease, "limit": limit}
         rows = await self.db.run(lambda conn: CLAIM_DELIVERIES.rows(conn, params))
         return sorted((delivery_row(r) for r in rows), key=lambda r: int(r["id"]))
+
+    async def claim_line(
+        self, conversation_id: str, owner: str, now: float, lease: float, after: int = 0
+    ) -> DeliveryRow | None:
+        """The head of ``conversation_id``'s line claimed for ``lease`` seconds if it is queued and its id is
+        above ``after``, due or not (its recipient is connected here); None otherwise."""
+        params = {
+            "owner": owner,
+            "now": now,
+            "until": now + lease,
+            "after": after,
+            "conversation_id": conversation_id,
+        }
+        rows = await self.db.run(lambda conn: CLAIM_LINE.rows(conn, params))
+        return delivery_row(rows[0]) if rows else None
+
+    async def held(self, ids: Sequence[int]) -> list[DeliveryRow]:
+        """The rows among ``ids`` still held for a passive reply, in order."""
+        if not ids:
+            return []
+        async with self.db.engine.connect() as conn:
+            held = outbox.c.id.in_(list(ids)) & (outbox.c.status == "held")
+            result = await conn.execute(select(outbox).where(held).order_by(outbox.c.id))
+            return [delivery_row(r) for r in result.mappings()]
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
         sent = {

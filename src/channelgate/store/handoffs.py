@@ -20,18 +20,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, TypedDict
 
 from sqlalchemy import Column, Connection, Float, Index, String, Table, Text, func, select, update
 from sqlalchemy.engine import RowMapping
 
 from channelgate.store import outbox as outbox_rows
 from channelgate.store.database import Database
-from channelgate.store.rows import NewDelivery
+from channelgate.store.idempotency import Idempotency, remember
+from channelgate.store.rows import Holder, NewDelivery
 from channelgate.store.statements import Sql
 from channelgate.store.tables import metadata, outbox
 
-Holder = Literal["bot", "agent"]
 #: the outbox ``kind`` of what goes to the agent desk
 DESK_KIND: Final = "desk"
 
@@ -286,8 +286,8 @@ class Handoffs:
             return await conn.run_sync(lambda c: _get(c, conversation_id))
 
     async def holder(self, conversation_id: str) -> Holder:
-        """Who holds the conversation: asked before every turn, so it takes the hot path's plain SQL (the
-        same road as the turn's conversation read) rather than the shared read connection."""
+        """Who holds the conversation (the API asks before an agent's send). A turn does not ask: the holder
+        comes with its conversation read (store/conversations.py ``CONVERSATION_FOR_TURN``)."""
         found = await self.db.run(lambda conn: HOLDER.first(conn, {"id": conversation_id}))
         return "agent" if found is not None and found["holder"] == "agent" else "bot"
 
@@ -365,10 +365,12 @@ class Handoffs:
         *,
         request_id: str,
         now: float | None = None,
+        idem: Idempotency | None = None,
     ) -> tuple[list[int], float | None] | None:
         """Queue an agent's reply (outbox rows for the user) once per ``request_id`` and note the activity.
         Returns the new rows' ids and, on the hand-off's first agent reply, the seconds it took; None when
-        ``request_id`` was seen before (Chatwoot repeats webhooks)."""
+        ``request_id`` was seen before (Chatwoot repeats webhooks). ``idem``: the API's answer is remembered
+        under the key in the same transaction (``Taken`` when another request committed the key first)."""
         now = time.time() if now is None else now
 
         def job(conn: Connection) -> tuple[list[int], float | None] | None:
@@ -389,7 +391,15 @@ class Handoffs:
             return ids, waited
 
         async with self.db.tx() as conn:
-            return await conn.run_sync(job)
+            done = await conn.run_sync(job)
+            if done is not None and idem is not None:
+                answer = {
+                    "conversation_id": conversation_id,
+                    "request_id": request_id,
+                    "message_ids": done[0],
+                }
+                await remember(self.db, conn, idem, answer)
+            return done
 
     async def note(self, conversation_id: str, text: str, now: float | None = None) -> bool:
         """Queue a private note for the desk of the conversation's hand-off."""

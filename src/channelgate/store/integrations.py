@@ -156,7 +156,11 @@ async def load_stored_integrations(
         except ConfigError as exc:
             log.error("stored integration %s/%s cannot start: %s", row["channel"], row["label"], exc)
             continue
-        refusal = api_refusal(integration.config, allowed_hosts) if allowed_hosts is not None else None
+        refusal = (
+            api_refusal(integration.config, allowed_hosts, integration.handoff)
+            if allowed_hosts is not None
+            else None
+        )
         if refusal is not None:
             log.error(
                 "stored integration %s/%s is not started: %s (change it with PATCH or remove it with DELETE "

@@ -17,6 +17,10 @@ from channelgate.channels.base import OutboundKind
 RowKind = OutboundKind | Literal["desk"]
 
 
+#: who answers a conversation's user now: the bot, or a person (the hand-off, store/handoffs.py)
+Holder = Literal["bot", "agent"]
+
+
 class ConversationRow(TypedDict):
     """One user of one integration (table ``conversations``)."""
 

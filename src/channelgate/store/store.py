@@ -29,7 +29,7 @@ from channelgate.store.inbox import STATUS_BATCH, Accepted, Inbox
 from channelgate.store.keyvalue import KeyValues, StoreKeyValue
 from channelgate.store.outbox import FINAL, STATUS_RANK, NewOutbound, Outbox
 from channelgate.store.replicas import Replicas
-from channelgate.store.rows import ConversationRow, DeliveryRow, NewDelivery, TurnRow
+from channelgate.store.rows import ConversationRow, DeliveryRow, Holder, NewDelivery, TurnRow
 from channelgate.store.secret_box import SecretBox
 
 __all__ = [
@@ -76,6 +76,9 @@ class Store(Database):
 
     async def conversation(self, conversation_id: str) -> ConversationRow | None:
         return await self.conversations.get(conversation_id)
+
+    async def conversation_for_turn(self, conversation_id: str) -> tuple[ConversationRow, Holder] | None:
+        return await self.conversations.for_turn(conversation_id)
 
     async def find_conversation(self, channel: str, label: str, user_id: str) -> ConversationRow | None:
         return await self.conversations.find(channel, label, user_id)
@@ -191,6 +194,14 @@ class Store(Database):
 
     async def claim_deliveries(self, owner: str, now: float, limit: int, lease: float) -> list[DeliveryRow]:
         return list(await self.deliveries.claim(owner, now, limit, lease))
+
+    async def claim_line(
+        self, conversation_id: str, owner: str, now: float, lease: float, after: int = 0
+    ) -> DeliveryRow | None:
+        return await self.deliveries.claim_line(conversation_id, owner, now, lease, after)
+
+    async def held_rows(self, ids: Sequence[int]) -> list[DeliveryRow]:
+        return await self.deliveries.held(ids)
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None, attempts: int) -> None:
         await self.deliveries.mark_sent(outbox_id, platform_message_id, attempts)

@@ -5,8 +5,9 @@ Unlike the platform channels, nothing calls the webhook URL: the browser's input
 uuid of each input as the dedup key, so a resend after a reconnect is answered once. Outbound messages
 are the universal message JSON itself (render.py); the browser renders them (static/widget.js). ``send``
 writes to the user's live sockets in this process and waits for the browser's receipt; when the user is
-away it raises :class:`Unavailable`, the delivery worker keeps the message, and the user's next ``hello``
-nudges it out.
+away it raises :class:`Offline`, the delivery worker keeps the message, and the user's next ``hello``
+nudges it out. With several replicas, the one whose worker found the user away asks the others, and the
+one holding the user's socket sends it at once (connection_routes.py).
 
 Identity: the server issues a random user id with an HMAC token binding it, and the browser keeps both in
 localStorage. A token is checked in constant time; a missing or wrong one gets a fresh identity, so one
@@ -216,6 +217,11 @@ class WebChatChannel(Channel[WebChatConfig]):
                 body = {"id": hashlib.sha256(seed).hexdigest()[:32], "user_id": ctx.user_id, "message": data}
                 out.append(Outbound(body=body, summary=_summary(data)))
         return out
+
+    def holds_connection(self, user_id: str) -> bool:
+        """The user has a socket open on this process: a peer replica's send that found them away is
+        handed here at once (connection_routes.py)."""
+        return self.hub.connected(user_id)
 
     async def send(self, outbound: Outbound) -> SendResult:
         body = outbound.body

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -24,7 +23,6 @@ from channelgate.api import handoffs as api_handoffs
 from channelgate.api.errors import ApiError, describe_validation
 from channelgate.api.models import AgentMessagesRequest, HandoffRequestBody
 from channelgate.api.sending import conversation_or_404
-from channelgate.handoff.service import DAY
 from channelgate.messages import Text
 from channelgate.store.operators import Session
 from channelgate.store.statements import Row
@@ -94,15 +92,15 @@ class AgentPages:
 
     def _rules(self, conversation: Row) -> tuple[str, str | None, bool]:
         """The channel's window rule, the reason it refuses a reply now (None: it takes one), and whether a
-        reply now carries Messenger's HUMAN_AGENT tag (more than 24 hours after the user's last message)."""
+        reply now carries the HUMAN_AGENT tag (the hand-off service's rule: Messenger and Instagram, more than
+        24 hours after the user's last message)."""
         channel = self.gateway.channel(conversation["channel"], conversation["label"])
         rule = WINDOW_RULES.get(conversation["channel"], GENERIC_RULE)
         if channel is None:
             return rule, T("the integration is not running"), False
         items = self.gateway.handoffs.render_agent(channel, conversation, [Text(text="window probe")])
         refused = [i.reason or "refused" for i in items if i.status == "failed"]
-        last = conversation["last_inbound_at"]
-        tagged = channel.name == "messenger" and (last is None or time.time() - float(last) >= DAY)
+        tagged = self.gateway.handoffs.agent_tag(channel.name, conversation) is not None
         return rule, "; ".join(refused) or None, tagged and not refused
 
     async def conversation(self, request: Request, session: Session, **extra: Any) -> Response:
