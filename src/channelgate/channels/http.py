@@ -179,21 +179,27 @@ class PlatformHTTP:
         elif data is not None:
             body = urlencode(data, doseq=True).encode()
             send_headers.setdefault("content-type", "application/x-www-form-urlencoded")
-        target = URL(url)
-        if params:
-            target = target.update_query({k: str(v) for k, v in params.items()})
-        for _ in range(redirects + 1):
+        try:
+            target = URL(url)
+            if params:
+                target = target.update_query({k: str(v) for k, v in params.items()})
+        except (ValueError, TypeError) as exc:
+            raise NetworkError(_describe(exc), connect=True) from None
+        hops = redirects if method in ("GET", "HEAD") else 0
+        while True:
             response = await self._once(method, target, body, send_headers, max_bytes)
             location = response.headers.get("location")
-            if response.status_code not in _REDIRECTS or not location or method not in ("GET", "HEAD"):
+            if hops <= 0 or response.status_code not in _REDIRECTS or not location:
                 return response
-            if redirects == 0:
-                return response
-            following = target.join(URL(location))
-            if following.origin() != target.origin():
+            hops -= 1
+            try:
+                following = target.join(URL(location))
+                cross_origin = following.origin() != target.origin()
+            except ValueError:
+                return response  # a Location we cannot follow: the caller sees the redirect
+            if cross_origin:
                 send_headers = {k: v for k, v in send_headers.items() if k.lower() != "authorization"}
             target = following
-        return response
 
     async def _once(
         self,
