@@ -1,8 +1,9 @@
 """``python -m bench.clients``: what one platform call costs the caller, per HTTP client stack.
 
-The gateway sends through httpx's API on aiohttp's connection pool (``httpx_aiohttp.AiohttpTransport``,
-gateway.py). This measures the CPU the *calling* process spends per call (``time.process_time``, every
-thread) for that stack, for plain aiohttp and for plain httpx (httpcore's pool), sending the gateway's
+The gateway sends through one ``PlatformHTTP`` (channels/http.py: a thin layer on one aiohttp session).
+This measures the CPU the *calling* process spends per call (``time.process_time``, every thread) for it,
+for plain aiohttp, for plain httpx (httpcore's pool) and, when ``httpx-aiohttp`` is installed, for httpx
+on aiohttp through that shim (what the gateway used before PlatformHTTP), sending the gateway's
 WhatsApp echo (the same JSON body and headers) to the Graph simulator in another process, with
 ``--concurrency`` calls in flight, uvloop as the gateway runs it. The simulator's CPU is not counted.
 """
@@ -19,9 +20,9 @@ from typing import Any
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from bench.__main__ import GRAPH, PY, ROOT, free_port, log, running
+from channelgate.channels.http import PlatformHTTP
 
 Call = Callable[[], Awaitable[Any]]
 
@@ -56,15 +57,11 @@ async def measure(url: str, n: int, concurrency: int) -> dict[str, dict[str, flo
     headers = {"Authorization": f"Bearer {GRAPH.access_token}"}
     out: dict[str, dict[str, float]] = {}
 
-    shim = httpx.AsyncClient(
-        timeout=httpx.Timeout(30.0, connect=10.0),
-        transport=AiohttpTransport(limits=httpx.Limits(max_connections=512)),
-        follow_redirects=False,
-    )
+    gateway = PlatformHTTP()
 
-    async def via_shim() -> Any:
-        response = await shim.request("POST", url, json=BODY, headers=headers)
-        response.raise_for_status()
+    async def via_gateway() -> Any:
+        response = await gateway.request("POST", url, json=BODY, headers=headers)
+        assert response.is_success, response.status_code
         return response.json()
 
     session = aiohttp.ClientSession(
@@ -85,17 +82,39 @@ async def measure(url: str, n: int, concurrency: int) -> dict[str, dict[str, flo
         response.raise_for_status()
         return response.json()
 
-    for name, call in (
-        ("httpx on aiohttp (httpx_aiohttp, as the gateway)", via_shim),
+    stacks: list[tuple[str, Call]] = [
+        ("PlatformHTTP (as the gateway)", via_gateway),
         ("plain aiohttp", via_aiohttp),
         ("plain httpx (httpcore pool)", via_httpx),
-    ):
+    ]
+    shim = None
+    try:  # the stack before PlatformHTTP, when it is still installed: for before/after figures
+        from httpx_aiohttp import AiohttpTransport
+
+        shim = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            transport=AiohttpTransport(limits=httpx.Limits(max_connections=512)),
+            follow_redirects=False,
+        )
+
+        async def via_shim() -> Any:
+            assert shim is not None
+            response = await shim.request("POST", url, json=BODY, headers=headers)
+            response.raise_for_status()
+            return response.json()
+
+        stacks.append(("httpx on aiohttp (httpx_aiohttp, the gateway before)", via_shim))
+    except ImportError:
+        pass
+    for name, call in stacks:
         us, rate = await drive(call, n, concurrency)
         out[name] = {"cpu_us_per_call": us, "calls_per_s": rate}
         log(f"{name}: {us:.0f} µs CPU per call, {rate:.0f} calls/s")
-    await shim.aclose()
+    await gateway.close()
     await session.close()
     await plain.aclose()
+    if shim is not None:
+        await shim.aclose()
     return out
 
 

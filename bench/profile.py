@@ -63,6 +63,7 @@ LINE = re.compile(r"^thread \((?P<tid>\d+)\): (?P<name>[^;]*);?(?P<stack>.*) (?P
 #: packages a frame's file is grouped under, first match wins
 AREAS: list[tuple[str, str]] = [
     ("/channelgate/store/", "channelgate.store"),
+    ("/channelgate/channels/http.py", "channelgate PlatformHTTP"),
     ("/channelgate/channels/", "channelgate.channels"),
     ("/channelgate/", "channelgate (other)"),
     ("/sqlite3/", "sqlite3"),

@@ -14,9 +14,8 @@ import logging
 import uuid
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import Channel, ChannelContext, Connection, Health
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.registry import load_registry
 from channelgate.config import ConfigError, GatewayConfig, Integration, channel_class
 from channelgate.store import Store, StoreKeyValue
@@ -46,7 +45,7 @@ async def connect(cfg: GatewayConfig, channel: str, label: str) -> Connection:
         await store.create_schema()
         integration = await find_integration(cfg, store, channel, label)
         cls: type[Channel[Any]] = channel_class(load_registry(), integration)
-        async with httpx.AsyncClient(timeout=CONNECT_TIMEOUT) as http:
+        async with PlatformHTTP(timeout=CONNECT_TIMEOUT) as http:
             ctx = ChannelContext(
                 channel=integration.channel,
                 label=integration.label,

@@ -14,9 +14,7 @@ import time
 import uuid
 from typing import Any
 
-import httpx
-from httpx_aiohttp import AiohttpTransport
-
+from channelgate import __version__
 from channelgate.bots.base import Bot
 from channelgate.bots.spec import build_bot
 from channelgate.channels.base import (
@@ -29,6 +27,7 @@ from channelgate.channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import GatewayConfig, Integration, channel_class
 from channelgate.connection_routes import ConnectionRoutes
@@ -78,7 +77,7 @@ class Gateway:
         self.owner = uuid.uuid4().hex[:16]
         self.integrations: dict[tuple[str, str], Integration] = {}
         self.channels: dict[tuple[str, str], Channel[Any]] = {}
-        self.http: httpx.AsyncClient | None = None
+        self.http: PlatformHTTP | None = None
         # the workers get what they use; they find channels through the table above, so a replaced or
         # removed integration is seen at once
         self.passive = PassiveReplies()
@@ -155,14 +154,8 @@ class Gateway:
         for warning in self.config.warnings:
             log.warning(warning)
         await self.store.create_schema()
-        # Channels see httpx's API; the connections are aiohttp's. httpx's own pool scans every pooled
-        # connection, polling each idle socket, on every request: with the ~100 connections that many sends
-        # in flight open, that was half the event loop's time (docs/benchmarks.md).
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=10.0),
-            transport=AiohttpTransport(limits=httpx.Limits(max_connections=512)),
-            follow_redirects=False,
-        )
+        # one aiohttp session for every platform call of the process (channels/http.py says why)
+        self.http = PlatformHTTP(user_agent=f"channelgate/{__version__}")
         for integration in self.config.integrations:
             await self.add_integration(integration)
         allowed = self.settings.admin_api.allowed_hosts  # what the API may point at (docs/security.md)
@@ -235,7 +228,7 @@ class Gateway:
         with contextlib.suppress(Exception):
             await self.bot.stop()
         if self.http is not None:
-            await self.http.aclose()
+            await self.http.close()
         await self.store.close()
         log.info("gateway stopped")
 

@@ -230,7 +230,7 @@ async def test_an_unreachable_bot_is_retried_then_retryable(make_turn: MakeTurn)
         await bot.respond(make_turn("hi"))
     await bot.stop()
     assert caught.value.retryable is True
-    assert "cannot reach the bot: ConnectError" in caught.value.reason
+    assert "cannot reach the bot: ClientConnectorError" in caught.value.reason
     assert "(after 2 tries)" in caught.value.reason
 
 

@@ -1,9 +1,14 @@
-"""The platform HTTP client: Retry-After parsing, error tables as data, health and scrubbing."""
+"""The platform API helper: Retry-After parsing, error tables as data, health and scrubbing."""
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import AsyncIterator
+
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from channelgate.channels.base import (
     Health,
@@ -13,7 +18,9 @@ from channelgate.channels.base import (
     Unavailable,
     WindowClosed,
 )
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.platform_api import ErrorTable, PlatformAPI, http_check, parse_retry_after
+from channelgate.testing.server import serve_app
 
 TABLE = ErrorTable({Throttled: {4, 613}, WindowClosed: {(10, 2018278), 131047}, InvalidCredentials: {190}})
 
@@ -50,44 +57,60 @@ def test_the_hint_is_kept_only_for_retried_kinds() -> None:
     assert rejected.code == 100
 
 
-def api(handler: httpx.MockTransport, health: Health) -> PlatformAPI:
+def answers(*responses: Response) -> Starlette:
+    """A platform that answers each call with the next of ``responses``."""
+    queue = list(responses)
+
+    async def answer(request: Request) -> Response:
+        return queue.pop(0)
+
+    return Starlette(routes=[Route("/{rest:path}", answer, methods=["GET", "POST"])])
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[PlatformHTTP]:
+    async with PlatformHTTP(timeout=5) as client:
+        yield client
+
+
+def api(http: PlatformHTTP, health: Health) -> PlatformAPI:
     return PlatformAPI(
-        httpx.AsyncClient(transport=handler),
-        health,
-        product="Test",
-        secrets=lambda: ["s3cret-token"],
-        credentials_hint="Replace the token.",
+        http, health, product="Test", secrets=lambda: ["s3cret-token"], credentials_hint="Replace the token."
     )
 
 
-async def test_refused_credentials_turn_health_red_and_success_green() -> None:
-    answers = [httpx.Response(401, text="bad s3cret-token"), httpx.Response(200, json={})]
+async def test_refused_credentials_turn_health_red_and_success_green(http: PlatformHTTP) -> None:
     health = Health()
-    client = api(httpx.MockTransport(lambda request: answers.pop(0)), health)
-    with pytest.raises(InvalidCredentials) as caught:
-        await client.request("POST", "https://t.test/send", check=http_check("Test"))
-    assert "s3cret-token" not in caught.value.reason
-    assert health.status == "failing"
-    assert "Replace the token." in health.message
-    await client.request("POST", "https://t.test/send", check=http_check("Test"))
+    client = api(http, health)
+    platform = answers(Response("bad s3cret-token", status_code=401), JSONResponse({}))
+    async with serve_app(platform) as url:
+        with pytest.raises(InvalidCredentials) as caught:
+            await client.request("POST", f"{url}/send", check=http_check("Test"))
+        assert "s3cret-token" not in caught.value.reason
+        assert health.status == "failing"
+        assert "Replace the token." in health.message
+        await client.request("POST", f"{url}/send", check=http_check("Test"))
     assert health.status == "ok"
 
 
-async def test_network_errors_are_unavailable_and_scrubbed() -> None:
-    def fail(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("cannot reach https://t.test/?token=s3cret-token")
-
+async def test_network_errors_are_unavailable_and_scrubbed(http: PlatformHTTP) -> None:
     with pytest.raises(Unavailable) as caught:
-        await api(httpx.MockTransport(fail), Health()).request(
-            "GET", "https://t.test/", check=http_check("Test")
+        await api(http, Health()).request(
+            "GET", "http://127.0.0.1:9/?token=s3cret-token", check=http_check("Test")
         )
+    assert caught.value.reason.startswith("Test API unreachable: ")
+    assert "s3cret-token" not in caught.value.reason
+
+
+async def test_an_error_naming_the_url_is_scrubbed(http: PlatformHTTP) -> None:
+    with pytest.raises(Unavailable) as caught:
+        await api(http, Health()).request("GET", "bad://t.test/?token=s3cret-token", check=http_check("Test"))
     assert "s3cret-token" not in caught.value.reason
     assert "[redacted]" in caught.value.reason
 
 
-async def test_a_429_carries_the_retry_after_hint() -> None:
-    answer = httpx.Response(429, headers={"Retry-After": "12"})
-    client = api(httpx.MockTransport(lambda request: answer), Health())
-    with pytest.raises(Throttled) as caught:
-        await client.request("GET", "https://t.test/", check=http_check("Test"))
+async def test_a_429_carries_the_retry_after_hint(http: PlatformHTTP) -> None:
+    async with serve_app(answers(Response(status_code=429, headers={"Retry-After": "12"}))) as url:
+        with pytest.raises(Throttled) as caught:
+            await api(http, Health()).request("GET", f"{url}/", check=http_check("Test"))
     assert caught.value.retry_after == 12.0

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import orjson
 import pytest
 
 from channelgate.channels.base import ChannelContext
 from channelgate.channels.gbm import GBMChannel
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.rbm import RBMChannel
 from channelgate.testing.google import GoogleAgentSimulator, generate_key_pem
 from channelgate.testing.memory import MemoryKeyValue
@@ -36,8 +36,8 @@ async def sim_url(sim: GoogleAgentSimulator) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
+async def http() -> AsyncIterator[PlatformHTTP]:
+    async with PlatformHTTP(timeout=5) as client:
         yield client
 
 
@@ -53,7 +53,7 @@ def key_json(sim: GoogleAgentSimulator, sim_url: str) -> str:
 
 
 @pytest.fixture
-def gbm_ctx(http: httpx.AsyncClient, kv: MemoryKeyValue) -> ChannelContext:
+def gbm_ctx(http: PlatformHTTP, kv: MemoryKeyValue) -> ChannelContext:
     return context(http, kv, "gbm")
 
 
@@ -65,5 +65,5 @@ def gbm(gbm_ctx: ChannelContext, sim_url: str, key_json: str) -> GBMChannel:
 
 
 @pytest.fixture
-def rbm(http: httpx.AsyncClient, kv: MemoryKeyValue, sim_url: str, key_json: str) -> RBMChannel:
+def rbm(http: PlatformHTTP, kv: MemoryKeyValue, sim_url: str, key_json: str) -> RBMChannel:
     return rbm_channel(context(http, kv, "rbm"), service_account=key_json, api_base_url=f"{sim_url}/v1")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import orjson
 from pydantic import SecretStr
 
 from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, WebhookRequest
 from channelgate.channels.gbm import GBMChannel, GBMConfig
 from channelgate.channels.google.webhook import SIGNATURE_HEADER, sign
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.rbm import RBMChannel, RBMConfig
 from channelgate.channels.rbm.inbound import push_data
 from channelgate.testing.memory import MemoryKeyValue
@@ -38,14 +38,14 @@ def signed(body: bytes | dict[str, Any], token: str = CLIENT_TOKEN) -> WebhookRe
 
 
 def context(
-    http: httpx.AsyncClient | None = None, kv: MemoryKeyValue | None = None, channel: str = "gbm"
+    http: PlatformHTTP | None = None, kv: MemoryKeyValue | None = None, channel: str = "gbm"
 ) -> ChannelContext:
     return ChannelContext(
         channel=channel,
         label="test",
         locale="en-US",
         public_url="http://127.0.0.1:9",
-        http=http or httpx.AsyncClient(),
+        http=http or PlatformHTTP(),
         kv=kv or MemoryKeyValue(),
     )
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from pydantic import SecretStr
@@ -15,6 +14,7 @@ from channelgate.channels.base import InvalidCredentials, Throttled, Unavailable
 from channelgate.channels.gbm import SCOPE as GBM_SCOPE
 from channelgate.channels.google.credentials import load_service_account
 from channelgate.channels.google.token import ServiceAccountToken
+from channelgate.channels.http import PlatformHTTP
 from channelgate.testing.google import GoogleAgentSimulator, generate_key_pem
 from channelgate.testing.memory import MemoryKeyValue
 
@@ -30,7 +30,7 @@ class Clock:
 
 
 def source(
-    http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str, clock: Clock | None = None
+    http: PlatformHTTP, kv: MemoryKeyValue, key_json: str, clock: Clock | None = None
 ) -> ServiceAccountToken:
     ctx = context(http, kv)
     return ServiceAccountToken(
@@ -43,7 +43,7 @@ def source(
 
 
 async def test_token_comes_from_a_verified_jwt_assertion(
-    sim: GoogleAgentSimulator, sim_url: str, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
+    sim: GoogleAgentSimulator, sim_url: str, http: PlatformHTTP, kv: MemoryKeyValue, key_json: str
 ) -> None:
     token = await source(http, kv, key_json).get()
     assert token.startswith("ya29.sim-")
@@ -55,7 +55,7 @@ async def test_token_comes_from_a_verified_jwt_assertion(
 
 
 async def test_token_is_cached_in_memory_and_shared_through_the_store(
-    sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
+    sim: GoogleAgentSimulator, http: PlatformHTTP, kv: MemoryKeyValue, key_json: str
 ) -> None:
     first = source(http, kv, key_json)
     token = await first.get()
@@ -66,7 +66,7 @@ async def test_token_is_cached_in_memory_and_shared_through_the_store(
 
 
 async def test_concurrent_callers_share_one_refresh(
-    sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
+    sim: GoogleAgentSimulator, http: PlatformHTTP, kv: MemoryKeyValue, key_json: str
 ) -> None:
     sources = [source(http, kv, key_json) for _ in range(5)]
     tokens = await asyncio.gather(*(s.get() for s in sources))
@@ -75,7 +75,7 @@ async def test_concurrent_callers_share_one_refresh(
 
 
 async def test_token_is_refreshed_before_it_expires(
-    sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
+    sim: GoogleAgentSimulator, http: PlatformHTTP, kv: MemoryKeyValue, key_json: str
 ) -> None:
     clock = Clock()
     tokens = source(http, kv, key_json, clock)
@@ -89,7 +89,7 @@ async def test_token_is_refreshed_before_it_expires(
 
 
 async def test_short_lived_tokens_refresh_at_half_their_life(
-    key_pem: str, http: httpx.AsyncClient, kv: MemoryKeyValue
+    key_pem: str, http: PlatformHTTP, kv: MemoryKeyValue
 ) -> None:
     from channelgate.testing.server import serve_app
 
@@ -105,7 +105,7 @@ async def test_short_lived_tokens_refresh_at_half_their_life(
 
 
 async def test_invalidated_token_is_replaced(
-    sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
+    sim: GoogleAgentSimulator, http: PlatformHTTP, kv: MemoryKeyValue, key_json: str
 ) -> None:
     tokens = source(http, kv, key_json)
     first = await tokens.get()
@@ -115,7 +115,7 @@ async def test_invalidated_token_is_replaced(
 
 
 async def test_invalidating_a_stale_token_keeps_a_newer_one(
-    sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str
+    sim: GoogleAgentSimulator, http: PlatformHTTP, kv: MemoryKeyValue, key_json: str
 ) -> None:
     tokens = source(http, kv, key_json)
     current = await tokens.get()
@@ -125,7 +125,7 @@ async def test_invalidating_a_stale_token_keeps_a_newer_one(
 
 
 async def test_a_key_the_simulator_did_not_issue_is_refused(
-    sim: GoogleAgentSimulator, sim_url: str, http: httpx.AsyncClient, kv: MemoryKeyValue
+    sim: GoogleAgentSimulator, sim_url: str, http: PlatformHTTP, kv: MemoryKeyValue
 ) -> None:
     """Same client_email and key id, another private key: the signature check must catch it."""
     forged = GoogleAgentSimulator(private_key_pem=generate_key_pem())
@@ -144,7 +144,7 @@ async def test_a_key_the_simulator_did_not_issue_is_refused(
 
 
 async def test_token_endpoint_outage_is_retryable(
-    http: httpx.AsyncClient, kv: MemoryKeyValue, key_pem: str
+    http: PlatformHTTP, kv: MemoryKeyValue, key_pem: str
 ) -> None:
     sim = GoogleAgentSimulator(private_key_pem=key_pem)
     info = sim.service_account_info("http://127.0.0.1:9/token")  # nothing listens on port 9
@@ -154,7 +154,7 @@ async def test_token_endpoint_outage_is_retryable(
 
 @pytest.mark.parametrize(("status", "error"), [(503, Unavailable), (429, Throttled)])
 async def test_token_endpoint_errors_are_typed(
-    status: int, error: type[Exception], http: httpx.AsyncClient, kv: MemoryKeyValue, key_pem: str
+    status: int, error: type[Exception], http: PlatformHTTP, kv: MemoryKeyValue, key_pem: str
 ) -> None:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
@@ -173,7 +173,7 @@ async def test_token_endpoint_errors_are_typed(
 
 
 async def test_key_file_path_works_like_inline_json(
-    sim: GoogleAgentSimulator, http: httpx.AsyncClient, kv: MemoryKeyValue, key_json: str, tmp_path: Path
+    sim: GoogleAgentSimulator, http: PlatformHTTP, kv: MemoryKeyValue, key_json: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "key.json"
     path.write_text(key_json)
@@ -195,7 +195,7 @@ def test_broken_keys_are_named_without_their_content(value: str, message: str) -
         load_service_account(SecretStr(value))
 
 
-async def test_broken_key_turns_health_red_on_first_use(http: httpx.AsyncClient, kv: MemoryKeyValue) -> None:
+async def test_broken_key_turns_health_red_on_first_use(http: PlatformHTTP, kv: MemoryKeyValue) -> None:
     ctx = context(http, kv)
     tokens = ServiceAccountToken(
         ctx, SecretStr('{"type": "service_account"}'), GBM_SCOPE, product="Business Messages"

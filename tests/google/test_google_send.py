@@ -8,6 +8,7 @@ import pytest
 from channelgate.channels.base import InvalidCredentials, Outbound, Rejected, Throttled, Unavailable
 from channelgate.channels.gbm import GBMChannel
 from channelgate.channels.google.errors import classify, retry_after
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.rbm import RBMChannel
 from channelgate.messages import Card, CardMedia, ChannelSpecific, ReplyAction, Text
 from channelgate.testing.google import GoogleAgentSimulator
@@ -106,7 +107,7 @@ async def test_injected_401_is_invalid_credentials(gbm: GBMChannel, sim: GoogleA
 
 
 async def test_wrong_scope_is_refused(
-    sim: GoogleAgentSimulator, sim_url: str, key_json: str, http: httpx.AsyncClient
+    sim: GoogleAgentSimulator, sim_url: str, key_json: str, http: PlatformHTTP
 ) -> None:
     """A token minted for RBM does not open the Business Messages API (403 → InvalidCredentials)."""
     channel = gbm_channel(context(http), service_account=key_json, api_base_url=f"{sim_url}/v1")
@@ -140,7 +141,7 @@ async def test_rich_message_without_fallback_is_a_failed_precondition(
     assert caught.value.code == "FAILED_PRECONDITION"
 
 
-async def test_unreachable_api_is_unavailable(sim_url: str, key_json: str, http: httpx.AsyncClient) -> None:
+async def test_unreachable_api_is_unavailable(sim_url: str, key_json: str, http: PlatformHTTP) -> None:
     channel = gbm_channel(context(http), service_account=key_json, api_base_url="http://127.0.0.1:9/v1")
     [outbound] = channel.render([Text(text="x")], render_context(reply_to=None))
     with pytest.raises(Unavailable, match="unreachable"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
 from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, WebhookRequest
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.instagram import InstagramChannel, InstagramConfig
 from channelgate.channels.meta import sign
 from channelgate.testing.instagram import InstagramSimulator
@@ -19,7 +19,7 @@ SIM = InstagramSimulator()
 ACCOUNT = SIM.account_id
 
 
-def channel(http: httpx.AsyncClient | None = None, **config: Any) -> InstagramChannel:
+def channel(http: PlatformHTTP | None = None, **config: Any) -> InstagramChannel:
     values: dict[str, Any] = {
         "verify_token": SIM.verify_token,
         "app_secret": SIM.app_secret,
@@ -32,7 +32,7 @@ def channel(http: httpx.AsyncClient | None = None, **config: Any) -> InstagramCh
         label="shop",
         locale="en",
         public_url="https://gateway.example",
-        http=http or httpx.AsyncClient(),
+        http=http or PlatformHTTP(),
         kv=MemoryKeyValue(),
     )
     return InstagramChannel(InstagramConfig(**values), ctx)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from channelgate.channels.base import (
@@ -18,6 +17,7 @@ from channelgate.channels.base import (
     Unavailable,
     WindowClosed,
 )
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.instagram import InstagramChannel
 from channelgate.channels.registry import load_registry
 from channelgate.config import load_config
@@ -31,7 +31,7 @@ TEXT = Outbound(body={"recipient": {"id": IGSID}, "messaging_type": "RESPONSE", 
 
 @pytest.fixture
 async def ig(api_url: str) -> AsyncIterator[InstagramChannel]:
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with PlatformHTTP(timeout=5) as http:
         yield channel(http, api_base_url=api_url)
 
 
@@ -85,7 +85,7 @@ async def test_throttling_carries_the_retry_after_hint(sim: InstagramSimulator, 
 
 async def test_a_refused_token_turns_the_integration_red_naming_no_secret(api_url: str) -> None:
     token = "IGAA-wrong-token-0123456789"
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with PlatformHTTP(timeout=5) as http:
         ig = channel(http, api_base_url=api_url, access_token=token)
         with pytest.raises(InvalidCredentials) as caught:
             await ig.send(TEXT)
@@ -95,7 +95,7 @@ async def test_a_refused_token_turns_the_integration_red_naming_no_secret(api_ur
 
 
 async def test_an_unreachable_api_is_unavailable() -> None:
-    async with httpx.AsyncClient(timeout=2) as http:
+    async with PlatformHTTP(timeout=2) as http:
         ig = channel(http, api_base_url="http://127.0.0.1:9/v25.0")
         with pytest.raises(Unavailable, match="Instagram API unreachable"):
             await ig.send(TEXT)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
 from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, WebhookRequest
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.line import LineChannel, LineConfig
 from channelgate.testing.line import LineSimulator, sign
 from channelgate.testing.memory import MemoryKeyValue
@@ -18,7 +18,7 @@ SECRET = LineSimulator.channel_secret
 TOKEN = LineSimulator.access_token
 
 
-def channel(http: httpx.AsyncClient | None = None, **config: Any) -> LineChannel:
+def channel(http: PlatformHTTP | None = None, **config: Any) -> LineChannel:
     values: dict[str, Any] = {"channel_secret": SECRET, "channel_access_token": TOKEN}
     values.update(config)
     ctx = ChannelContext(
@@ -26,7 +26,7 @@ def channel(http: httpx.AsyncClient | None = None, **config: Any) -> LineChannel
         label="main",
         locale="en",
         public_url="https://gateway.example",
-        http=http or httpx.AsyncClient(),
+        http=http or PlatformHTTP(),
         kv=MemoryKeyValue(),
     )
     return LineChannel(LineConfig(**values), ctx)

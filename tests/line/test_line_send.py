@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
 from channelgate.channels.base import InvalidCredentials, Outbound, Rejected, Throttled, Unavailable
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.line import LineChannel, LineConfig
 from channelgate.channels.line.channel import describe
 from channelgate.testing.line import LineSimulator
@@ -19,7 +19,7 @@ from channelgate.testing.line import LineSimulator
 from .kit import TOKEN, USER, channel
 
 
-def line(http: httpx.AsyncClient, api_url: str, **config: Any) -> LineChannel:
+def line(http: PlatformHTTP, api_url: str, **config: Any) -> LineChannel:
     return channel(http, api_base_url=api_url, **config)
 
 
@@ -42,7 +42,7 @@ def token_of(event: dict[str, Any]) -> str:
 
 
 async def test_a_fast_reply_uses_the_reply_token_once(
-    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+    sim: LineSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = line(http, api_url)
     token = token_of(sim.text_event(USER, "hi"))
@@ -54,7 +54,7 @@ async def test_a_fast_reply_uses_the_reply_token_once(
 
 
 async def test_an_invalid_or_late_reply_token_is_pushed_with_the_retry_key(
-    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+    sim: LineSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = line(http, api_url)
     await ch.send(
@@ -72,7 +72,7 @@ async def test_an_invalid_or_late_reply_token_is_pushed_with_the_retry_key(
 
 
 async def test_a_push_whose_answer_was_lost_is_not_delivered_twice(
-    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+    sim: LineSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = line(http, api_url)
     sim.fail_next(1, status=500, after_accepting=True)
@@ -83,7 +83,7 @@ async def test_a_push_whose_answer_was_lost_is_not_delivered_twice(
 
 
 async def test_a_reply_is_tried_once_then_pushed(
-    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+    sim: LineSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = line(http, api_url)
     sim.fail_next(1, status=502, message="Bad gateway")
@@ -95,7 +95,7 @@ async def test_a_reply_is_tried_once_then_pushed(
 
 
 async def test_a_throttled_reply_may_reply_again(
-    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+    sim: LineSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = line(http, api_url)
     sim.fail_next(
@@ -123,7 +123,7 @@ async def test_a_throttled_reply_may_reply_again(
 async def test_errors_are_the_send_error_kinds(
     sim: LineSimulator,
     api_url: str,
-    http: httpx.AsyncClient,
+    http: PlatformHTTP,
     status: int,
     message: str,
     kind: type[Exception],
@@ -135,7 +135,7 @@ async def test_errors_are_the_send_error_kinds(
 
 
 async def test_a_wrong_token_turns_the_integration_red_and_is_never_in_a_reason(
-    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+    sim: LineSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = line(http, api_url, channel_access_token="wrong-token-" + "x" * 20)
     with pytest.raises(InvalidCredentials) as caught:
@@ -145,17 +145,17 @@ async def test_a_wrong_token_turns_the_integration_red_and_is_never_in_a_reason(
     assert "wrong-token" not in repr(ch.config) and sim.sent == []
 
 
-async def test_an_unreachable_api_is_unavailable(http: httpx.AsyncClient) -> None:
+async def test_an_unreachable_api_is_unavailable(http: PlatformHTTP) -> None:
     with pytest.raises(Unavailable):
         await line(http, "http://127.0.0.1:9").send(outbound("x"))
 
 
-async def test_a_malformed_stored_payload_is_rejected(http: httpx.AsyncClient) -> None:
+async def test_a_malformed_stored_payload_is_rejected(http: PlatformHTTP) -> None:
     with pytest.raises(Rejected):
         await channel(http).send(Outbound(body={"to": USER, "messages": []}))
 
 
-async def test_profiles_and_content(sim: LineSimulator, api_url: str, http: httpx.AsyncClient) -> None:
+async def test_profiles_and_content(sim: LineSimulator, api_url: str, http: PlatformHTTP) -> None:
     ch = line(http, api_url)
     sim.profiles[USER] = {"displayName": "Ann", "language": "ja"}
     profile = await ch.user_profile(USER)
@@ -170,7 +170,7 @@ async def test_profiles_and_content(sim: LineSimulator, api_url: str, http: http
 
 
 async def test_connect_sets_the_endpoint_and_reports_a_failed_test(
-    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+    sim: LineSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = line(http, api_url)
     result = await ch.connect()
@@ -203,7 +203,7 @@ def test_config_keys_secrets_and_hosts() -> None:
 
 
 async def test_a_second_outbound_with_the_same_token_pushes_without_trying_it(
-    sim: LineSimulator, api_url: str, http: httpx.AsyncClient
+    sim: LineSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = line(http, api_url)
     token = token_of(sim.text_event(USER, "hi"))

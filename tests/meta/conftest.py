@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
+from channelgate.channels.http import PlatformHTTP
 from channelgate.testing.graph import GraphSimulator
 from channelgate.testing.server import serve_app
 
@@ -24,6 +24,6 @@ async def graph_url(sim: GraphSimulator) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
+async def http() -> AsyncIterator[PlatformHTTP]:
+    async with PlatformHTTP(timeout=5) as client:
         yield client

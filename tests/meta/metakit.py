@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, Verified, WebhookRequest
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.messenger import MessengerChannel, MessengerConfig
 from channelgate.channels.whatsapp import WhatsAppChannel, WhatsAppConfig
 from channelgate.testing.memory import MemoryKeyValue
@@ -17,18 +16,18 @@ WA_ID = "16505551234"
 PHONE_NUMBER_ID = "106540352242922"
 
 
-def context(channel: str, http: httpx.AsyncClient | None = None) -> ChannelContext:
+def context(channel: str, http: PlatformHTTP | None = None) -> ChannelContext:
     return ChannelContext(
         channel=channel,
         label="main",
         locale="en",
         public_url="https://gateway.example",
-        http=http or httpx.AsyncClient(),
+        http=http or PlatformHTTP(),
         kv=MemoryKeyValue(),
     )
 
 
-def messenger(http: httpx.AsyncClient | None = None, **config: Any) -> MessengerChannel:
+def messenger(http: PlatformHTTP | None = None, **config: Any) -> MessengerChannel:
     values: dict[str, Any] = {
         "verify_token": "my_verify_token",
         "app_secret": "my_app_secret",
@@ -38,7 +37,7 @@ def messenger(http: httpx.AsyncClient | None = None, **config: Any) -> Messenger
     return MessengerChannel(MessengerConfig(**values), context("messenger", http))
 
 
-def whatsapp(http: httpx.AsyncClient | None = None, **config: Any) -> WhatsAppChannel:
+def whatsapp(http: PlatformHTTP | None = None, **config: Any) -> WhatsAppChannel:
     values: dict[str, Any] = {
         "verify_token": "my_verify_token",
         "app_secret": "my_app_secret",

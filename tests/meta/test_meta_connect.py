@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from metakit import messenger, whatsapp
 
 from channelgate.channels.base import InvalidCredentials
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.messenger.channel import PAGE_FIELDS
 from channelgate.testing.graph import GraphSimulator
 
@@ -15,7 +15,7 @@ TOKEN = "EAAG-sim-token"
 
 
 async def test_messenger_subscribes_the_page_and_says_what_to_paste(
-    sim: GraphSimulator, graph_url: str, http: httpx.AsyncClient
+    sim: GraphSimulator, graph_url: str, http: PlatformHTTP
 ) -> None:
     channel = messenger(http, page_access_token=TOKEN, api_base_url=graph_url, page_id=sim.page_id)
     result = await channel.connect()
@@ -26,14 +26,14 @@ async def test_messenger_subscribes_the_page_and_says_what_to_paste(
 
 
 async def test_messenger_without_page_id_subscribes_the_page_of_its_token(
-    sim: GraphSimulator, graph_url: str, http: httpx.AsyncClient
+    sim: GraphSimulator, graph_url: str, http: PlatformHTTP
 ) -> None:
     result = await messenger(http, page_access_token=TOKEN, api_base_url=graph_url).connect()
     assert result.connected and list(sim.subscriptions) == ["me"]
 
 
 async def test_a_refused_token_is_the_error_graph_means(
-    sim: GraphSimulator, graph_url: str, http: httpx.AsyncClient
+    sim: GraphSimulator, graph_url: str, http: PlatformHTTP
 ) -> None:
     with pytest.raises(InvalidCredentials):
         await messenger(http, page_access_token="EAAG-wrong", api_base_url=graph_url).connect()
@@ -41,7 +41,7 @@ async def test_a_refused_token_is_the_error_graph_means(
 
 
 async def test_whatsapp_subscribes_the_business_account(
-    sim: GraphSimulator, graph_url: str, http: httpx.AsyncClient
+    sim: GraphSimulator, graph_url: str, http: PlatformHTTP
 ) -> None:
     channel = whatsapp(
         http, access_token=TOKEN, api_base_url=graph_url, business_account_id=sim.business_account_id
@@ -53,7 +53,7 @@ async def test_whatsapp_subscribes_the_business_account(
 
 
 async def test_whatsapp_without_its_account_id_gives_the_steps_only(
-    sim: GraphSimulator, graph_url: str, http: httpx.AsyncClient
+    sim: GraphSimulator, graph_url: str, http: PlatformHTTP
 ) -> None:
     result = await whatsapp(http, access_token=TOKEN, api_base_url=graph_url).connect()
     assert not result.connected and "Set business_account_id" in result.detail

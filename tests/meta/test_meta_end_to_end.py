@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from metakit import context
 from starlette.applications import Starlette
@@ -27,6 +26,7 @@ from channelgate.channels.base import (
     WebhookError,
     WebhookRequest,
 )
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.messenger import MessengerChannel, MessengerConfig
 from channelgate.channels.whatsapp import WhatsAppChannel, WhatsAppConfig
 from channelgate.messages import parse_message
@@ -113,7 +113,7 @@ def echo_bot(user_input: Input) -> list[Any]:
 
 @pytest.fixture
 async def graph(sim: GraphSimulator):
-    async with serve_app(sim.app) as url, httpx.AsyncClient(timeout=5) as http:
+    async with serve_app(sim.app) as url, PlatformHTTP(timeout=5) as http:
         yield sim.api_base_url(url), http
 
 

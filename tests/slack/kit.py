@@ -7,10 +7,10 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import orjson
 
 from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, WebhookRequest
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.channels.slack import SlackChannel, SlackConfig
 from channelgate.channels.slack.signature import sign
@@ -29,7 +29,7 @@ def registry() -> ChannelRegistry:
     return found
 
 
-def channel(http: httpx.AsyncClient | None = None, **config: Any) -> SlackChannel:
+def channel(http: PlatformHTTP | None = None, **config: Any) -> SlackChannel:
     values: dict[str, Any] = {"signing_secret": SECRET, "bot_token": TOKEN}
     values.update(config)
     ctx = ChannelContext(
@@ -37,7 +37,7 @@ def channel(http: httpx.AsyncClient | None = None, **config: Any) -> SlackChanne
         label="main",
         locale="en",
         public_url="https://gateway.example",
-        http=http or httpx.AsyncClient(),
+        http=http or PlatformHTTP(),
         kv=MemoryKeyValue(),
     )
     return SlackChannel(SlackConfig(**values), ctx)

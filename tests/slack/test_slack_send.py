@@ -14,6 +14,7 @@ from channelgate.channels.base import (
     Throttled,
     Unavailable,
 )
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.slack.api import check
 from channelgate.channels.slack.pacing import channel_pacer
 from channelgate.testing.slack import SlackSimulator
@@ -26,7 +27,7 @@ def post(text: str = "hi", **extra: object) -> Outbound:
 
 
 async def test_a_send_is_posted_and_answers_its_ts(
-    sim: SlackSimulator, api_url: str, http: httpx.AsyncClient
+    sim: SlackSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     result = await channel(http, api_base_url=api_url).send(post(thread_ts="1.0"))
     (sent,) = sim.sent
@@ -57,7 +58,7 @@ async def test_a_send_is_posted_and_answers_its_ts(
 async def test_slack_errors_are_the_send_error_kinds(
     sim: SlackSimulator,
     api_url: str,
-    http: httpx.AsyncClient,
+    http: PlatformHTTP,
     error: str,
     status: int,
     kind: type[SendError],
@@ -75,7 +76,7 @@ async def test_slack_errors_are_the_send_error_kinds(
 
 
 async def test_a_wrong_token_turns_the_integration_red_and_is_never_in_a_reason(
-    sim: SlackSimulator, api_url: str, http: httpx.AsyncClient
+    sim: SlackSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     wrong = "xoxb-1111-wrong-token-value"
     ch = channel(http, api_base_url=api_url, bot_token=wrong)
@@ -89,7 +90,7 @@ async def test_a_wrong_token_turns_the_integration_red_and_is_never_in_a_reason(
     assert good.ctx.health.status == "ok"
 
 
-async def test_network_errors_are_unavailable_without_the_token(http: httpx.AsyncClient) -> None:
+async def test_network_errors_are_unavailable_without_the_token(http: PlatformHTTP) -> None:
     ch = channel(http, api_base_url="http://127.0.0.1:9")
     with pytest.raises(Unavailable) as caught:
         await ch.send(post())
@@ -117,9 +118,7 @@ def test_the_pacer_allows_a_burst_then_one_a_second_per_channel() -> None:
     assert pacer.reserve("C1") == 0.0
 
 
-async def test_a_send_that_would_wait_long_is_handed_back_throttled(
-    api_url: str, http: httpx.AsyncClient
-) -> None:
+async def test_a_send_that_would_wait_long_is_handed_back_throttled(api_url: str, http: PlatformHTTP) -> None:
     ch = channel(http, api_base_url=api_url)
     for _ in range(6):
         ch.pacer.reserve(DM)
@@ -129,7 +128,7 @@ async def test_a_send_that_would_wait_long_is_handed_back_throttled(
 
 
 async def test_connect_checks_the_token_and_prints_the_clicks(
-    sim: SlackSimulator, api_url: str, http: httpx.AsyncClient
+    sim: SlackSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     result = await channel(http, api_base_url=api_url).connect()
     assert result.connected is False
@@ -149,7 +148,7 @@ async def test_connect_checks_the_token_and_prints_the_clicks(
 
 
 async def test_files_users_share_are_downloaded_with_the_token(
-    sim: SlackSimulator, api_url: str, http: httpx.AsyncClient
+    sim: SlackSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     sim.files["F1"] = (b"\x89PNG...", "image/png", "a.png")
     media = await channel(http, api_base_url=api_url).download_media("F1")

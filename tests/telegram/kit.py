@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
 from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, WebhookRequest
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.telegram import TelegramChannel, TelegramConfig
 from channelgate.testing.memory import MemoryKeyValue
 from channelgate.testing.telegram import TelegramSimulator
@@ -18,7 +18,7 @@ TOKEN = TelegramSimulator.bot_token
 SECRET = TelegramSimulator.secret_token
 
 
-def channel(http: httpx.AsyncClient | None = None, **config: Any) -> TelegramChannel:
+def channel(http: PlatformHTTP | None = None, **config: Any) -> TelegramChannel:
     values: dict[str, Any] = {"bot_token": TOKEN, "secret_token": SECRET}
     values.update(config)
     ctx = ChannelContext(
@@ -26,7 +26,7 @@ def channel(http: httpx.AsyncClient | None = None, **config: Any) -> TelegramCha
         label="main",
         locale="en",
         public_url="https://gateway.example",
-        http=http or httpx.AsyncClient(),
+        http=http or PlatformHTTP(),
         kv=MemoryKeyValue(),
     )
     return TelegramChannel(TelegramConfig(**values), ctx)

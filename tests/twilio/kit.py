@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
 from channelgate.channels.base import ChannelContext, InboundEvent, RenderContext, WebhookRequest
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.twilio import TwilioChannel, TwilioConfig
 from channelgate.channels.twilio.signature import signature
 from channelgate.testing.memory import MemoryKeyValue
@@ -22,7 +21,7 @@ NUMBER = TwilioSimulator.phone_number
 CALLBACK = "https://gateway.example/webhooks/twilio/main"
 
 
-def channel(http: httpx.AsyncClient | None = None, **config: Any) -> TwilioChannel:
+def channel(http: PlatformHTTP | None = None, **config: Any) -> TwilioChannel:
     values: dict[str, Any] = {"account_sid": SID, "auth_token": TOKEN, "from_number": NUMBER}
     values.update(config)
     ctx = ChannelContext(
@@ -30,7 +29,7 @@ def channel(http: httpx.AsyncClient | None = None, **config: Any) -> TwilioChann
         label="main",
         locale="en",
         public_url="https://gateway.example",
-        http=http or httpx.AsyncClient(),
+        http=http or PlatformHTTP(),
         kv=MemoryKeyValue(),
     )
     return TwilioChannel(TwilioConfig(**values), ctx)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from channelgate.channels.base import InvalidCredentials
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.registry import load_registry
 from channelgate.config import load_config
 from channelgate.connecting import connect
@@ -51,7 +51,7 @@ async def test_a_refused_auth_token_is_an_error_naming_no_secret(
 
 
 async def test_connect_sets_a_messaging_services_inbound_url(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = channel(
         http, api_base_url=api_url, from_number=None, messaging_service_sid=sim.messaging_service_sid
@@ -62,7 +62,7 @@ async def test_connect_sets_a_messaging_services_inbound_url(
 
 
 async def test_a_number_the_account_does_not_have_gets_the_console_steps(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     result = await channel(http, api_base_url=api_url, from_number="+15551230000").connect()
     assert not result.connected

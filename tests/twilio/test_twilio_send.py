@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from channelgate.channels.base import InvalidCredentials, Outbound, Rejected, Throttled, Unavailable
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.twilio import menus
 from channelgate.channels.twilio.api import ERRORS, check
 from channelgate.testing.twilio import TwilioSimulator
@@ -18,7 +19,7 @@ TEXT = Outbound(body={"To": USER, "Body": "Hello", "_menu": [["Yes", "Y"]]})
 
 
 async def test_a_send_carries_the_sender_and_the_status_callback(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = channel(http, api_base_url=api_url)
     result = await ch.send(TEXT)
@@ -32,7 +33,7 @@ async def test_a_send_carries_the_sender_and_the_status_callback(
 
 
 async def test_a_messaging_service_sends_as_its_sid(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = channel(
         http, api_base_url=api_url, from_number=None, messaging_service_sid=sim.messaging_service_sid
@@ -52,7 +53,7 @@ async def test_a_messaging_service_sends_as_its_sid(
     ],
 )
 async def test_twilios_refusals_are_the_send_error_kinds(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient, setup: object, kind: type, code: int
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP, setup: object, kind: type, code: int
 ) -> None:
     setup(sim)  # type: ignore[operator]
     with pytest.raises(kind) as caught:
@@ -62,14 +63,14 @@ async def test_twilios_refusals_are_the_send_error_kinds(
         assert caught.value.retry_after == 3
 
 
-async def test_an_invalid_to_is_rejected(sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient) -> None:
+async def test_an_invalid_to_is_rejected(sim: TwilioSimulator, api_url: str, http: PlatformHTTP) -> None:
     with pytest.raises(Rejected) as caught:
         await channel(http, api_base_url=api_url).send(Outbound(body={"To": "0800-CALL-ME", "Body": "x"}))
     assert caught.value.code == 21211 and "not a valid phone number" in caught.value.reason
 
 
 async def test_a_wrong_auth_token_turns_the_integration_red_and_is_never_shown(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     token = "wrong-token-" + "z" * 20
     ch = channel(http, api_base_url=api_url, auth_token=token)
@@ -79,7 +80,7 @@ async def test_a_wrong_auth_token_turns_the_integration_red_and_is_never_shown(
     assert ch.ctx.health.status == "failing" and "Account Info" in ch.ctx.health.message
 
 
-async def test_a_network_error_is_unavailable_with_no_secret(http: httpx.AsyncClient) -> None:
+async def test_a_network_error_is_unavailable_with_no_secret(http: PlatformHTTP) -> None:
     ch = channel(http, api_base_url="http://127.0.0.1:9")
     with pytest.raises(Unavailable) as caught:
         await ch.send(TEXT)
@@ -87,7 +88,7 @@ async def test_a_network_error_is_unavailable_with_no_secret(http: httpx.AsyncCl
 
 
 async def test_a_send_whose_answer_was_lost_is_found_instead_of_sent_again(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = channel(http, api_base_url=api_url)
     sim.fail_next(1, status=500, accepted=True)
@@ -100,7 +101,7 @@ async def test_a_send_whose_answer_was_lost_is_found_instead_of_sent_again(
 
 
 async def test_a_5xx_before_anything_was_created_is_sent_on_retry(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = channel(http, api_base_url=api_url)
     sim.fail_next(1, status=500)
@@ -111,7 +112,7 @@ async def test_a_5xx_before_anything_was_created_is_sent_on_retry(
 
 
 async def test_media_users_sent_is_fetched_with_the_accounts_credentials(
-    sim: TwilioSimulator, api_url: str, http: httpx.AsyncClient
+    sim: TwilioSimulator, api_url: str, http: PlatformHTTP
 ) -> None:
     ch = channel(http, api_base_url=api_url)
     media_sid = sim.add_media(b"GIF89a", "image/gif", "MM" + "d" * 32)

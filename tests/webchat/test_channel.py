@@ -6,7 +6,6 @@ import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -19,6 +18,7 @@ from channelgate.channels.base import (
     Unavailable,
     WebhookRequest,
 )
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.renderer import Renderer
 from channelgate.channels.webchat import WebChatChannel, WebChatConfig
 from channelgate.channels.webchat.channel import OFFLINE_RETRY_AFTER
@@ -30,12 +30,12 @@ PUBLIC_URL = "https://bot.example.com"
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def http() -> AsyncIterator[PlatformHTTP]:
+    async with PlatformHTTP() as client:
         yield client
 
 
-def make_channel(http: httpx.AsyncClient, kv: MemoryKeyValue | None = None, **config: Any) -> WebChatChannel:
+def make_channel(http: PlatformHTTP, kv: MemoryKeyValue | None = None, **config: Any) -> WebChatChannel:
     ctx = ChannelContext(
         channel="webchat",
         label="site",
@@ -119,7 +119,7 @@ def test_unknown_setting_is_refused() -> None:
     ],
 )
 def test_origin_policy(
-    http: httpx.AsyncClient, allowed: list[str], origin: str | None, host: str, ok: bool
+    http: PlatformHTTP, allowed: list[str], origin: str | None, host: str, ok: bool
 ) -> None:
     assert make_channel(http, allowed_origins=allowed).origin_allowed(origin, host) is ok
 
@@ -127,7 +127,7 @@ def test_origin_policy(
 # --- identity -----------------------------------------------------------------------------------------
 
 
-async def test_generated_secret_is_shared_through_the_key_value_store(http: httpx.AsyncClient) -> None:
+async def test_generated_secret_is_shared_through_the_key_value_store(http: PlatformHTTP) -> None:
     kv = MemoryKeyValue()
     first, second = make_channel(http, kv), make_channel(http, kv)
     await first.start()
@@ -139,7 +139,7 @@ async def test_generated_secret_is_shared_through_the_key_value_store(http: http
     assert not elsewhere.verify(user_id, token)
 
 
-async def test_tokens_need_a_started_channel_and_bind_the_user_id(http: httpx.AsyncClient) -> None:
+async def test_tokens_need_a_started_channel_and_bind_the_user_id(http: PlatformHTTP) -> None:
     channel = make_channel(http, secret="k" * 32)
     with pytest.raises(RuntimeError, match="not started"):
         channel.new_identity()
@@ -156,7 +156,7 @@ async def test_tokens_need_a_started_channel_and_bind_the_user_id(http: httpx.As
 # --- webhooks -----------------------------------------------------------------------------------------
 
 
-def test_webhook_route_is_refused_with_a_reason(http: httpx.AsyncClient) -> None:
+def test_webhook_route_is_refused_with_a_reason(http: PlatformHTTP) -> None:
     channel = make_channel(http)
     request = WebhookRequest("POST", {}, {}, b'{"text": "hi"}')
     assert channel.handshake(request) is None
@@ -197,7 +197,7 @@ SAMPLES: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[f"{s['type']}-{i}" for i, s in enumerate(SAMPLES)])
 def test_every_universal_type_is_passed_to_the_browser_as_it_is(
-    http: httpx.AsyncClient, sample: dict[str, Any]
+    http: PlatformHTTP, sample: dict[str, Any]
 ) -> None:
     [outbound] = make_channel(http).render(messages(sample), render_ctx())
     expected = parse_message(sample).model_dump(mode="json", exclude_none=True)
@@ -207,7 +207,7 @@ def test_every_universal_type_is_passed_to_the_browser_as_it_is(
     assert outbound.summary.startswith(sample["type"])
 
 
-def test_brief_format_arrives_translated(http: httpx.AsyncClient) -> None:
+def test_brief_format_arrives_translated(http: PlatformHTTP) -> None:
     brief = {
         "type": "rich",
         "title": "T",
@@ -221,7 +221,7 @@ def test_brief_format_arrives_translated(http: httpx.AsyncClient) -> None:
     }
 
 
-def test_delivery_options_are_not_sent_to_the_browser(http: httpx.AsyncClient) -> None:
+def test_delivery_options_are_not_sent_to_the_browser(http: PlatformHTTP) -> None:
     [outbound] = make_channel(http).render(
         messages({"type": "text", "text": "x", "options": {"tag": "HUMAN_AGENT", "quote": True}}),
         render_ctx(),
@@ -229,7 +229,7 @@ def test_delivery_options_are_not_sent_to_the_browser(http: httpx.AsyncClient) -
     assert outbound.body["message"] == {"type": "text", "text": "x"}
 
 
-def test_message_ids_are_stable_for_one_render_and_unique_across_renders(http: httpx.AsyncClient) -> None:
+def test_message_ids_are_stable_for_one_render_and_unique_across_renders(http: PlatformHTTP) -> None:
     channel = make_channel(http)
     reply = messages({"type": "text", "text": "same"}, {"type": "text", "text": "same"})
     first = [o.body["id"] for o in channel.render(reply, render_ctx())]
@@ -240,7 +240,7 @@ def test_message_ids_are_stable_for_one_render_and_unique_across_renders(http: h
     assert len({*first, *later, *other_user}) == 6
 
 
-def test_long_text_is_truncated_with_a_note(http: httpx.AsyncClient) -> None:
+def test_long_text_is_truncated_with_a_note(http: PlatformHTTP) -> None:
     ctx = render_ctx()
     [outbound] = make_channel(http).render(messages({"type": "text", "text": "x" * 25_000}), ctx)
     assert len(outbound.body["message"]["text"]) == 20_000
@@ -248,7 +248,7 @@ def test_long_text_is_truncated_with_a_note(http: httpx.AsyncClient) -> None:
 
 
 def test_channel_specific_webchat_payload_that_is_a_universal_message_is_sent_as_one(
-    http: httpx.AsyncClient,
+    http: PlatformHTTP,
 ) -> None:
     payload = {
         "type": "card",
@@ -270,7 +270,7 @@ def test_channel_specific_webchat_payload_that_is_a_universal_message_is_sent_as
     ids=["text-field", "other-json", "nested-channel"],
 )
 def test_channel_specific_payload_that_is_not_universal_is_shown_as_text(
-    http: httpx.AsyncClient, payload: dict[str, Any], shown: str
+    http: PlatformHTTP, payload: dict[str, Any], shown: str
 ) -> None:
     ctx = render_ctx()
     [outbound] = make_channel(http).render(
@@ -281,7 +281,7 @@ def test_channel_specific_payload_that_is_not_universal_is_shown_as_text(
 
 
 def test_channel_specific_without_webchat_entry_uses_the_fallback_or_is_skipped(
-    http: httpx.AsyncClient,
+    http: PlatformHTTP,
 ) -> None:
     channel = make_channel(http)
     with_fallback = {
@@ -326,7 +326,7 @@ def test_parse_takes_what_authenticate_verified() -> None:
 # --- send ---------------------------------------------------------------------------------------------
 
 
-async def test_send_to_a_user_who_is_not_connected_asks_for_a_later_retry(http: httpx.AsyncClient) -> None:
+async def test_send_to_a_user_who_is_not_connected_asks_for_a_later_retry(http: PlatformHTTP) -> None:
     channel = make_channel(http)
     [outbound] = channel.render(messages({"type": "text", "text": "hi"}), render_ctx())
     with pytest.raises(Unavailable, match="not connected") as info:
@@ -334,6 +334,6 @@ async def test_send_to_a_user_who_is_not_connected_asks_for_a_later_retry(http: 
     assert info.value.retryable and info.value.retry_after == OFFLINE_RETRY_AFTER
 
 
-async def test_send_of_a_foreign_payload_is_rejected(http: httpx.AsyncClient) -> None:
+async def test_send_of_a_foreign_payload_is_rejected(http: PlatformHTTP) -> None:
     with pytest.raises(Rejected, match="not a web chat payload"):
         await make_channel(http).send(Outbound(body={"recipient": {"id": "x"}}))

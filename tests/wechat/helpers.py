@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import ChannelContext, WebhookRequest
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.wechat import WeChatChannel, WeChatConfig
 from channelgate.testing.memory import MemoryKeyValue, MemoryReplayCache
 from channelgate.testing.wechat import WeChatSimulator
@@ -33,7 +32,7 @@ VECTOR_MSG_SIGNATURE = "dd48888ad4068d3e039ab12086137320f35328ca"
 VECTOR_SIGNATURE = "563e9d580a3858c0b4412b1cefa4879256828d46"
 
 #: for channels that only render and parse: never used for a request
-_IDLE_CLIENT = httpx.AsyncClient()
+_IDLE_CLIENT = PlatformHTTP()
 
 
 def make_config(mode: str = "safe", **overrides: Any) -> WeChatConfig:
@@ -45,7 +44,7 @@ def make_config(mode: str = "safe", **overrides: Any) -> WeChatConfig:
     return WeChatConfig.model_validate(fields)
 
 
-def make_context(http: httpx.AsyncClient | None = None, kv: MemoryKeyValue | None = None) -> ChannelContext:
+def make_context(http: PlatformHTTP | None = None, kv: MemoryKeyValue | None = None) -> ChannelContext:
     return ChannelContext(
         channel="wechat",
         label="shop",
@@ -60,7 +59,7 @@ def make_context(http: httpx.AsyncClient | None = None, kv: MemoryKeyValue | Non
 def make_channel(
     mode: str = "safe",
     *,
-    http: httpx.AsyncClient | None = None,
+    http: PlatformHTTP | None = None,
     kv: MemoryKeyValue | None = None,
     clock: float | None = None,
     **overrides: Any,

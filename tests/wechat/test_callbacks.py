@@ -10,7 +10,6 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channelgate.channels.base import InboundMessage, Outbound, RenderContext, WebhookError, WebhookRequest
+from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.wechat import WeChatChannel
 from channelgate.messages import parse_message
 from channelgate.testing.memory import MemoryKeyValue
@@ -116,7 +116,7 @@ Start = Callable[..., Awaitable[Setup]]
 
 
 @pytest.fixture
-async def start(sim: WeChatSimulator, api_url: str, http: httpx.AsyncClient) -> AsyncIterator[Start]:
+async def start(sim: WeChatSimulator, api_url: str, http: PlatformHTTP) -> AsyncIterator[Start]:
     """Start the stand-in route for a channel in ``mode`` with ``bot``; stopped when the test ends."""
     async with AsyncExitStack() as stack:
         routes: list[Route_] = []

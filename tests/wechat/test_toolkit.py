@@ -4,8 +4,6 @@ renderer is the toolkit's Renderer."""
 
 from __future__ import annotations
 
-import logging
-
 import httpx
 import pytest
 
@@ -107,11 +105,3 @@ def test_the_renderer_is_the_toolkits() -> None:
     assert issubclass(WeChatRenderer, Renderer)
     overridden = {name for name in vars(WeChatRenderer) if not name.startswith("_")}
     assert "render" not in overridden  # the toolkit's exhaustive dispatch, no ladder of our own
-
-
-async def test_the_http_log_never_shows_the_token(caplog: pytest.LogCaptureFixture) -> None:
-    """The redaction filter is installed with the API client (httpx logs request URLs at INFO)."""
-    make_channel("safe")
-    caplog.set_level(logging.INFO, logger="httpx")
-    logging.getLogger("httpx").info("HTTP Request: GET https://x/cgi-bin/media/get?access_token=TOK123&m=1")
-    assert "TOK123" not in caplog.text and "access_token=[redacted]" in caplog.text

@@ -25,12 +25,12 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import orjson
 from pydantic import ValidationError
 
 from channelgate import __version__
 from channelgate.bots.base import Bot, BotError
+from channelgate.channels.http import NetworkError, PlatformHTTP, Response
 from channelgate.retry import parse_retry_after
 from channelgate.turns import Reply, Turn
 
@@ -117,7 +117,10 @@ def reply_from_json(data: Any) -> Reply:
 
 
 class HttpBot(Bot):
-    """POSTs turns to ``url`` through one pooled ``httpx.AsyncClient`` (opened in ``start``)."""
+    """POSTs turns to ``url`` through a pooled :class:`PlatformHTTP` of its own (opened in ``start``).
+
+    Its own pool (64 connections), not the platform sends': a slow bot cannot take the connections replies
+    to the platforms need, nor the other way round."""
 
     def __init__(
         self,
@@ -129,7 +132,6 @@ class HttpBot(Bot):
         locales: list[str] | None = None,
         backoff: float = 0.5,
         max_backoff: float = 5.0,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
@@ -138,31 +140,29 @@ class HttpBot(Bot):
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._headers = dict(headers or {})
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._sent_headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            **self._headers,
+        }
+        self._client: PlatformHTTP | None = None
 
     def describe(self) -> str:
         return f"http bot {safe_url(self.url)}"
 
     async def start(self) -> None:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout),
-                headers={
-                    "content-type": "application/json",
-                    "accept": "application/json",
-                    "user-agent": f"channelgate/{__version__}",
-                    **self._headers,
-                },
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-                follow_redirects=False,
-                transport=self._transport,
+            self._client = PlatformHTTP(
+                connections=64,
+                timeout=self.timeout,
+                connect_timeout=self.timeout,
+                user_agent=f"channelgate/{__version__}",
             )
 
     async def stop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await client.aclose()
+            await client.close()
 
     async def respond(self, turn: Turn) -> Reply:
         if self._client is None:
@@ -196,16 +196,19 @@ class HttpBot(Bot):
     def _backoff(self, attempt: int) -> float:
         return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
 
-    async def _attempt(self, client: httpx.AsyncClient, body: bytes, turn: Turn) -> Reply:
+    async def _attempt(self, client: PlatformHTTP, body: bytes, turn: Turn) -> Reply:
+        headers = {**self._sent_headers, "idempotency-key": turn.id}
         try:
             async with asyncio.timeout(self.timeout):
-                response = await client.post(self.url, content=body, headers={"idempotency-key": turn.id})
-        except httpx.ConnectTimeout:
-            raise _Transient(f"could not connect within {self.timeout:g} s") from None
-        except (TimeoutError, httpx.TimeoutException):
+                response = await client.request("POST", self.url, content=body, headers=headers)
+        except TimeoutError:
             raise BotError(f"{self.describe()}: no answer within {self.timeout:g} s") from None
-        except httpx.TransportError as exc:
-            raise _Transient(f"cannot reach the bot: {type(exc).__name__}: {exc}") from None
+        except NetworkError as exc:
+            if exc.connect and exc.timeout:
+                raise _Transient(f"could not connect within {self.timeout:g} s") from None
+            if exc.timeout:
+                raise BotError(f"{self.describe()}: no answer within {self.timeout:g} s") from None
+            raise _Transient(f"cannot reach the bot: {exc}") from None
         status = response.status_code
         if 200 <= status < 300:
             return self._parse(response)
@@ -219,7 +222,7 @@ class HttpBot(Bot):
             )
         raise BotError(f"{self.describe()}: HTTP {status}: {_snippet(response.content)}", retryable=False)
 
-    def _parse(self, response: httpx.Response) -> Reply:
+    def _parse(self, response: Response) -> Reply:
         if response.status_code == 204 or not response.content.strip():
             return Reply()
         try:

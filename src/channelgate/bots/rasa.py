@@ -37,13 +37,13 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
 import orjson
 from pydantic import ValidationError
 
 from channelgate import __version__
 from channelgate.bots.base import Bot, BotError
 from channelgate.bots.http import safe_url
+from channelgate.channels.http import NetworkError, PlatformHTTP, Response
 from channelgate.messages import parse_message
 from channelgate.turns import (
     EventInput,
@@ -271,32 +271,30 @@ class RasaBot(Bot):
         *,
         timeout: float = 10.0,
         locales: list[str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url
         self.url = webhook_url(base_url)
         self.timeout = timeout
         self.locales = locales
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._client: PlatformHTTP | None = None
 
     def describe(self) -> str:
         return f"rasa bot {safe_url(self.url)}"
 
     async def start(self) -> None:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout),
-                headers={"accept": "application/json", "user-agent": f"channelgate/{__version__}"},
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-                follow_redirects=False,
-                transport=self._transport,
+            # a pool of its own, as HttpBot's (bots/http.py says why)
+            self._client = PlatformHTTP(
+                connections=64,
+                timeout=self.timeout,
+                connect_timeout=self.timeout,
+                user_agent=f"channelgate/{__version__}",
             )
 
     async def stop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await client.aclose()
+            await client.close()
 
     async def respond(self, turn: Turn) -> Reply:
         if self._client is None:
@@ -315,14 +313,18 @@ class RasaBot(Bot):
         except BotError as exc:
             raise BotError(f"{self.describe()}: {exc.reason}", retryable=False) from None
 
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
+    async def _post(self, client: PlatformHTTP, body: dict[str, Any]) -> Response:
         try:
             async with asyncio.timeout(self.timeout):
-                response = await client.post(self.url, json=body)
-        except (TimeoutError, httpx.TimeoutException):
+                response = await client.request(
+                    "POST", self.url, json=body, headers={"accept": "application/json"}
+                )
+        except TimeoutError:
             raise BotError(f"{self.describe()}: no answer within {self.timeout:g} s") from None
-        except httpx.TransportError as exc:
-            raise BotError(f"{self.describe()}: cannot reach Rasa: {type(exc).__name__}: {exc}") from None
+        except NetworkError as exc:
+            if exc.timeout:
+                raise BotError(f"{self.describe()}: no answer within {self.timeout:g} s") from None
+            raise BotError(f"{self.describe()}: cannot reach Rasa: {exc}") from None
         status = response.status_code
         if status == 404:
             raise BotError(

@@ -37,7 +37,7 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 def check_url(value: str, example: str) -> str:
-    """An absolute http(s) URL with a host, or ValueError. Kept as text: httpx parses it at use."""
+    """An absolute http(s) URL with a host, or ValueError. Kept as text: the HTTP client parses it at use."""
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not a URL (expected something like {example})")
@@ -177,7 +177,7 @@ def _describe(exc: ValidationError, model: type[BaseModel]) -> str:
 
 def build_bot(spec: BotSpec) -> Bot:
     """The adapter for a spec. Nothing is contacted or imported yet: that happens in ``Bot.start()``."""
-    # imported here so that reading the config does not pull in every adapter (and httpx)
+    # imported here so that reading the config does not pull in every adapter (and its HTTP client)
     if isinstance(spec, DemoBotSpec):
         from channelgate.bots.demo import DemoBot
 

@@ -8,8 +8,9 @@ durable queues, ordering, retries, bots, locale) is the gateway's job, so a chan
   path, before the platform gets its answer.
 * ``render`` is pure: the same messages and context always give the same payloads. Most channel tests live
   there, table-driven over the universal types.
-* ``send`` does the I/O, through the shared, pooled ``httpx.AsyncClient`` in the :class:`ChannelContext`,
-  and reports failures as typed :class:`SendError` subclasses so the delivery worker knows what to do.
+* ``send`` does the I/O, through the shared, pooled ``PlatformHTTP`` (``channels.http``) in the
+  :class:`ChannelContext`, and reports failures as typed :class:`SendError` subclasses so the delivery
+  worker knows what to do.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
+from channelgate.channels.http import PlatformHTTP
 from channelgate.messages import MessageOptions, UniversalMessage
 from channelgate.shares import WHOLE, Shares
 from channelgate.turns import Input, User
@@ -327,7 +328,7 @@ class ChannelContext:
     label: str
     locale: str
     public_url: str
-    http: httpx.AsyncClient
+    http: PlatformHTTP
     kv: KeyValue
     health: Health = field(default_factory=Health)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("channelgate.channels"))

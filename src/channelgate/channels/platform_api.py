@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import (
     Health,
     InvalidCredentials,
@@ -26,6 +24,7 @@ from channelgate.channels.base import (
     Throttled,
     Unavailable,
 )
+from channelgate.channels.http import NetworkError, PlatformHTTP, Response
 from channelgate.retry import parse_retry_after
 
 __all__ = [
@@ -104,13 +103,13 @@ class ErrorTable:
 
 
 #: classify one answer: None when it is a success, else the error to raise
-Check = Callable[[httpx.Response], SendError | None]
+Check = Callable[[Response], SendError | None]
 
 
 def http_check(product: str, table: ErrorTable = ErrorTable()) -> Check:
     """A check for platforms that answer errors with HTTP statuses only."""
 
-    def check(response: httpx.Response) -> SendError | None:
+    def check(response: Response) -> SendError | None:
         if response.is_success:
             return None
         return table.error(
@@ -131,7 +130,7 @@ class PlatformAPI:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: PlatformHTTP,
         health: Health,
         *,
         product: str,
@@ -144,13 +143,13 @@ class PlatformAPI:
         self.secrets = secrets
         self.credentials_hint = credentials_hint
 
-    async def request(self, method: str, url: str, *, check: Check, **kwargs: Any) -> httpx.Response:
-        """One call, answered or raised as a :class:`SendError` (``kwargs`` go to httpx)."""
+    async def request(self, method: str, url: str, *, check: Check, **kwargs: Any) -> Response:
+        """One call, answered or raised as a :class:`SendError` (``kwargs`` go to
+        :meth:`PlatformHTTP.request`)."""
         try:
             response = await self.http.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            detail = scrub(str(exc) or type(exc).__name__, self.secrets())
-            raise Unavailable(f"{self.product} API unreachable: {type(exc).__name__}: {detail}") from None
+        except NetworkError as exc:
+            raise Unavailable(f"{self.product} API unreachable: {scrub(str(exc), self.secrets())}") from None
         error = check(response)
         if error is None:
             self.succeeded()
@@ -170,7 +169,7 @@ class PlatformAPI:
         self.health.fail(f"{self.product} refused the credentials ({error.reason}). {self.credentials_hint}")
 
 
-def json_or_none(response: httpx.Response) -> Any:
+def json_or_none(response: Response) -> Any:
     """The JSON body of an answer, or None when it is not JSON."""
     try:
         return response.json()

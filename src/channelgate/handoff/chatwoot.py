@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import Health, Rejected, Throttled
+from channelgate.channels.http import PlatformHTTP, Response
 from channelgate.channels.platform_api import ErrorTable, PlatformAPI, json_or_none
 from channelgate.handoff.settings import ChatwootSettings
 from channelgate.retry import parse_retry_after
@@ -23,7 +22,7 @@ from channelgate.retry import parse_retry_after
 ERRORS = ErrorTable({Throttled: {429}}, credential_statuses=frozenset({401}))
 
 
-def _check(response: httpx.Response) -> Any:
+def _check(response: Response) -> Any:
     if response.is_success:
         return None
     body = json_or_none(response)
@@ -40,7 +39,7 @@ def _check(response: httpx.Response) -> Any:
 class ChatwootDesk:
     """One integration's Chatwoot inbox."""
 
-    def __init__(self, settings: ChatwootSettings, http: httpx.AsyncClient, health: Health | None = None):
+    def __init__(self, settings: ChatwootSettings, http: PlatformHTTP, health: Health | None = None):
         self.settings = settings
         self.health = health or Health()
         token = settings.api_access_token.get_secret_value()

@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import httpx
 from sqlalchemy import Connection
 
 from channelgate.channels.base import Channel, Health, Rejected
+from channelgate.channels.http import PlatformHTTP
 from channelgate.handoff import thread_control
 from channelgate.handoff.chatwoot import ChatwootDesk
 from channelgate.handoff.chatwoot_events import HINT_ATTRIBUTE
@@ -72,7 +72,7 @@ class HandoffService:
         metrics: Metrics,
         channel: ChannelLookup,
         integration: IntegrationLookup,
-        http: Callable[[], httpx.AsyncClient | None],
+        http: Callable[[], PlatformHTTP | None],
         wake_delivery: Callable[[], None],
         turns_accepted: Callable[[Iterable[str]], None],
     ) -> None:

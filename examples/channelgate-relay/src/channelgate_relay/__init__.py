@@ -20,7 +20,6 @@ import hmac
 import uuid
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from channelgate.channels.base import (
@@ -43,6 +42,7 @@ from channelgate.channels.base import (
     Verified,
     WebhookRequest,
 )
+from channelgate.channels.http import NetworkError
 from channelgate.messages import ChannelSpecific, UniversalMessage, dump_message
 from channelgate.turns import LocationInput, PostbackInput, TextInput, User
 
@@ -129,9 +129,11 @@ class RelayChannel(Channel[RelayConfig]):
             "x-relay-signature": sign(self.config.secret.get_secret_value(), body),
         }
         try:
-            response = await self.ctx.http.post(self.config.send_url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"relay unreachable: {type(exc).__name__}") from None
+            response = await self.ctx.http.request(
+                "POST", self.config.send_url, content=body, headers=headers
+            )
+        except NetworkError as exc:
+            raise Unavailable(f"relay unreachable: {exc}") from None
         if response.status_code == 429:
             retry = response.headers.get("retry-after")
             raise Throttled("relay rate limit", retry_after=float(retry) if retry else None)

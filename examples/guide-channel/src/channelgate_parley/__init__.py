@@ -13,7 +13,6 @@ import hmac
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from channelgate.channels import inbound
@@ -38,6 +37,7 @@ from channelgate.channels.base import (
     Verified,
     WebhookRequest,
 )
+from channelgate.channels.http import Response
 from channelgate.channels.platform_api import ErrorTable, PlatformAPI, json_or_none, parse_retry_after
 from channelgate.channels.renderer import Renderer
 from channelgate.channels.rendering import reply_actions, split_text
@@ -120,7 +120,7 @@ ERRORS = ErrorTable(
 )
 
 
-def check(response: httpx.Response) -> SendError | None:
+def check(response: Response) -> SendError | None:
     """None for a success, else the typed error: the code decides, the HTTP status when it is unknown."""
     if response.is_success:
         return None

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import ChannelContext, InvalidCredentials
 from channelgate.channels.google.errors import google_check
 from channelgate.channels.google.token import ServiceAccountToken
+from channelgate.channels.http import Response
 from channelgate.channels.platform_api import PlatformAPI
 
 
@@ -37,7 +36,7 @@ class GoogleAPI:
             ),
         )
 
-    async def post(self, url: str, *, json: Any, params: Mapping[str, str] | None = None) -> httpx.Response:
+    async def post(self, url: str, *, json: Any, params: Mapping[str, str] | None = None) -> Response:
         """One call. A refused token is forgotten (here and in the store), so the retry mints a new one."""
         token = await self.tokens.get()
         try:

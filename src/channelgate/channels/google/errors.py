@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import (
     InvalidCredentials,
     Rejected,
@@ -22,6 +20,7 @@ from channelgate.channels.base import (
     Unavailable,
 )
 from channelgate.channels.google.fields import as_dict
+from channelgate.channels.http import Response
 from channelgate.channels.platform_api import Check, ErrorTable, json_or_none, parse_retry_after
 
 #: Google's canonical error names (google.rpc.Code), each with the kind its documented HTTP status means.
@@ -41,7 +40,7 @@ def google_error(body: Any) -> dict[str, Any]:
     return as_dict(as_dict(body).get("error"))
 
 
-def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+def retry_after(response: Response, now: float | None = None) -> float | None:
     """The wait Google asks for: ``Retry-After`` (seconds or an HTTP date), else a ``google.rpc.RetryInfo``
     detail's ``retryDelay`` (``"30s"``)."""
     header = parse_retry_after(response.headers.get("retry-after"), now)
@@ -57,13 +56,13 @@ def retry_after(response: httpx.Response, now: float | None = None) -> float | N
     return None
 
 
-def error_status(response: httpx.Response) -> str:
+def error_status(response: Response) -> str:
     """Google's canonical status name (``INVALID_ARGUMENT``, ``ALREADY_EXISTS``...), or ``""``."""
     status = google_error(json_or_none(response)).get("status")
     return status if isinstance(status, str) else ""
 
 
-def classify(response: httpx.Response, product: str) -> SendError:
+def classify(response: Response, product: str) -> SendError:
     """The typed send error for a failed API answer (see :data:`GOOGLE_ERRORS`)."""
     error = google_error(json_or_none(response))
     name = error.get("status") if isinstance(error.get("status"), str) else ""
@@ -86,7 +85,7 @@ def google_check(product: str) -> Check:
     """Success, or the typed error. ``409 ALREADY_EXISTS`` is success: the message id came from the durable
     outbox, so it is a retry of a message Google accepted before."""
 
-    def check(response: httpx.Response) -> SendError | None:
+    def check(response: Response) -> SendError | None:
         if response.is_success:
             return None
         if response.status_code == 409 and error_status(response) == "ALREADY_EXISTS":

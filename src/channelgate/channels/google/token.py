@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from google.auth import jwt as google_jwt
 from google.oauth2 import service_account
 from pydantic import SecretStr
@@ -21,6 +20,7 @@ from channelgate.channels.base import ChannelContext, InvalidCredentials, SendEr
 from channelgate.channels.google.credentials import credentials_from, load_service_account
 from channelgate.channels.google.errors import retry_after
 from channelgate.channels.google.fields import as_dict, as_str
+from channelgate.channels.http import Response
 from channelgate.channels.platform_api import ErrorTable, PlatformAPI, json_or_none
 from channelgate.channels.token import AccessToken, SharedToken
 
@@ -128,7 +128,7 @@ class ServiceAccountToken:
             self._token_uri = str(info["token_uri"])
         return self._credentials
 
-    def _check(self, response: httpx.Response) -> SendError | None:
+    def _check(self, response: Response) -> SendError | None:
         if response.is_success:
             return None
         body = as_dict(json_or_none(response))

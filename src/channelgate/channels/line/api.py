@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import Health, InvalidCredentials, Rejected, SendError, SendResult, Throttled
+from channelgate.channels.http import PlatformHTTP, Response
 from channelgate.channels.platform_api import ErrorTable, PlatformAPI, json_or_none, parse_retry_after
 
 INVALID_REPLY_TOKEN = "Invalid reply token"  # noqa: S105 - LINE's error message
@@ -49,7 +48,7 @@ CREDENTIALS_HINT = (
 )
 
 
-def error_of(response: httpx.Response) -> SendError:
+def error_of(response: Response) -> SendError:
     """The typed error for a failed LINE answer."""
     body = json_or_none(response)
     answer = body if isinstance(body, dict) else {}
@@ -76,11 +75,11 @@ def error_of(response: httpx.Response) -> SendError:
     )
 
 
-def check(response: httpx.Response) -> SendError | None:
+def check(response: Response) -> SendError | None:
     return None if response.is_success else error_of(response)
 
 
-def push_check(response: httpx.Response) -> SendError | None:
+def push_check(response: Response) -> SendError | None:
     """A push is done when LINE accepted it now (2xx) or before (409: this retry key was accepted)."""
     return None if response.is_success or response.status_code == 409 else error_of(response)
 
@@ -89,7 +88,7 @@ def is_invalid_reply_token(error: SendError) -> bool:
     return isinstance(error, Rejected) and INVALID_REPLY_TOKEN.lower() in error.reason.lower()
 
 
-def first_sent_id(response: httpx.Response) -> str | None:
+def first_sent_id(response: Response) -> str | None:
     """The id of the first message LINE sent (``sentMessages``, also in a 409's body)."""
     body = json_or_none(response)
     sent = body.get("sentMessages") if isinstance(body, dict) else None
@@ -101,9 +100,7 @@ def first_sent_id(response: httpx.Response) -> str | None:
 class LineAPI:
     """The Messaging API for one channel, on the toolkit's :class:`PlatformAPI` (health, scrubbing, kinds)."""
 
-    def __init__(
-        self, http: httpx.AsyncClient, health: Health, base_url: str, data_url: str, token: str
-    ) -> None:
+    def __init__(self, http: PlatformHTTP, health: Health, base_url: str, data_url: str, token: str) -> None:
         self.base_url = base_url
         self.data_url = data_url
         self._headers = {"Authorization": f"Bearer {token}"}
@@ -144,7 +141,7 @@ class LineAPI:
         )
         return SendResult(first_sent_id(response))
 
-    async def content(self, message_id: str) -> httpx.Response:
+    async def content(self, message_id: str) -> Response:
         """``GET {data host}/v2/bot/message/{id}/content``: what a user sent, stored by LINE."""
         return await self.platform.request(
             "GET", f"{self.data_url}/v2/bot/message/{message_id}/content", check=check, headers=self._headers

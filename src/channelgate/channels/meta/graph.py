@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 from pydantic import SecretStr
 
@@ -31,6 +30,7 @@ from channelgate.channels.base import (
     Unavailable,
     WindowClosed,
 )
+from channelgate.channels.http import PlatformHTTP, Response
 from channelgate.channels.platform_api import (
     Code,
     ErrorTable,
@@ -98,7 +98,7 @@ class GraphError:
     details: str | None
 
     @classmethod
-    def from_response(cls, response: httpx.Response) -> GraphError:
+    def from_response(cls, response: Response) -> GraphError:
         body = json_or_none(response)
         error: dict[str, Any] = {}
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
@@ -139,9 +139,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def classify(
-    response: httpx.Response, secrets: Iterable[str] = (), table: ErrorTable = GRAPH_ERRORS
-) -> SendError:
+def classify(response: Response, secrets: Iterable[str] = (), table: ErrorTable = GRAPH_ERRORS) -> SendError:
     """The typed SendError for a failed Graph API answer (the transcript's code: Graph's, else the status).
     ``table`` is Graph's codes, or a product's extension of them (Instagram's)."""
     error = GraphError.from_response(response)
@@ -154,7 +152,7 @@ def classify(
     )
 
 
-def graph_check(response: httpx.Response, table: ErrorTable = GRAPH_ERRORS) -> SendError | None:
+def graph_check(response: Response, table: ErrorTable = GRAPH_ERRORS) -> SendError | None:
     """The :class:`PlatformAPI` check for Graph: None on success, else the classified error."""
     return None if response.is_success else classify(response, table=table)
 
@@ -168,7 +166,7 @@ class GraphAPI:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: PlatformHTTP,
         health: Health,
         *,
         base_url: str,
@@ -190,7 +188,7 @@ class GraphAPI:
 
     async def request(
         self, method: str, url: str, *, json: Any = None, params: Mapping[str, str] | None = None
-    ) -> httpx.Response:
+    ) -> Response:
         """One call; a successful answer marks the integration healthy, a failure raises a SendError."""
         headers = {"Authorization": f"Bearer {self.token.get_secret_value()}"}
         return await self.api.request(

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import (
     Health,
     InvalidCredentials,
@@ -34,6 +32,7 @@ from channelgate.channels.base import (
     Throttled,
     Unavailable,
 )
+from channelgate.channels.http import PlatformHTTP, Response
 from channelgate.channels.platform_api import ErrorTable, PlatformAPI, json_or_none, parse_retry_after
 
 ERRORS = ErrorTable(
@@ -85,7 +84,7 @@ CREDENTIALS_HINT = (
 )
 
 
-def check(response: httpx.Response) -> SendError | None:
+def check(response: Response) -> SendError | None:
     """None for ``{"ok": true}``, else the typed error for Slack's answer."""
     body = json_or_none(response)
     answer = body if isinstance(body, dict) else {}
@@ -113,7 +112,7 @@ def check(response: httpx.Response) -> SendError | None:
 class SlackAPI:
     """The Web API for one workspace's bot, on the toolkit's :class:`PlatformAPI` (health, scrubbing)."""
 
-    def __init__(self, http: httpx.AsyncClient, health: Health, base_url: str, token: str) -> None:
+    def __init__(self, http: PlatformHTTP, health: Health, base_url: str, token: str) -> None:
         self.base_url = base_url
         self._token = token
         self.platform = PlatformAPI(
@@ -140,11 +139,11 @@ class SlackAPI:
         answer = json_or_none(response)
         return answer if isinstance(answer, dict) else {}
 
-    async def download(self, url: str) -> httpx.Response:
+    async def download(self, url: str) -> Response:
         """A private file (``url_private_download``), which needs the bot token; without it Slack answers
         its sign-in page with HTTP 200, so an HTML answer is refused too."""
 
-        def file_check(response: httpx.Response) -> SendError | None:
+        def file_check(response: Response) -> SendError | None:
             if not response.is_success:
                 return ERRORS.error(
                     f"Slack file download answered HTTP {response.status_code}", status=response.status_code

@@ -14,16 +14,12 @@ What the errors mean, as data (:data:`ERRORS`; Bot API "Making requests", PTB ``
 =====================================  ==========================================================
 
 The token is in the URL path (Telegram's design), so it is a secret of the :class:`PlatformAPI` (scrubbed
-from every reason) and :class:`TokenFilter` scrubs it from httpx's request log lines, in case someone runs
-with that logger at INFO.
+from every reason); :class:`PlatformHTTP` logs no request URLs.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-import httpx
 
 from channelgate.channels.base import (
     Health,
@@ -33,7 +29,8 @@ from channelgate.channels.base import (
     Throttled,
     Unavailable,
 )
-from channelgate.channels.platform_api import ErrorTable, PlatformAPI, json_or_none, parse_retry_after, scrub
+from channelgate.channels.http import PlatformHTTP, Response
+from channelgate.channels.platform_api import ErrorTable, PlatformAPI, json_or_none, parse_retry_after
 
 #: Telegram's ``error_code`` (the HTTP status) and ``description`` texts, by what they mean.
 ERRORS = ErrorTable(
@@ -60,7 +57,7 @@ CREDENTIALS_HINT = (
 )
 
 
-def check(response: httpx.Response) -> SendError | None:
+def check(response: Response) -> SendError | None:
     """None for ``{"ok": true}``, else the typed error for Telegram's answer."""
     body = json_or_none(response)
     answer = body if isinstance(body, dict) else {}
@@ -91,7 +88,7 @@ def check(response: httpx.Response) -> SendError | None:
 class TelegramAPI:
     """The Bot API for one bot, on the toolkit's :class:`PlatformAPI` (health, scrubbing, error kinds)."""
 
-    def __init__(self, http: httpx.AsyncClient, health: Health, base_url: str, token: str) -> None:
+    def __init__(self, http: PlatformHTTP, health: Health, base_url: str, token: str) -> None:
         self.base_url = base_url
         self._token = token
         self.platform = PlatformAPI(
@@ -101,7 +98,6 @@ class TelegramAPI:
             secrets=lambda: [token],
             credentials_hint=CREDENTIALS_HINT,
         )
-        TokenFilter.install(token)
 
     def url(self, method: str) -> str:
         return f"{self.base_url}/bot{self._token}/{method}"
@@ -112,11 +108,11 @@ class TelegramAPI:
         body = json_or_none(response)
         return body.get("result") if isinstance(body, dict) else None
 
-    async def download(self, file_path: str) -> httpx.Response:
+    async def download(self, file_path: str) -> Response:
         """A file ``getFile`` pointed at: ``{api_base_url}/file/bot<token>/<file_path>`` (valid ≥ 1 hour)."""
         url = f"{self.base_url}/file/bot{self._token}/{file_path.lstrip('/')}"
 
-        def status_only(response: httpx.Response) -> SendError | None:
+        def status_only(response: Response) -> SendError | None:
             if response.is_success:
                 return None
             return ERRORS.error(
@@ -124,30 +120,3 @@ class TelegramAPI:
             )
 
         return await self.platform.request("GET", url, check=status_only)
-
-
-class TokenFilter(logging.Filter):
-    """Scrubs bot tokens from httpx's log lines (``HTTP Request: POST https://…/bot<token>/sendMessage``).
-
-    The gateway keeps httpx at WARNING (``logs.configure``); this is the second line of defence for an
-    embedding application, or a test, that logs httpx at INFO or DEBUG. One filter for every bot, installed
-    once per logger."""
-
-    _tokens: set[str] = set()  # shared on purpose: one filter serves every integration
-    _installed = False
-    LOGGERS = ("httpx", "httpcore", "httpx_aiohttp")
-
-    @classmethod
-    def install(cls, token: str) -> None:
-        cls._tokens.add(token)
-        if not cls._installed:
-            for name in cls.LOGGERS:
-                logging.getLogger(name).addFilter(cls())
-            cls._installed = True
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = scrub(message, self._tokens)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True

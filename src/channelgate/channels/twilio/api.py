@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from channelgate.channels.base import (
     Health,
     InvalidCredentials,
@@ -34,6 +32,7 @@ from channelgate.channels.base import (
     Throttled,
     Unavailable,
 )
+from channelgate.channels.http import PlatformHTTP, Response, basic_auth
 from channelgate.channels.platform_api import ErrorTable, PlatformAPI, json_or_none, parse_retry_after
 from channelgate.channels.twilio.config import TwilioConfig
 
@@ -55,7 +54,7 @@ CREDENTIALS_HINT = (
 )
 
 
-def check(response: httpx.Response) -> SendError | None:
+def check(response: Response) -> SendError | None:
     """None for a 2xx, else the typed error for Twilio's answer."""
     if response.is_success:
         return None
@@ -79,10 +78,10 @@ def check(response: httpx.Response) -> SendError | None:
 class TwilioAPI:
     """The REST API for one account, on the toolkit's :class:`PlatformAPI` (health, scrubbing, kinds)."""
 
-    def __init__(self, config: TwilioConfig, http: httpx.AsyncClient, health: Health) -> None:
+    def __init__(self, config: TwilioConfig, http: PlatformHTTP, health: Health) -> None:
         token = config.auth_token.get_secret_value()
         self.config = config
-        self._auth = httpx.BasicAuth(config.account_sid, token)
+        self._auth = {"authorization": basic_auth(config.account_sid, token)}
         self.platform = PlatformAPI(
             http, health, product="Twilio", secrets=lambda: [token], credentials_hint=CREDENTIALS_HINT
         )
@@ -93,7 +92,7 @@ class TwilioAPI:
 
     async def call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         """One call; its JSON answer (an empty dict when it is not an object), or a SendError."""
-        response = await self.platform.request(method, url, check=check, auth=self._auth, **kwargs)
+        response = await self.platform.request(method, url, check=check, headers=self._auth, **kwargs)
         body = json_or_none(response)
         return body if isinstance(body, dict) else {}
 
@@ -110,11 +109,11 @@ class TwilioAPI:
         found = answer.get("messages")
         return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
 
-    async def media(self, message_sid: str, media_sid: str) -> httpx.Response:
+    async def media(self, message_sid: str, media_sid: str) -> Response:
         """A media file Twilio keeps for a message (Basic auth; Twilio redirects to its storage, where
-        httpx does not carry the credentials along)."""
+        :class:`PlatformHTTP` does not carry the credentials along)."""
         url = self.url(f"Messages/{message_sid}/Media/{media_sid}")
-        return await self.platform.request("GET", url, check=check, auth=self._auth, follow_redirects=True)
+        return await self.platform.request("GET", url, check=check, headers=self._auth, redirects=3)
 
     # --- setup (``connect``) ---
 

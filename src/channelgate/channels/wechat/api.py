@@ -6,7 +6,7 @@ early under a store lock, re-read after the lock is taken, so replicas never ref
 invalidates the previous token). When WeChat refuses a token (40001, 40014, 42001) the call refreshes it,
 unless another replica already has, and is tried once more. ``stable_token`` was not used: the lock already
 gives one refresher, and the classic endpoint is the one every account can call. The token travels in the
-query string, as WeChat requires; it is redacted from httpx's request log and scrubbed from every reason.
+query string, as WeChat requires; it is scrubbed from every reason (PlatformHTTP logs no request URLs).
 
 Sending: bodies are customer-service API bodies (``render.py``); ``"_api": "template"`` sends to the
 template API, and ``"_media"`` names an image URL that is downloaded and uploaded as temporary media first
@@ -26,7 +26,6 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 
 from channelgate.channels.base import (
@@ -42,6 +41,7 @@ from channelgate.channels.base import (
     Unavailable,
     WindowClosed,
 )
+from channelgate.channels.http import NetworkError, PlatformHTTP, Response, TooLarge
 from channelgate.channels.platform_api import ErrorTable, PlatformAPI, parse_retry_after
 from channelgate.channels.token import AccessToken, SharedToken
 from channelgate.channels.wechat.config import WeChatConfig
@@ -83,27 +83,6 @@ def redact(text: str) -> str:
     return _SECRET_PARAM.sub(r"\1[redacted]", text)
 
 
-class _RedactTokens(logging.Filter):
-    """httpx logs every request URL at INFO; WeChat puts the access token (and, for /cgi-bin/token, the
-    app secret) in the query string. Rewrite such records before any handler sees them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-
-_REDACT_FILTER = _RedactTokens()
-
-
-def install_log_redaction() -> None:
-    logger = logging.getLogger("httpx")
-    if _REDACT_FILTER not in logger.filters:
-        logger.addFilter(_REDACT_FILTER)
-
-
 def credentials_hint(code: str | int | None) -> str:
     """What to fix for a refused credential, by WeChat's code."""
     if code == 40164:
@@ -124,7 +103,7 @@ class _WeChatPlatform(PlatformAPI):
         self.health.fail(f"WeChat refused the credentials ({error.reason}). {credentials_hint(error.code)}")
 
 
-def errcode(response: httpx.Response) -> tuple[int, str]:
+def errcode(response: Response) -> tuple[int, str]:
     """WeChat's ``errcode``/``errmsg`` (0 for success). Binary answers (media downloads) are successes."""
     mime = response.headers.get("content-type", "")
     if not ("json" in mime or "text/plain" in mime or response.content[:1] == b"{"):
@@ -137,7 +116,7 @@ def errcode(response: httpx.Response) -> tuple[int, str]:
     return code, str(result.get("errmsg", ""))
 
 
-def answer_json(response: httpx.Response) -> dict[str, Any]:
+def answer_json(response: Response) -> dict[str, Any]:
     """The JSON object WeChat answered, or Unavailable."""
     try:
         value = orjson.loads(response.content)
@@ -148,7 +127,7 @@ def answer_json(response: httpx.Response) -> dict[str, Any]:
     return value
 
 
-def check(response: httpx.Response, *, token_retry: bool = False, minting: bool = False) -> SendError | None:
+def check(response: Response, *, token_retry: bool = False, minting: bool = False) -> SendError | None:
     """Classify one answer: HTTP errors by status, then WeChat's ``errcode`` by :data:`ERRORS`.
 
     ``token_retry``: a refused token is :class:`_TokenRefused` (refresh and retry) instead of an error.
@@ -182,7 +161,7 @@ class WeChatAPI:
         self,
         config: WeChatConfig,
         *,
-        http: httpx.AsyncClient,
+        http: PlatformHTTP,
         kv: KeyValue,
         health: Health,
         clock: Callable[[], float],
@@ -204,7 +183,6 @@ class WeChatAPI:
             credentials_hint=credentials_hint(None),
         )
         self.token = SharedToken(kv, f"wechat:{config.app_id}:token", self._mint, clock=lambda: self.clock())
-        install_log_redaction()
 
     # --- sending ---
 
@@ -245,7 +223,7 @@ class WeChatAPI:
 
     async def call(
         self, method: str, path: str, *, params: dict[str, str] | None = None, **kwargs: Any
-    ) -> httpx.Response:
+    ) -> Response:
         """Call the API with the shared token; on a refused token refresh it and try once more."""
         if kwargs.get("content") is not None:
             kwargs["headers"] = {"content-type": "application/json; charset=utf-8"}
@@ -315,23 +293,19 @@ class WeChatAPI:
         WeChat call, so not through :class:`PlatformAPI`: a broken media URL says nothing about the
         integration's health."""
         try:
-            async with self.http.stream("GET", url) as response:
-                if response.status_code >= 500:
-                    raise Unavailable(f"the media URL answered HTTP {response.status_code}")
-                if response.status_code >= 400:
-                    raise Rejected(
-                        f"the media URL answered HTTP {response.status_code}", code=response.status_code
-                    )
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise Rejected(f"the media is over the {limit // (1024 * 1024)} MB limit")
-                    chunks.append(chunk)
-                mime = response.headers.get("content-type", "").split(";")[0].strip() or default_mime
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"could not fetch the media ({type(exc).__name__})") from None
-        return b"".join(chunks), mime
+            response = await self.http.request("GET", url, max_bytes=limit)
+        except TooLarge:
+            raise Rejected(f"the media is over the {limit // (1024 * 1024)} MB limit") from None
+        except NetworkError as exc:
+            raise Unavailable(
+                f"could not fetch the media ({'timeout' if exc.timeout else 'network error'})"
+            ) from None
+        if response.status_code >= 500:
+            raise Unavailable(f"the media URL answered HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise Rejected(f"the media URL answered HTTP {response.status_code}", code=response.status_code)
+        mime = response.headers.get("content-type", "").split(";")[0].strip() or default_mime
+        return response.content, mime
 
 
 def _filename(url: str, mime: str) -> str:
