@@ -25,6 +25,30 @@ if TYPE_CHECKING:
     from bench.__main__ import Bench
 
 
+#: what the server did for the run's database (pg_stat_database): transactions and rows, to divide by messages
+STATS = "xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, blks_hit"
+
+
+def database_stats(url: str) -> dict[str, int]:
+    """The run's database's counters so far (``pg_stat_database``; the server updates them within about a
+    second of each transaction, so read them after the run has settled)."""
+    import asyncpg
+
+    async def read() -> dict[str, int]:
+        con = await asyncpg.connect(url.replace("postgresql://", "postgres://", 1), timeout=10)
+        try:
+            await con.execute("SELECT pg_stat_clear_snapshot()")
+            row = await con.fetchrow(
+                f"SELECT {STATS} FROM pg_stat_database WHERE datname = $1",  # noqa: S608 - a constant
+                url.rsplit("/", 1)[1],
+            )
+            return {k: int(v) for k, v in dict(row or {}).items()}
+        finally:
+            await con.close()
+
+    return asyncio.run(read())
+
+
 def run(bench: Bench, sim: str, workers: tuple[int, ...] = (1, 2)) -> None:
     """One closed-loop end-to-end run per worker count, each on a fresh database and a fresh gateway."""
     from bench.__main__ import (
@@ -63,10 +87,14 @@ def run(bench: Bench, sim: str, workers: tuple[int, ...] = (1, 2)) -> None:
                 gateway_cpu = ProcessesWindow(partial(descendants, gw.proc.pid)).start()
                 server_cpu = ProcessesWindow(partial(processes_matching, f" {database} ")).start()
                 load_before = os.getloadavg()[0]
+                time.sleep(1.0)  # the warm-up's counters reach pg_stat_database
+                stats_before = database_stats(url)
                 res, sent_at, run_name = bench.closed_whatsapp(port, f"pg{n}w")
                 got = wait_replies(sim, run_name, res.codes.get(200, 0), 120)
                 gateway_cpu.stop()
                 server_cpu.stop()
+                time.sleep(1.0)
+                stats_after = database_stats(url)
                 e2e = e2e_stats(
                     {k: v for k, v in sent_at.items() if k in dict(got)} or sent_at,
                     got,
@@ -79,6 +107,11 @@ def run(bench: Bench, sim: str, workers: tuple[int, ...] = (1, 2)) -> None:
                     "cpu_gateway": gateway_cpu.summary(e2e["answered"]),
                     "cpu_postgres_backends": server_cpu.summary(e2e["answered"]),
                     "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                    # per answered message; the bench's own two stats connections add one transaction each
+                    "server_per_msg": {
+                        k: round((stats_after[k] - stats_before.get(k, 0)) / max(e2e["answered"], 1), 2)
+                        for k in stats_after
+                    },
                 }
                 out[f"workers_{n}"] = row
                 log(
@@ -86,7 +119,8 @@ def run(bench: Bench, sim: str, workers: tuple[int, ...] = (1, 2)) -> None:
                     f"e2e {e2e['replies_per_s']:.0f} replies/s, "
                     f"lost {e2e['lost']} dup {e2e['duplicates']}; CPU per answered message: gateway "
                     f"{row['cpu_gateway']['us_per_msg']:.0f} µs, PostgreSQL backends "
-                    f"{row['cpu_postgres_backends']['us_per_msg']:.0f} µs; load {row['load_average']}"
+                    f"{row['cpu_postgres_backends']['us_per_msg']:.0f} µs; load {row['load_average']}; "
+                    f"per message on the server: {row['server_per_msg']}"
                 )
             finally:
                 gw.stop()
