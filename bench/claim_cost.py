@@ -22,6 +22,7 @@ import os
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from bench.soak import store_url
 from channelgate.channels.base import Outbound
 from channelgate.store import Store
 from channelgate.store import outbox as outbox_rows
+from channelgate.store.deliveries import CLAIM_DELIVERIES
 from channelgate.store.outbox import NewOutbound
 from channelgate.store.rows import NewDelivery
 
@@ -44,37 +46,24 @@ async def _insert(store: Store, rows: list[NewDelivery]) -> list[int]:
     ids: list[int] = []
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
-        ids += await store.run(lambda conn, chunk=chunk: outbox_rows.insert(conn, chunk))  # type: ignore[misc]
+        ids += await store.run(partial(outbox_rows.insert, rows=chunk))
     return ids
 
 
 async def _plan(store: Store, now: float, limit: int) -> list[str]:
     """The claim's plan, as the engine chose it for this queue."""
-    sql = outbox_rows_claim_sql()
+    params = {"owner": "x", "until": 0.0, "now": now, "limit": limit}
     async with store.engine.connect() as conn:
         if store.is_sqlite:
-            found = await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN "
-                + sql.replace(":owner", "'x'")
-                .replace(":until", "0")
-                .replace(":now", repr(now))
-                .replace(":limit", str(limit))
-            )
+            found = await conn.execute(text("EXPLAIN QUERY PLAN " + CLAIM_DELIVERIES.sql), params)
             return [str(r[-1]) for r in found]
         trans = await conn.begin()
         found = await conn.execute(
-            text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql),
-            {"owner": "x", "until": 0.0, "now": now, "limit": limit},
+            text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + CLAIM_DELIVERIES.sql), params
         )
         lines = [str(r[0]) for r in found]
         await trans.rollback()  # EXPLAIN ANALYZE ran the UPDATE: undo it
         return lines
-
-
-def outbox_rows_claim_sql() -> str:
-    from channelgate.store.deliveries import CLAIM_DELIVERIES
-
-    return CLAIM_DELIVERIES.sql
 
 
 async def measure(url: str, *, backlog: int, args: argparse.Namespace) -> dict[str, Any]:
