@@ -178,3 +178,16 @@ async def test_statuses_beyond_a_batch_are_all_applied(store: Store) -> None:
     assert len(result.new_turns) == 1 and result.statuses == 250
     again = await store.accept("relay", "main", "en-US", [], statuses)
     assert again.statuses == 0
+
+
+async def test_claimable_among_named_conversations_looks_only_at_those(store: Store) -> None:
+    """A peer's news names the conversations of its accepts: the poll it triggers looks those up by id
+    (gateway.py, ``_peer_turns``) and must find them, and only them, as a full poll would."""
+    accepted = await store.accept("relay", "main", "en-US", [message("n1"), message("n2", user="u2")])
+    (_, first), (_, second) = accepted.new_turns
+    now = time.time()
+    assert sorted(await store.claimable_conversations(now, 10)) == sorted([first, second])
+    assert await store.claimable_conversations(now, 10, among=[second]) == [second]
+    assert await store.claimable_conversations(now, 10, among=["unknown"]) == []
+    await store.claim_conversation(second, "elsewhere", 30)
+    assert await store.claimable_conversations(now, 10, among=[first, second]) == [first]
