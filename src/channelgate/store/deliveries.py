@@ -22,8 +22,10 @@ from channelgate.store.tables import outbox
 
 # The head of each conversation's line only: nothing earlier of the same conversation still waits or is
 # in flight. The outer ``status = 'queued'`` is checked again on each row as it is updated, so on
-# PostgreSQL two replicas claiming at once never both take a row (``|| ''`` keeps SQLite on the primary
-# key for it: on ``ix_outbox_due`` it would read every queued row to find the few claimed).
+# PostgreSQL two replicas claiming at once never both take a row. (On SQLite it reads the queued rows of
+# ``ix_outbox_due`` to match the claimed ids; ``status || ''`` would use the primary key and cost less per
+# claim with a big backlog, but the 150 ms-send bench row measured 48-60 replies/s with it against 64-80
+# without: docs/benchmarks.md.)
 # One ``NOT EXISTS`` per status, each an equality probe of ``ix_outbox_line``: SQLite 3.40 answers
 # ``e.status IN (...) AND e.id < o.id`` on that index wrongly once ``ANALYZE`` has run (no row at all;
 # ``python -m bench.claim_cost --analyze`` shows it on the earlier form).
@@ -33,7 +35,7 @@ from channelgate.store.tables import outbox
 # after the head's RELEASE_FOLLOWERS ran and wait out the whole claim (seen: 15 s test timeouts).
 CLAIM_DELIVERIES = Sql(
     """UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_until = :until, updated_at = :now
-       WHERE status || '' = 'queued' AND id IN (
+       WHERE status = 'queued' AND id IN (
          SELECT o.id FROM outbox o
          WHERE o.status = 'queued' AND o.next_attempt_at <= :now
            AND NOT EXISTS (
@@ -81,10 +83,12 @@ HOLD_FOLLOWERS = Sql(
        WHERE conversation_id = :conversation_id AND status = 'queued' AND id > :id
          AND next_attempt_at < :at"""
 )
-# A head finished (sent, failed, dead): what waited behind it is due now. Only an optimisation's undoing: the
-# claim's own check keeps the order whatever ``next_attempt_at`` says.
+# A head finished (sent, failed, dead): what waited behind it is due again, at its creation time, so it keeps
+# its place in the due order among other conversations' messages (``:now`` would send it behind everything
+# queued since). Only an optimisation's undoing: the claim's own check keeps each line's order whatever
+# ``next_attempt_at`` says.
 RELEASE_FOLLOWERS = Sql(
-    """UPDATE outbox SET next_attempt_at = :now
+    """UPDATE outbox SET next_attempt_at = created_at
        WHERE conversation_id = (SELECT h.conversation_id FROM outbox h WHERE h.id = :id)
          AND status = 'queued' AND id > :id AND next_attempt_at > :now"""
 )
