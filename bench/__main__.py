@@ -31,7 +31,7 @@ import httpx
 import orjson
 
 import channelgate
-from bench import load
+from bench import load, postgres
 from bench.cpu import CpuWindow
 from bench.sim import WECHAT_AES_KEY
 from channelgate.channels.meta import sign
@@ -1097,7 +1097,14 @@ def lost_and_duplicated(r: dict[str, Any]) -> tuple[int, int]:
             for value in node:
                 walk(value)
 
-    for key in ("gateway", "messenger_limit", "growth_integrations", "growth_conversations", "backlog"):
+    for key in (
+        "gateway",
+        "messenger_limit",
+        "growth_integrations",
+        "growth_conversations",
+        "backlog",
+        "postgres",
+    ):
         walk(r.get(key))
     return lost, dup
 
@@ -1191,6 +1198,7 @@ def table(r: dict[str, Any]) -> str:
                 f"{fmt(m['calls_per_reply'], 2)} calls per reply",
             )
         )
+    rows += postgres.rows(r)
     lost, dup = lost_and_duplicated(r)
     rows.append(("lost / duplicated, every gateway run above", f"{lost} / {dup}", ""))
     p = r.get("pywa", {})
@@ -1262,8 +1270,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: baseline,gateway,messenger,peer,integrations,conversations,backlog, or overload /"
-        " delay (the gateway step's overload run / slow-platform closed-loop run alone)",
+        help="comma list: baseline,gateway,messenger,peer,integrations,conversations,backlog,postgres,"
+        " or overload / delay (the gateway step's overload run / slow-platform closed-loop run alone)",
     )
     parser.add_argument(
         "--backlog", type=int, default=20_000, help="messages in the outage backlog (issue: 100000)"
@@ -1297,6 +1305,7 @@ def main() -> None:
         "integrations",
         "conversations",
         "backlog",
+        "postgres",
     }
     if args.skip_peer:
         only.discard("peer")
@@ -1318,6 +1327,7 @@ def main() -> None:
             ("integrations", bench.growth_integrations),
             ("conversations", bench.growth_conversations),
             ("backlog", bench.backlog),
+            ("postgres", lambda sim: postgres.run(bench, sim)),
         ]
         for name, step in steps:
             if name not in only:

@@ -12,6 +12,7 @@ Python 3.11 does not name OS threads, so the others are told apart by their id a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,5 +86,85 @@ class CpuWindow:
                 ("main" if tid == self.pid else str(tid)): round(cpu, 3)
                 for tid, cpu in sorted(spent.items(), key=lambda kv: -kv[1])
                 if cpu > 0
+            },
+        }
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every live process below it (``channelgate serve --workers N``: the supervisor and its
+    N workers), from the parent ids in ``/proc/<pid>/stat``."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry)] = int(text[text.rindex(")") + 2 :].split()[1])
+    found, frontier = [pid], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found += below
+        frontier = below
+    return found
+
+
+def processes_matching(needle: str) -> list[int]:
+    """Live processes whose command line holds ``needle``: a PostgreSQL backend's title names its database
+    (``postgres: user db 127.0.0.1(port) idle``), so the server's work for one run is told apart from
+    other databases' on the same server."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = (
+                Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            )
+        except OSError:
+            continue
+        if needle in cmdline:
+            out.append(int(entry))
+    return out
+
+
+@dataclass
+class ProcessesWindow:
+    """CPU spent by a set of processes (every thread) between ``start()`` and ``stop()``; ``pids`` is asked
+    at both ends, so processes that start inside the window (a PostgreSQL backend for a new connection)
+    count from zero, and those that end count up to their last reading at ``start`` (the only CPU missed is
+    that of a process that lived and died between the readings, or that ended after spending it)."""
+
+    pids: Callable[[], list[int]]
+    before: dict[tuple[int, int], float] | None = None
+    after: dict[tuple[int, int], float] | None = None
+
+    def _read(self) -> dict[tuple[int, int], float]:
+        return {(pid, tid): cpu for pid in self.pids() for tid, cpu in threads_cpu(pid).items()}
+
+    def start(self) -> ProcessesWindow:
+        self.before = self._read()
+        return self
+
+    def stop(self) -> ProcessesWindow:
+        self.after = self._read()
+        return self
+
+    def summary(self, messages: int) -> dict[str, object]:
+        """Seconds of CPU in total and per process, µs per message, and how many processes spent it."""
+        before, after = self.before or {}, self.after or {}
+        spent: dict[int, float] = {}
+        for key in set(before) | set(after):
+            cpu = max(after.get(key, before.get(key, 0.0)) - before.get(key, 0.0), 0.0)
+            spent[key[0]] = spent.get(key[0], 0.0) + cpu
+        total = sum(spent.values())
+        per = 1e6 / messages if messages else float("nan")
+        return {
+            "messages": messages,
+            "cpu_s": total,
+            "us_per_msg": total * per,
+            "processes": {
+                str(pid): round(cpu, 3) for pid, cpu in sorted(spent.items(), key=lambda kv: -kv[1])
             },
         }

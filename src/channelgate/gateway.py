@@ -49,6 +49,8 @@ log = logging.getLogger("channelgate.gateway")
 
 #: seconds after a peer's accepted turns before this replica polls for any the peer could not start
 PEER_POLL_DELAY = 0.2
+#: conversations named by peers' news that one poll looks up by id; more, and it polls everything
+PEER_NEWS_MAX = 500
 
 
 class Busy(Exception):
@@ -147,6 +149,8 @@ class Gateway:
         self.integration_sync_interval = SYNC_INTERVAL
         self._peer_tasks: set[asyncio.Task[None]] = set()
         self._peer_poll_due: asyncio.TimerHandle | None = None
+        #: conversations of turns peers accepted since the last look (``_peer_turns``)
+        self._peer_news: set[str] = set()
 
     # --- lifecycle ---
 
@@ -276,26 +280,44 @@ class Gateway:
         """Turns accepted on another replica. That replica runs them (it kicked them at once, and a WeChat
         webhook there waits for the reply); here, a conversation this runner holds runs them next instead
         of releasing its lease (the acceptor's claim may have met that lease), and a poll shortly after
-        picks up any the acceptor could not start (no turn slot free, or it is draining)."""
+        picks up any the acceptor could not start (no turn slot free, or it is draining).
+
+        That poll looks only at the conversations the news named: a poll of everything on every peer
+        accept scanned the whole backlog several times a second on each replica and claimed conversations
+        the acceptor was about to run, and CPU per message grew with the number of workers
+        (docs/benchmarks.md, "PostgreSQL, --workers 1 and 2")."""
         for conversation_id in conversation_ids:
             if self.turns.running(conversation_id):
                 self.turns.kick(conversation_id)
+            else:
+                self._peer_news.add(conversation_id)
         if self._peer_poll_due is None and not self.stopping:
-            self._peer_poll_due = asyncio.get_running_loop().call_later(PEER_POLL_DELAY, self._peer_poll)
+            self._peer_poll_due = asyncio.get_running_loop().call_later(PEER_POLL_DELAY, self._peer_news_poll)
+
+    def _peer_news_poll(self) -> None:
+        """Turns a peer accepted a moment ago: run those of them nobody has started."""
+        self._peer_poll_due = None
+        news, self._peer_news = self._peer_news, set()
+        if news and len(news) <= PEER_NEWS_MAX:
+            self._start_poll(news)
+        elif news:  # more than one lookup is worth: one poll of everything
+            self._peer_poll()
 
     def _peer_poll(self) -> None:
-        """A peer drained (or we missed news), or accepted turns: look for due turns and sends now."""
-        self._peer_poll_due = None
+        """A peer drained (or we missed news): look for due turns and sends now."""
+        self.delivery.wake()
+        self._start_poll(None)
+
+    def _start_poll(self, among: set[str] | None) -> None:
         if self.stopping:
             return
-        self.delivery.wake()
-        task = asyncio.create_task(self._poll_once())
+        task = asyncio.create_task(self._poll_once(among))
         self._peer_tasks.add(task)
         task.add_done_callback(self._peer_tasks.discard)
 
-    async def _poll_once(self) -> None:
+    async def _poll_once(self, among: set[str] | None = None) -> None:
         try:
-            await self.turns.poll()
+            await self.turns.poll(among)
         except Exception:
             log.exception("poller: store unavailable; trying again")
 

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from channelgate.bots.base import Bot
 from channelgate.config import PipelineSettings
@@ -200,9 +200,11 @@ class TurnRunner:
                 log.warning("conversation %s: lease lost to another worker", conversation_id)
                 return
 
-    async def poll(self) -> None:
-        """Find due work nobody is running: retries, other replicas' accepts, crash leftovers."""
-        ids = await self.store.claimable_conversations(time.time(), self.settings.turn_concurrency * 4)
+    async def poll(self, among: Collection[str] | None = None) -> None:
+        """Find due work nobody is running: retries, other replicas' accepts, crash leftovers (``among``:
+        only in these conversations)."""
+        limit = self.settings.turn_concurrency * 4
+        ids = await self.store.claimable_conversations(time.time(), limit, among)
         for conversation_id in ids:
             self.kick(conversation_id)
 

@@ -210,3 +210,16 @@ async def test_held_rows_are_read_back_in_order_and_only_while_held(store: Store
     assert [r["body"] for r in await store.held_rows(list(reversed(ids)))] == [{"n": 1}, {"n": 2}]
     await store.release_held(ids, 1)
     assert await store.held_rows(ids) == []
+
+
+async def test_claimable_among_named_conversations_looks_only_at_those(store: Store) -> None:
+    """A peer's news names the conversations of its accepts: the poll it triggers looks those up by id
+    (gateway.py, ``_peer_turns``) and must find them, and only them, as a full poll would."""
+    accepted = await store.accept("relay", "main", "en-US", [message("n1"), message("n2", user="u2")])
+    (_, first), (_, second) = accepted.new_turns
+    now = time.time()
+    assert sorted(await store.claimable_conversations(now, 10)) == sorted([first, second])
+    assert await store.claimable_conversations(now, 10, among=[second]) == [second]
+    assert await store.claimable_conversations(now, 10, among=["unknown"]) == []
+    await store.claim_conversation(second, "elsewhere", 30)
+    assert await store.claimable_conversations(now, 10, among=[first, second]) == [first]

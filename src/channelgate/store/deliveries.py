@@ -22,7 +22,17 @@ from channelgate.store.tables import outbox
 
 # The head of each conversation's line only: nothing earlier of the same conversation still waits or is
 # in flight. The outer ``status = 'queued'`` is checked again on each row as it is updated, so on
-# PostgreSQL two replicas claiming at once never both take a row.
+# PostgreSQL two replicas claiming at once never both take a row. (On SQLite it reads the queued rows of
+# ``ix_outbox_due`` to match the claimed ids; ``status || ''`` would use the primary key and cost less per
+# claim with a big backlog, but the 150 ms-send bench row measured 48-60 replies/s with it against 64-80
+# without: docs/benchmarks.md.)
+# One ``NOT EXISTS`` per status, each an equality probe of ``ix_outbox_line``: SQLite 3.40 answers
+# ``e.status IN (...) AND e.id < o.id`` on that index wrongly once ``ANALYZE`` has run (no row at all;
+# ``python -m bench.claim_cost --analyze`` shows it on the earlier form).
+# What waits behind a claimed head is not due (HOLD_FOLLOWERS at claim time), so the scan in due order
+# meets heads, not thousands of followers (docs/benchmarks.md, "The delivery claim with a backlog").
+# Rows queued later behind a head already in flight are not held: on PostgreSQL the insert could commit
+# after the head's RELEASE_FOLLOWERS ran and wait out the whole claim (seen: 15 s test timeouts).
 CLAIM_DELIVERIES = Sql(
     """UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_until = :until, updated_at = :now
        WHERE status = 'queued' AND id IN (
@@ -30,8 +40,13 @@ CLAIM_DELIVERIES = Sql(
          WHERE o.status = 'queued' AND o.next_attempt_at <= :now
            AND NOT EXISTS (
              SELECT 1 FROM outbox e
-             WHERE e.conversation_id = o.conversation_id AND e.id < o.id
-               AND e.status IN ('held', 'queued', 'sending'))
+             WHERE e.conversation_id = o.conversation_id AND e.status = 'sending' AND e.id < o.id)
+           AND NOT EXISTS (
+             SELECT 1 FROM outbox e
+             WHERE e.conversation_id = o.conversation_id AND e.status = 'queued' AND e.id < o.id)
+           AND NOT EXISTS (
+             SELECT 1 FROM outbox e
+             WHERE e.conversation_id = o.conversation_id AND e.status = 'held' AND e.id < o.id)
          ORDER BY o.next_attempt_at, o.id
          LIMIT :limit)
        RETURNING *""",
@@ -74,12 +89,23 @@ MARK_RETRY = Sql(
          retry_since = :retry_since, updated_at = :now, lease_owner = NULL, lease_until = NULL
        WHERE id = :id"""
 )
-# What waits behind a retrying head waits as long: its later messages are not due before it is, so the
-# delivery claim does not scan them on every round while the head waits (a long outage queues thousands).
+# What waits behind a head waits as long: behind a retrying head until its retry, behind a claimed one until
+# its claim ends (or it finishes: RELEASE_FOLLOWERS). Its later messages are then not due, so the delivery
+# claim does not scan them on every round while the head waits (a long outage queues thousands, and with a
+# slow platform every line has a reply in flight and more behind it).
 HOLD_FOLLOWERS = Sql(
     """UPDATE outbox SET next_attempt_at = :at
        WHERE conversation_id = :conversation_id AND status = 'queued' AND id > :id
          AND next_attempt_at < :at"""
+)
+# A head finished (sent, failed, dead): what waited behind it is due again, at its creation time, so it keeps
+# its place in the due order among other conversations' messages (``:now`` would send it behind everything
+# queued since). Only an optimisation's undoing: the claim's own check keeps each line's order whatever
+# ``next_attempt_at`` says.
+RELEASE_FOLLOWERS = Sql(
+    """UPDATE outbox SET next_attempt_at = created_at
+       WHERE conversation_id = (SELECT h.conversation_id FROM outbox h WHERE h.id = :id)
+         AND status = 'queued' AND id > :id AND next_attempt_at > :now"""
 )
 # An integration's deliveries resume (its credentials were fixed): everything it has queued is due now,
 # and the retry budget of each starts again, since the pause was not the messages' failure.
@@ -116,8 +142,17 @@ class Deliveries:
 
     async def claim(self, owner: str, now: float, limit: int, lease: float) -> list[DeliveryRow]:
         """Due outbound rows at the head of their conversation's line, claimed for ``lease`` seconds."""
-        params = {"owner": owner, "now": now, "until": now + lease, "limit": limit}
-        rows = await self.db.run(lambda conn: CLAIM_DELIVERIES.rows(conn, params))
+        until = now + lease
+        params = {"owner": owner, "now": now, "until": until, "limit": limit}
+
+        def job(conn: Connection) -> list[dict[str, Any]]:
+            rows = CLAIM_DELIVERIES.rows(conn, params)
+            # what waits behind each claimed head is not due before its claim ends
+            held = [{"id": r["id"], "conversation_id": r["conversation_id"], "at": until} for r in rows]
+            HOLD_FOLLOWERS.execute_many(conn, held)
+            return rows
+
+        rows = await self.db.run(job)
         return sorted((delivery_row(r) for r in rows), key=lambda r: int(r["id"]))
 
     async def claim_line(
@@ -151,7 +186,13 @@ class Deliveries:
             "attempts": attempts,
             "now": time.time(),
         }
-        await self.db.run(lambda conn: MARK_SENT.execute(conn, sent))
+        release = {"id": outbox_id, "now": sent["now"]}
+
+        def job(conn: Connection) -> None:
+            MARK_SENT.execute(conn, sent)
+            RELEASE_FOLLOWERS.execute(conn, release)
+
+        await self.db.run(job)
 
     async def renew_claim(self, outbox_id: int, owner: str, claimed_until: float, until: float) -> bool:
         """Extend a claim to ``until`` if it is still the one that ended at ``claimed_until``; False when the
@@ -217,7 +258,13 @@ class Deliveries:
             "reason": reason,
             "now": time.time(),
         }
-        await self.db.run(lambda conn: MARK_FAILED.execute(conn, params))
+        release = {"id": outbox_id, "now": params["now"]}
+
+        def job(conn: Connection) -> None:
+            MARK_FAILED.execute(conn, params)
+            RELEASE_FOLLOWERS.execute(conn, release)
+
+        await self.db.run(job)
 
     async def use_fallback(self, outbox_id: int, body: dict[str, Any], reason: str) -> None:
         """Replace a message the platform refused (closed window) with its fallback, queued at once."""

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,20 +269,25 @@ class Inbox:
 
     # --- turns ---
 
-    async def claimable_conversations(self, now: float, limit: int) -> list[str]:
+    async def claimable_conversations(
+        self, now: float, limit: int, among: Collection[str] | None = None
+    ) -> list[str]:
         """Conversations whose next turn is due and that nobody holds (other replicas' work, retries,
-        recovery), longest due first.
+        recovery), longest due first; ``among``: only these (a peer's news names them), an index lookup
+        each instead of a scan of every pending turn.
 
         Only the oldest pending turn of a conversation decides: when it waits for a retry, the later ones
         wait too, so a conversation whose head is backing off is not returned (it used to be, for its later
         turns, on every poll: a few hundred such conversations filled the batch and other users' retries
         never ran)."""
         earlier = inbox.alias("earlier")
+        only = [] if among is None else [inbox.c.conversation_id.in_(list(among))]
         async with self.db.engine.connect() as conn:
             result = await conn.execute(
                 select(inbox.c.conversation_id)
                 .join(conversations, conversations.c.id == inbox.c.conversation_id)
                 .where(
+                    *only,
                     inbox.c.status == "pending",
                     inbox.c.next_attempt_at <= now,
                     or_(conversations.c.lease_until.is_(None), conversations.c.lease_until < now),

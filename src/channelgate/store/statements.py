@@ -12,7 +12,7 @@ once, with JSON parameters and columns typed, so PostgreSQL gets the same statem
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,16 +43,20 @@ class Sql:
     @contextmanager
     def _sqlite_cursor(self, conn: Connection, params: Mapping[str, Any]) -> Iterator[Any]:
         """The statement run on the driver's own cursor, JSON parameters encoded as SQLAlchemy would."""
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(self.sql, self._encode(params))
+            yield cursor
+        finally:
+            cursor.close()
+
+    def _encode(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """SQLite's parameters: JSON ones encoded as SQLAlchemy would."""
         encoded = dict(params)
         for name in self.json:
             if encoded.get(name) is not None:
                 encoded[name] = orjson.dumps(encoded[name]).decode()
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(self.sql, encoded)
-            yield cursor
-        finally:
-            cursor.close()
+        return encoded
 
     def _decode(self, names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
         row = dict(zip(names, values, strict=True))
@@ -71,6 +75,20 @@ class Sql:
             with self._sqlite_cursor(conn, params) as cursor:
                 return int(cursor.rowcount)
         return int(conn.execute(self.clause, dict(params)).rowcount)
+
+    def execute_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run it once per parameter set, in one driver call: on PostgreSQL one round trip for all of them
+        (asyncpg pipelines ``executemany``), where a loop of :meth:`execute` would pay one each."""
+        if not params:
+            return
+        if conn.dialect.name == "sqlite":
+            cursor = conn.connection.cursor()
+            try:
+                cursor.executemany(self.sql, [self._encode(p) for p in params])
+            finally:
+                cursor.close()
+            return
+        conn.execute(self.clause, [dict(p) for p in params])
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run it and return every row it yields (a SELECT, or a statement with RETURNING)."""

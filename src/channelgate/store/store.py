@@ -13,7 +13,7 @@ repositories directly: ``store.deliveries.claim(...)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Connection
@@ -114,8 +114,10 @@ class Store(Database):
     ) -> int | None:
         return await self.inbox.add_event_turn(conversation_id, channel, label, input_json, dedup_key)
 
-    async def claimable_conversations(self, now: float, limit: int) -> list[str]:
-        return await self.inbox.claimable_conversations(now, limit)
+    async def claimable_conversations(
+        self, now: float, limit: int, among: Collection[str] | None = None
+    ) -> list[str]:
+        return await self.inbox.claimable_conversations(now, limit, among)
 
     async def claim_conversation(self, conversation_id: str, owner: str, lease: float) -> TurnRow | None:
         return await self.inbox.claim_conversation(conversation_id, owner, lease)
