@@ -19,16 +19,25 @@ SRC = str(Path(channelgate.__file__).resolve().parents[1])
 
 
 def write_config(
-    path: Path, *, port: int, store: str, peer_url: str, pipeline: str = "", integration: str = ""
+    path: Path,
+    *,
+    port: int,
+    store: str,
+    peer_url: str,
+    pipeline: str = "",
+    integration: str = "",
+    more_integrations: tuple[str, ...] = (),
 ) -> Path:
-    """``pipeline`` and ``integration``: more settings for those mappings (``, key: value`` each)."""
+    """``pipeline`` and ``integration``: more settings for those mappings (``, key: value`` each);
+    ``more_integrations``: other integrations, each a YAML flow mapping (``{channel: webchat, ...}``)."""
     path.write_text(
         f"public_url: http://127.0.0.1:{port}\nport: {port}\nstore: {store}\n"
         "bot: {python: 'tests.fleet.fleet_bot:respond'}\n"
         f"pipeline: {{poll_interval: 0.2, max_backoff: 0.5, lease_seconds: 2{pipeline}}}\n"
         "integrations:\n"
         f"  - {{channel: relay, label: main, locale: en-US, secret: {SECRET}, "
-        f"send_url: '{peer_url}/send'{integration}}}\n",
+        f"send_url: '{peer_url}/send'{integration}}}\n"
+        + "".join(f"  - {more}\n" for more in more_integrations),
         encoding="utf-8",
     )
     return path

@@ -1,10 +1,11 @@
-"""Two real replicas on one PostgreSQL, webhooks for many users sent to both at random, one SIGKILLed
-mid-stream and restarted (issue 16, "Done when"): every acknowledged message is answered once, each
-user's replies come in the order of their messages, no turn is run by both replicas (but the one the
-kill cut off, run again by whoever took the conversation over, and one whose worker stalled past its
-lease, whose late answer is refused), and the fleet's sends never exceed the
-integration's rate limit (each replica spends its share of it, shares.py), through the kill and the
-restart."""
+"""Two real replicas on one PostgreSQL, webhooks for many users sent to both at random and web chat
+messages to sockets on both, one SIGKILLed mid-stream and restarted (issue 16, "Done when"): every
+acknowledged message is answered once (a web chat user whose socket died reconnects to a live replica
+with the same identity and gets its replies there), each user's replies come in the order of their
+messages, no turn is run by both replicas (but the one the kill cut off, run again by whoever took the
+conversation over, and one whose worker stalled past its lease, whose late answer is refused), and the
+fleet's sends never exceed the integration's rate limit (each replica spends its share of it,
+shares.py), through the kill and the restart."""
 
 from __future__ import annotations
 
@@ -24,12 +25,20 @@ from channelgate.testing.server import free_port, serve_app
 from tests.core.relay_peer import RelayPeer, deliver, event
 
 from .procs import bot_calls, environment, serve, turns_per_pid, wait_ready, write_config
+from .webchat_user import WebChatUser, all_answered
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 USERS = 24
 PER_USER = 12
 MESSAGES = USERS * PER_USER
+#: web chat users, half with their socket on each replica (webchat_user.py), PER_USER messages each
+WEB_USERS = 6
+#: the web chat; its per-address limits are raised, as every test user comes from 127.0.0.1
+WEBCHAT = (
+    "{channel: webchat, label: site, locale: en-US, secret: fleet-test-webchat-token-secret-0123456789, "
+    "limits: {inputs_per_address: 500, input_burst_per_address: 500}}"
+)
 #: the integration's rate limit (sends per second); its burst is one second's worth (lanes.py). Below
 #: what the two replicas' turns produce (~30 replies a second here), so that the limit is what paces them
 RATE = 15
@@ -77,13 +86,17 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
                 store=pg_url,
                 peer_url=peer_url,
                 integration=f", rate_limit: {RATE}",
+                more_integrations=(WEBCHAT,),
             )
             for name, port in ports.items()
         }
         for name in ("a", "b"):  # one after the other: the second finds the schema made
             procs[name] = serve(configs[name], env, log=tmp_path / f"{name}.log")
             await wait_ready(urls[name], procs[name])
+        web = [WebChatUser(n, urls, random.Random(n)) for n in range(WEB_USERS)]
         try:
+            for n, browser in enumerate(web):
+                await browser.connect(["ab"[n % 2]])
             async with httpx.AsyncClient(timeout=5) as client:
 
                 async def user(u: int) -> None:
@@ -126,10 +139,16 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
                     await wait_ready(urls["a"], procs["a"])
                     restarted.set()
 
-                await asyncio.gather(killer(), *[user(u) for u in range(USERS)])
-            await peer.wait_for(MESSAGES, timeout=60)
+                await asyncio.gather(
+                    killer(),
+                    *[user(u) for u in range(USERS)],
+                    *[browser.send_all(PER_USER, restarted, at=PER_USER * 2 // 3) for browser in web],
+                )
+            await asyncio.gather(peer.wait_for(MESSAGES, timeout=60), all_answered(web, PER_USER, timeout=60))
             await asyncio.sleep(0.5)  # anything sent twice would arrive now
         finally:
+            for browser in web:
+                await browser.close()
             for proc in procs.values():
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
@@ -143,6 +162,16 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
     # every acknowledged message answered exactly once
     replies = Counter(r["message"]["text"] for r in peer.received)
     assert replies == Counter({f"echo: u{u} m{k}": 1 for u in range(USERS) for k in range(PER_USER)})
+    # the web chat users: every message acknowledged, and answered once, in order, on whichever socket
+    # they had (deduplicated by message id, as the widget does; a reply under two ids is a double answer)
+    for browser in web:
+        assert browser.acked == list(range(PER_USER)), browser.name
+        assert browser.replies == [f"echo: {browser.text(k)}" for k in range(PER_USER)], browser.name
+    print(
+        f"web chat: {sum(b.reconnects for b in web)} reconnects after a dropped socket, "
+        f"{sum(b.retried for b in web)} inputs sent again, on {[b.replica for b in web]} at the end"
+    )
+    assert any(browser.reconnects for browser in web), "the kill should drop web chat sockets on a"
     # each user's replies in the order of their messages
     for u in range(USERS):
         got = [r["message"]["text"] for r in peer.received if r["to"] == f"user{u}"]
@@ -161,8 +190,11 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
     logs = "".join((tmp_path / f"{name}.log").read_text() for name in ("a", "b"))
     lost = set(re.findall(r"lease lost during turn (\d+)", logs))
     assert all(killed[0] in pids or turn in lost for turn, pids in doubled.items()), (doubled, lost)
-    assert len(doubled) <= USERS, doubled  # at most one turn per conversation was in flight at the kill
-    assert {text for _, _, text in calls} == {f"u{u} m{k}" for u in range(USERS) for k in range(PER_USER)}
+    assert len(doubled) <= USERS + WEB_USERS, (
+        doubled
+    )  # at most one turn per conversation was in flight at the kill
+    texts = {f"u{u} m{k}" for u in range(USERS) for k in range(PER_USER)}
+    assert {text for _, _, text in calls} == texts | {b.text(k) for b in web for k in range(PER_USER)}
     # the fleet kept to the rate limit (each replica's share of it paced its sends: ~30 replies a second
     # are ready, 15 may go); per-process limits would have sent twice the limit, see the check's own test
     assert len(peer.arrivals) >= MESSAGES
