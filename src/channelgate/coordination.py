@@ -41,6 +41,8 @@ CHANNEL = "channelgate"
 IDS_PER_NOTIFY = 100
 #: conversation ids waiting to be announced, beyond which a ``poll`` is announced instead
 MAX_QUEUED_IDS = 10 * IDS_PER_NOTIFY
+#: seconds ``flush`` waits at the most for the news to be sent
+FLUSH_TIMEOUT = 5.0
 #: seconds between reconnection attempts when the LISTEN connection is lost
 RECONNECT_DELAY = 1.0
 
@@ -94,7 +96,7 @@ class Coordination:
         connection_routes.py). Alone there is nobody to tell."""
 
     async def flush(self) -> None:
-        """Wait until what was published so far is sent (tests, shutdown)."""
+        """Wait until what was published so far is sent (tests, shutdown), FLUSH_TIMEOUT seconds at most."""
 
     @property
     def connected(self) -> bool:
@@ -197,10 +199,18 @@ class PgCoordination(Coordination):
         self._pending.set()
 
     async def flush(self) -> None:
+        """Wait until the news so far is sent, for FLUSH_TIMEOUT seconds at the most: a sender stuck on a
+        connection that stopped answering must not hang a shutdown (the news is lost then, which the
+        peers' slow poll and sync cover)."""
+        deadline = asyncio.get_running_loop().time() + FLUSH_TIMEOUT
         while self._has_news() and self.connected and self._task is not None and not self._task.done():
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                log.warning("news not sent within %.0f s; the peers' poll will find it", FLUSH_TIMEOUT)
+                return
             self._sent.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._sent.wait(), 1.0)
+                await asyncio.wait_for(self._sent.wait(), min(1.0, left))
 
     def _has_news(self) -> bool:
         return bool(

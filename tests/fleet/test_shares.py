@@ -18,6 +18,7 @@ from channelgate.coordination import Handlers, PgCoordination, asyncpg_dsn
 from channelgate.lanes import RateLimiter
 from channelgate.shares import FleetShares
 from channelgate.store import Store
+from channelgate.store.replicas import Replicas
 from channelgate.testing.gateway import wait_until
 
 FAST = {"heartbeat": 0.1, "stale_after": 0.3, "expiry": 0.6}
@@ -35,7 +36,8 @@ async def store(pg_url: str) -> AsyncIterator[Store]:
 async def replica(store: Store, owner: str, **timing: float) -> AsyncIterator[FleetShares]:
     """A replica's shares, announcing joins and leaves over a real LISTEN/NOTIFY connection."""
     coordination = PgCoordination(asyncpg_dsn(make_url(store.engine.url)), owner)
-    shares = FleetShares(store.replicas, coordination, owner, **{**FAST, **timing})
+    # each replica its own heartbeat connection, as each process has in a fleet
+    shares = FleetShares(Replicas(store), coordination, owner, **{**FAST, **timing})
 
     async def nothing() -> None:
         return None

@@ -34,6 +34,11 @@ LIVE = Sql("SELECT owner, share_of FROM replicas WHERE heartbeat_at > :since")
 LEAVE = Sql("DELETE FROM replicas WHERE owner = :owner")
 #: rows this old (seconds) are deleted at a heartbeat: replicas that died long ago
 FORGET_AFTER = 600.0
+#: seconds a heartbeat's connection, lock wait or statement may take before it fails. A heartbeat that
+#: cannot commit must fail, not wait: failing, the replica stops sending after ``STALE_AFTER`` (shares.py),
+#: which is the safe side; waiting (a row lock left by a cancelled transaction, a server that stopped
+#: answering) would hang the replica's shutdown with it.
+HEARTBEAT_TIMEOUT = 2.0
 
 
 class Replicas:
@@ -47,7 +52,17 @@ class Replicas:
     def _own_engine(self) -> AsyncEngine:
         if self._engine is None:
             self._engine = create_async_engine(
-                self.db.engine.url, pool_size=1, max_overflow=0, pool_pre_ping=True, hide_parameters=True
+                self.db.engine.url,
+                pool_size=1,
+                max_overflow=0,
+                pool_pre_ping=True,
+                hide_parameters=True,
+                pool_timeout=HEARTBEAT_TIMEOUT,
+                connect_args={
+                    "timeout": HEARTBEAT_TIMEOUT,
+                    "command_timeout": HEARTBEAT_TIMEOUT,
+                    "server_settings": {"lock_timeout": str(int(HEARTBEAT_TIMEOUT * 1000))},
+                },
             )
         return self._engine
 
