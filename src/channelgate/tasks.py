@@ -19,20 +19,19 @@ class TaskSet:
     def __init__(self, log: logging.Logger, failure: str) -> None:
         self.log = log
         self.failure = failure
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
 
     def spawn(self, job: Awaitable[None]) -> None:
         """Run ``job`` in the background; what it raises is logged, never lost."""
 
-        async def run() -> None:
-            try:
-                await job
-            except Exception:
-                self.log.exception(self.failure)
-
-        task = asyncio.create_task(run())
+        task = asyncio.ensure_future(job)  # the job itself: cancelled before it starts, it is closed
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.log.error(self.failure, exc_info=error)
 
     def cancel(self) -> None:
         """Cancel every job under way."""
