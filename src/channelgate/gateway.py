@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -44,6 +43,7 @@ from channelgate.store import Accepted, Store, StoreKeyValue
 from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
 from channelgate.store.replay import StoreReplayCache
 from channelgate.upkeep import poll_loop, retention_loop
+from channelgate.webhook_answer import WebhookAnswers
 
 log = logging.getLogger("channelgate.gateway")
 
@@ -142,6 +142,8 @@ class Gateway:
             remove=self.remove_integration,
         )
         self.integration_sync_interval = SYNC_INTERVAL
+        # the HTTP answer to an accepted webhook, the reply itself when the platform allows: webhook_answer.py
+        self.answers = WebhookAnswers(self.store, self.passive, wake_delivery=self.wake_delivery)
         # the news between replicas goes to the part it is for: fleet.py
         self.fleet = Fleet(
             self.coordination,
@@ -320,46 +322,7 @@ class Gateway:
         ``screened``: as for :meth:`accept`."""
         budget = channel.passive_reply_budget
         accepted = await self.accept(channel, events, wait_passive=bool(budget), screened=screened)
-        if not budget or len(accepted.new_turns) != 1:
-            return channel.ack(request, events), accepted
-        held = await self.passive.wait(accepted.new_turns[0][0], budget)
-        if held is None:
-            return channel.ack(request, events), accepted
-        ids, outbounds = held
-        conversation_id = accepted.new_turns[0][1]
-        if ids and await self.store.unsent_before(conversation_id, min(ids)):
-            # an earlier reply is still on its way (a retry, a crashed replica's lease): the held ones queue
-            # behind it instead of overtaking it in the HTTP answer
-            await self._release_held(ids, 0)
-            return channel.ack(request, events), accepted
-        used = 0
-        try:
-            response, used = channel.passive_reply(request, outbounds)
-        except Exception:
-            log.exception(
-                "%s/%s: passive reply failed; sending through the API", channel.name, channel.ctx.label
-            )
-            response = channel.ack(request, events)
-        if not used:
-            await self._release_held(ids, 0)
-            return response, accepted
-
-        async def written(ok: bool) -> None:
-            """The web layer wrote the answer (or could not): only now is the passive reply sent. When the
-            platform had hung up, every held payload goes out through the API instead."""
-            if not ok:
-                log.info(
-                    "%s/%s: the passive reply could not be written; sending it through the API",
-                    channel.name,
-                    channel.ctx.label,
-                )
-            await self._release_held(ids, used if ok else 0)
-
-        return dataclasses.replace(response, written=written), accepted
-
-    async def _release_held(self, ids: list[int], passive: int) -> None:
-        await self.store.release_held(ids, passive)
-        self.wake_delivery()
+        return await self.answers.answer(channel, request, events, accepted), accepted
 
     async def nudge(self, channel: Channel[Any], user_id: str) -> None:
         if await self.store.nudge(channel.name, channel.ctx.label, user_id):
