@@ -22,7 +22,6 @@ On SQLite there is one process and no notice: everything is local already.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +33,7 @@ from channelgate.metrics import Metrics
 from channelgate.passive import HeldReply, PassiveReplies
 from channelgate.store import Store
 from channelgate.store.rows import DeliveryRow
+from channelgate.tasks import TaskSet
 
 log = logging.getLogger("channelgate.connection_routes")
 
@@ -65,7 +65,7 @@ class ConnectionRoutes:
         self.take_line = take_line
         self.wake_delivery = wake_delivery
         self.metrics = metrics
-        self._jobs: set[asyncio.Task[None]] = set()
+        self._jobs = TaskSet(log, "a routed hand-over failed; the message keeps its retry")
 
     # --- telling the peers ---
 
@@ -98,14 +98,14 @@ class ConnectionRoutes:
         if route == "webchat":
             channel = self.channel(str(notice["c"]), str(notice["l"]))
             if channel is not None and channel.holds_connection(str(notice["u"])):
-                self._spawn(self._take(str(notice["conv"])))
+                self._jobs.spawn(self._take(str(notice["conv"])))
         elif route == "passive-wait":
             turn_id, peer = int(notice["turn"]), str(notice["o"])
             self.passive.expect(
                 turn_id, float(notice["budget"]), lambda reply: self._held(peer, turn_id, reply)
             )
         elif route == "passive" and notice.get("to") == self.owner:
-            self._spawn(self._answer(int(notice["turn"]), [int(i) for i in notice["ids"]]))
+            self._jobs.spawn(self._answer(int(notice["turn"]), [int(i) for i in notice["ids"]]))
 
     def _held(self, peer: str, turn_id: int, reply: HeldReply) -> None:
         """A turn committed here held its reply for ``peer``'s request: name the held rows to it."""
@@ -134,21 +134,9 @@ class ConnectionRoutes:
             await self.store.release_held(reply.ids, 0)
             self.wake_delivery()
 
-    def _spawn(self, job: Awaitable[None]) -> None:
-        async def run() -> None:
-            try:
-                await job
-            except Exception:
-                log.exception("a routed hand-over failed; the message keeps its retry")
-
-        task = asyncio.create_task(run())
-        self._jobs.add(task)
-        task.add_done_callback(self._jobs.discard)
-
     async def stop(self) -> None:
         """Let the hand-overs under way finish (their claims are the delivery worker's by then)."""
-        if self._jobs:
-            await asyncio.wait(set(self._jobs), timeout=2.0)
+        await self._jobs.wait(2.0)
 
 
 __all__ = ["ConnectionRoutes"]

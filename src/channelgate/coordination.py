@@ -33,6 +33,8 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import URL
 
+from channelgate.tasks import TaskSet
+
 log = logging.getLogger("channelgate.coordination")
 
 #: the LISTEN/NOTIFY channel every replica of one database shares
@@ -135,7 +137,7 @@ class PgCoordination(Coordination):
         self._sent = asyncio.Event()
         self._lost = asyncio.Event()
         self._stopping = False
-        self._jobs: set[asyncio.Task[None]] = set()
+        self._jobs = TaskSet(log, "reloading from the store failed; the periodic sync will retry")
 
     @property
     def connected(self) -> bool:
@@ -156,8 +158,7 @@ class PgCoordination(Coordination):
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 2.0)
             self._task.cancel()
-        for job in list(self._jobs):
-            job.cancel()
+        self._jobs.cancel()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._conn.close(), 2.0)
@@ -303,7 +304,7 @@ class PgCoordination(Coordination):
         if handlers is None:
             return
         handlers.poll()
-        self._spawn(handlers.resync())
+        self._jobs.spawn(handlers.resync())
 
     # --- hearing ---
 
@@ -317,7 +318,7 @@ class PgCoordination(Coordination):
                 return
             kind = news.get("k")
             if kind == "integration":
-                self._spawn(handlers.integration(str(news["c"]), str(news["l"])))
+                self._jobs.spawn(handlers.integration(str(news["c"]), str(news["l"])))
             elif kind == "turns":
                 handlers.turns([str(i) for i in news.get("ids", [])])
             elif kind == "outbox":
@@ -330,17 +331,6 @@ class PgCoordination(Coordination):
                 handlers.route(news)
         except Exception:
             log.exception("could not act on a notification")
-
-    def _spawn(self, job: Awaitable[None]) -> None:
-        async def run() -> None:
-            try:
-                await job
-            except Exception:
-                log.exception("reloading from the store failed; the periodic sync will retry")
-
-        task = asyncio.create_task(run())
-        self._jobs.add(task)
-        task.add_done_callback(self._jobs.discard)
 
 
 def _integration_keys(payloads: list[bytes]) -> list[tuple[str, str]]:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -31,8 +29,9 @@ from channelgate.channels.http import PlatformHTTP
 from channelgate.channels.registry import ChannelRegistry, load_registry
 from channelgate.config import GatewayConfig, Integration, channel_class
 from channelgate.connection_routes import ConnectionRoutes
-from channelgate.coordination import Coordination, Handlers, coordination_for
+from channelgate.coordination import Coordination, coordination_for
 from channelgate.delivery import Deliverer
+from channelgate.fleet import Fleet
 from channelgate.handoff.service import HandoffService
 from channelgate.integration_sync import SYNC_INTERVAL, IntegrationSync
 from channelgate.languages import Languages
@@ -43,14 +42,10 @@ from channelgate.shares import shares_for
 from channelgate.store import Accepted, Store, StoreKeyValue
 from channelgate.store.admin import load_stored_integrations  # integrations created through the admin API
 from channelgate.store.replay import StoreReplayCache
-from channelgate.store.retention import prune_once
+from channelgate.upkeep import poll_loop, retention_loop
+from channelgate.webhook_answer import WebhookAnswers
 
 log = logging.getLogger("channelgate.gateway")
-
-#: seconds after a peer's accepted turns before this replica polls for any the peer could not start
-PEER_POLL_DELAY = 0.2
-#: conversations named by peers' news that one poll looks up by id; more, and it polls everything
-PEER_NEWS_MAX = 500
 
 
 class Busy(Exception):
@@ -147,10 +142,17 @@ class Gateway:
             remove=self.remove_integration,
         )
         self.integration_sync_interval = SYNC_INTERVAL
-        self._peer_tasks: set[asyncio.Task[None]] = set()
-        self._peer_poll_due: asyncio.TimerHandle | None = None
-        #: conversations of turns peers accepted since the last look (``_peer_turns``)
-        self._peer_news: set[str] = set()
+        # the HTTP answer to an accepted webhook, the reply itself when the platform allows: webhook_answer.py
+        self.answers = WebhookAnswers(self.store, self.passive, wake_delivery=self.wake_delivery)
+        # the news between replicas goes to the part it is for: fleet.py
+        self.fleet = Fleet(
+            self.coordination,
+            shares=self.shares,
+            routes=self.routes,
+            integration_sync=self.integration_sync,
+            turns=self.turns,
+            delivery=self.delivery,
+        )
 
     # --- lifecycle ---
 
@@ -171,26 +173,16 @@ class Gateway:
         await self.bot.start()
         await self.turns.count_pending()
         self.delivery.start()
-        await self.coordination.start(
-            Handlers(
-                integration=self.integration_sync.reload,
-                turns=self._peer_turns,
-                outbox=self.delivery.wake,
-                poll=self._peer_poll,
-                resync=self.integration_sync.sync,
-                members=self.shares.heard,
-                route=self.routes.heard,
-            )
-        )
-        await self.shares.start()  # joins the fleet's limits (waits a moment to be admitted)
+        # one process on SQLite: nobody else changes its integrations, so no periodic sync
+        await self.fleet.start(None if self.store.is_sqlite else self.integration_sync_interval)
+        interval = self.settings.pipeline.poll_interval  # the safety net under every wake-up: upkeep.py
+        poll = poll_loop(self.store, self.turns, interval=interval, wake_delivery=self.wake_delivery)
+        prune = retention_loop(self.store, self.owner, self.settings.retention, self.metrics)
         self._background = [
-            asyncio.create_task(self._poll_loop(), name="poller"),
-            asyncio.create_task(self._retention_loop(), name="retention"),
+            asyncio.create_task(poll, name="poller"),
+            asyncio.create_task(prune, name="retention"),
             asyncio.create_task(self.handoffs.run_sweeper(), name="handoff-sweeper"),
         ]
-        if not self.store.is_sqlite:  # one process on SQLite: nobody else changes its integrations
-            sync = self.integration_sync.run(self.integration_sync_interval)
-            self._background.append(asyncio.create_task(sync, name="integration-sync"))
         self.accepting = True
         log.info(
             "gateway started: %d integration(s), bot %s, store %s",
@@ -207,20 +199,11 @@ class Gateway:
         self.stopping = True
         for task in self._background:  # the poller first: it would start new turns
             task.cancel()
-        for task in list(self._peer_tasks):  # and the polls a peer's news started
-            task.cancel()
-        if self._peer_poll_due is not None:
-            self._peer_poll_due.cancel()
+        self.fleet.halt()  # and the polls a peer's news started
         await self.turns.stop(timeout)
         self.passive.cancel_all()  # a webhook still waiting for its turn's reply answers without it
         await self.delivery.stop(timeout)
-        await self.shares.stop()  # after the last send: the others take this replica's share at once
-        await self.routes.stop()
-        # the leases this replica gave back are the others' now: tell them to look at once
-        self.coordination.poll_now()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.coordination.flush(), 2.0)
-        await self.coordination.stop()
+        await self.fleet.leave()  # after the last send: the others take its share and its work at once
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -235,91 +218,6 @@ class Gateway:
             await self.http.close()
         await self.store.close()
         log.info("gateway stopped")
-
-    async def _poll_loop(self) -> None:
-        interval = self.settings.pipeline.poll_interval
-        rounds = 0
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if rounds % 10 == 0 and await self.store.recover(time.time()):
-                    self.wake_delivery()
-                await self.turns.poll()
-            except Exception:
-                log.exception("poller: store unavailable; trying again")
-            rounds += 1
-
-    async def _retention_loop(self) -> None:
-        """Prune finished history (store/retention.py) every ``retention.prune_interval`` seconds, the first
-        time one interval after start (a restart loop must not turn into a pruning loop)."""
-        retention = self.settings.retention
-        while True:
-            await asyncio.sleep(retention.prune_interval)
-            try:
-                pruned = await prune_once(
-                    self.store,
-                    self.owner,
-                    history_seconds=retention.history_seconds,
-                    batch_size=retention.batch_size,
-                    lock_ttl=max(retention.prune_interval, 60.0),
-                )
-            except Exception:
-                log.exception("retention: store unavailable; trying again at the next interval")
-                continue
-            if pruned is None:  # another replica is at it
-                continue
-            for table, n in pruned.counts.items():
-                if n:
-                    self.metrics.pruned.labels(table).inc(n)
-            if pruned.total:
-                log.info("retention: pruned %s", ", ".join(f"{n} {t}" for t, n in pruned.counts.items() if n))
-
-    # --- news from the other replicas (coordination.py) ---
-
-    def _peer_turns(self, conversation_ids: list[str]) -> None:
-        """Turns accepted on another replica. That replica runs them (it kicked them at once, and a WeChat
-        webhook there waits for the reply); here, a conversation this runner holds runs them next instead
-        of releasing its lease (the acceptor's claim may have met that lease), and a poll shortly after
-        picks up any the acceptor could not start (no turn slot free, or it is draining).
-
-        That poll looks only at the conversations the news named: a poll of everything on every peer
-        accept scanned the whole backlog several times a second on each replica and claimed conversations
-        the acceptor was about to run, and CPU per message grew with the number of workers
-        (docs/benchmarks.md, "PostgreSQL, --workers 1 and 2")."""
-        for conversation_id in conversation_ids:
-            if self.turns.running(conversation_id):
-                self.turns.kick(conversation_id)
-            else:
-                self._peer_news.add(conversation_id)
-        if self._peer_poll_due is None and not self.stopping:
-            self._peer_poll_due = asyncio.get_running_loop().call_later(PEER_POLL_DELAY, self._peer_news_poll)
-
-    def _peer_news_poll(self) -> None:
-        """Turns a peer accepted a moment ago: run those of them nobody has started."""
-        self._peer_poll_due = None
-        news, self._peer_news = self._peer_news, set()
-        if news and len(news) <= PEER_NEWS_MAX:
-            self._start_poll(news)
-        elif news:  # more than one lookup is worth: one poll of everything
-            self._peer_poll()
-
-    def _peer_poll(self) -> None:
-        """A peer drained (or we missed news): look for due turns and sends now."""
-        self.delivery.wake()
-        self._start_poll(None)
-
-    def _start_poll(self, among: set[str] | None) -> None:
-        if self.stopping:
-            return
-        task = asyncio.create_task(self._poll_once(among))
-        self._peer_tasks.add(task)
-        task.add_done_callback(self._peer_tasks.discard)
-
-    async def _poll_once(self, among: set[str] | None = None) -> None:
-        try:
-            await self.turns.poll(among)
-        except Exception:
-            log.exception("poller: store unavailable; trying again")
 
     # --- integrations ---
 
@@ -424,46 +322,7 @@ class Gateway:
         ``screened``: as for :meth:`accept`."""
         budget = channel.passive_reply_budget
         accepted = await self.accept(channel, events, wait_passive=bool(budget), screened=screened)
-        if not budget or len(accepted.new_turns) != 1:
-            return channel.ack(request, events), accepted
-        held = await self.passive.wait(accepted.new_turns[0][0], budget)
-        if held is None:
-            return channel.ack(request, events), accepted
-        ids, outbounds = held
-        conversation_id = accepted.new_turns[0][1]
-        if ids and await self.store.unsent_before(conversation_id, min(ids)):
-            # an earlier reply is still on its way (a retry, a crashed replica's lease): the held ones queue
-            # behind it instead of overtaking it in the HTTP answer
-            await self._release_held(ids, 0)
-            return channel.ack(request, events), accepted
-        used = 0
-        try:
-            response, used = channel.passive_reply(request, outbounds)
-        except Exception:
-            log.exception(
-                "%s/%s: passive reply failed; sending through the API", channel.name, channel.ctx.label
-            )
-            response = channel.ack(request, events)
-        if not used:
-            await self._release_held(ids, 0)
-            return response, accepted
-
-        async def written(ok: bool) -> None:
-            """The web layer wrote the answer (or could not): only now is the passive reply sent. When the
-            platform had hung up, every held payload goes out through the API instead."""
-            if not ok:
-                log.info(
-                    "%s/%s: the passive reply could not be written; sending it through the API",
-                    channel.name,
-                    channel.ctx.label,
-                )
-            await self._release_held(ids, used if ok else 0)
-
-        return dataclasses.replace(response, written=written), accepted
-
-    async def _release_held(self, ids: list[int], passive: int) -> None:
-        await self.store.release_held(ids, passive)
-        self.wake_delivery()
+        return await self.answers.answer(channel, request, events, accepted), accepted
 
     async def nudge(self, channel: Channel[Any], user_id: str) -> None:
         if await self.store.nudge(channel.name, channel.ctx.label, user_id):

@@ -25,7 +25,6 @@ from channelgate.pauses import PAUSED_NOTE, CredentialPauses
 from channelgate.pipeline import TurnRunner
 from channelgate.testing import ChannelHarness
 from channelgate.testing.gateway import wait_until
-from channelgate.testing.server import serve_app
 
 from .relay_peer import SECRET, RelayPeer, deliver, event
 from .test_pipeline import RecordingBot
@@ -221,14 +220,6 @@ async def test_the_runner_owns_its_count_of_waiting_turns() -> None:
 
 
 # --- replacing an integration live ---
-
-
-@pytest.fixture
-async def peer() -> Any:
-    relay = RelayPeer()
-    async with serve_app(relay.app) as url:
-        relay.url = url  # type: ignore[attr-defined]
-        yield relay
 
 
 def relay_integration(peer: RelayPeer, gw: ChannelHarness, **extra: Any) -> Any:

@@ -9,24 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 import httpx
-import pytest
 
 from channelgate.testing import ChannelHarness
-from channelgate.testing.server import serve_app
 
 from .relay_peer import SECRET, RelayPeer, deliver, event
 from .test_pipeline import RecordingBot
-
-
-@pytest.fixture
-async def peer() -> Any:
-    relay = RelayPeer()
-    async with serve_app(relay.app) as url:
-        relay.url = url  # type: ignore[attr-defined]
-        yield relay
 
 
 async def test_messages_waiting_past_the_lease_for_their_rate_token_are_sent_once(

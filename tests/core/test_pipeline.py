@@ -11,7 +11,6 @@ import pytest
 
 from channelgate.bots.base import Bot, BotError
 from channelgate.testing import ChannelHarness, wait_until
-from channelgate.testing.server import serve_app
 from channelgate.turns import Reply, Turn
 
 from .relay_peer import SECRET, RelayPeer, deliver, event
@@ -36,14 +35,6 @@ class RecordingBot(Bot):
             return Reply.coerce(self.answer)
         text = getattr(turn.input, "text", None) or getattr(turn.input, "payload", "?")
         return Reply(messages=[{"type": "text", "text": f"echo: {text}"}])
-
-
-@pytest.fixture
-async def peer() -> Any:
-    relay = RelayPeer()
-    async with serve_app(relay.app) as url:
-        relay.url = url  # type: ignore[attr-defined]
-        yield relay
 
 
 @pytest.fixture

@@ -214,7 +214,7 @@ async def test_held_rows_are_read_back_in_order_and_only_while_held(store: Store
 
 async def test_claimable_among_named_conversations_looks_only_at_those(store: Store) -> None:
     """A peer's news names the conversations of its accepts: the poll it triggers looks those up by id
-    (gateway.py, ``_peer_turns``) and must find them, and only them, as a full poll would."""
+    (fleet.py, ``_peer_turns``) and must find them, and only them, as a full poll would."""
     accepted = await store.accept("relay", "main", "en-US", [message("n1"), message("n2", user="u2")])
     (_, first), (_, second) = accepted.new_turns
     now = time.time()

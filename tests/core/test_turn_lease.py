@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 import httpx
 import pytest
@@ -19,19 +18,10 @@ from channelgate.channels.base import Outbound
 from channelgate.store import NewOutbound, Store
 from channelgate.store.inbox import LeaseLost
 from channelgate.testing import ChannelHarness
-from channelgate.testing.server import serve_app
 
 from .relay_peer import SECRET, RelayPeer, deliver, event
 from .test_pipeline import RecordingBot
 from .test_store import message
-
-
-@pytest.fixture
-async def peer() -> Any:
-    relay = RelayPeer()
-    async with serve_app(relay.app) as url:
-        relay.url = url  # type: ignore[attr-defined]
-        yield relay
 
 
 async def test_a_worker_that_lost_its_lease_cannot_commit_the_turn(store: Store) -> None:

@@ -1,0 +1,47 @@
+"""Background jobs a part starts and does not await (a peer's news, a routed hand-over, a poll).
+
+A bare ``asyncio.create_task`` may be garbage-collected while it runs (the loop keeps only a weak
+reference), and what it raised would surface as "exception never retrieved" long after. A
+:class:`TaskSet` keeps each job until it ends, logs what it raised with the owner's message, and lets its
+owner cancel or wait for the jobs when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+
+class TaskSet:
+    """The jobs one part has under way. ``failure`` is what its log says when a job raises."""
+
+    def __init__(self, log: logging.Logger, failure: str) -> None:
+        self.log = log
+        self.failure = failure
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def spawn(self, job: Awaitable[None]) -> None:
+        """Run ``job`` in the background; what it raises is logged, never lost."""
+
+        task = asyncio.ensure_future(job)  # the job itself: cancelled before it starts, it is closed
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.log.error(self.failure, exc_info=error)
+
+    def cancel(self) -> None:
+        """Cancel every job under way."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - a drain deadline
+        """Let the jobs under way finish, up to ``timeout`` seconds."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+__all__ = ["TaskSet"]
