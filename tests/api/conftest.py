@@ -15,8 +15,8 @@ import pytest
 from channelgate.bots.base import Bot
 from channelgate.store import admin
 from channelgate.testing.gateway import RunningGateway, run_gateway
-from channelgate.testing.server import serve_app
 from channelgate.turns import EventInput, Reply, Turn
+from tests.core import conftest as core_fixtures
 from tests.core.relay_peer import SECRET, RelayPeer
 
 
@@ -77,12 +77,8 @@ def gateway_config(peer_url: str, store: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def peer() -> AsyncIterator[RelayPeer]:
-    relay = RelayPeer()
-    async with serve_app(relay.app) as url:
-        relay.url = url  # type: ignore[attr-defined]
-        yield relay
+#: the relay peer that records what the gateway sends, shared with the core and fleet tests
+peer = core_fixtures.peer
 
 
 @asynccontextmanager

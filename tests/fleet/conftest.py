@@ -1,5 +1,5 @@
-"""The fleet tests reuse the admin API's fixtures: a relay peer that records sends."""
+"""The fleet tests reuse the core tests' relay peer that records sends."""
 
-from tests.api.conftest import peer
+from tests.core.conftest import peer
 
 __all__ = ["peer"]
