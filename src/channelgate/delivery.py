@@ -162,16 +162,12 @@ class Deliverer:
                 await self.store.unclaim([r["id"] for r in rows])
                 break
             for row in rows:
-                claimed_until = float(row["lease_until"] or 0.0)
                 if row["id"] in self._claims:
                     # recovered while its send still waited here, and claimed again by us: the waiting task
                     # keeps it, under the new claim
-                    self._claims[row["id"]] = claimed_until
+                    self._claims[row["id"]] = float(row["lease_until"] or 0.0)
                     continue
-                self._claims[row["id"]] = claimed_until
-                task = asyncio.create_task(self._deliver(row))
-                self._tasks.add(task)
-                task.add_done_callback(self._done)
+                self._start(row)
             if rows and len(rows) == self.batch:
                 continue
             with contextlib.suppress(TimeoutError):
@@ -193,12 +189,16 @@ class Deliverer:
                 await self.store.unclaim([row["id"]])
                 return taken
             taken, after = taken + 1, int(row["id"])
-            self._claims[row["id"]] = float(row["lease_until"] or 0.0)
-            task = asyncio.create_task(self._deliver(row))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
-            await asyncio.wait({task})  # one at a time: the line's order is kept
+            await asyncio.wait({self._start(row)})  # one at a time: the line's order is kept
         return taken
+
+    def _start(self, row: DeliveryRow) -> asyncio.Task[None]:
+        """Send a row this worker has just claimed, in a task of its own, fenced by that claim."""
+        self._claims[row["id"]] = float(row["lease_until"] or 0.0)
+        task = asyncio.create_task(self._deliver(row))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
