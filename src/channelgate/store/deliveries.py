@@ -186,13 +186,7 @@ class Deliveries:
             "attempts": attempts,
             "now": time.time(),
         }
-        release = {"id": outbox_id, "now": sent["now"]}
-
-        def job(conn: Connection) -> None:
-            MARK_SENT.execute(conn, sent)
-            RELEASE_FOLLOWERS.execute(conn, release)
-
-        await self.db.run(job)
+        await self._finish(MARK_SENT, sent)
 
     async def renew_claim(self, outbox_id: int, owner: str, claimed_until: float, until: float) -> bool:
         """Extend a claim to ``until`` if it is still the one that ended at ``claimed_until``; False when the
@@ -258,10 +252,15 @@ class Deliveries:
             "reason": reason,
             "now": time.time(),
         }
-        release = {"id": outbox_id, "now": params["now"]}
+        await self._finish(MARK_FAILED, params)
+
+    async def _finish(self, statement: Sql, params: dict[str, Any]) -> None:
+        """End a head with ``statement`` and, in the same transaction, make what waited behind it due again
+        (``RELEASE_FOLLOWERS``): every way a head finishes must release its line."""
+        release = {"id": params["id"], "now": params["now"]}
 
         def job(conn: Connection) -> None:
-            MARK_FAILED.execute(conn, params)
+            statement.execute(conn, params)
             RELEASE_FOLLOWERS.execute(conn, release)
 
         await self.db.run(job)
