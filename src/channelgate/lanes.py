@@ -12,6 +12,7 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,37 @@ class RateLimiter:
         return True
 
 
+class RecentMinimum:
+    """The lowest value seen in the last one to two ``span``\\ s (two buckets of ``span`` seconds).
+
+    A platform's latency floor, learned again quickly when it changes: a minimum kept for ever (or one that
+    drifts up slowly) stays at what a fast platform answered long after it became slow. That held the send
+    window at 4 for a minute and more when the bench's platform went from 1 ms to 150 ms: 25 sends a second
+    where 1,000 were allowed (docs/benchmarks.md, "Sends in flight")."""
+
+    def __init__(self, span: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.span = span
+        self.clock = clock
+        self._started = clock()
+        self._current = math.inf
+        self._previous = math.inf
+
+    def add(self, value: float) -> None:
+        now = self.clock()
+        elapsed = now - self._started
+        if elapsed >= self.span:
+            # the bucket just ended becomes the previous one, unless a whole span passed with nothing in it
+            self._previous = self._current if elapsed < 2 * self.span else math.inf
+            self._current = math.inf
+            self._started = now
+        self._current = min(self._current, value)
+
+    @property
+    def value(self) -> float:
+        """The minimum (``inf`` before any value, or after two spans without one)."""
+        return min(self._previous, self._current)
+
+
 class SendWindow:
     """How many sends of one integration are in flight: sized by Little's law, up to the channel's
     ``send_concurrency``.
@@ -85,18 +117,20 @@ class SendWindow:
     wide window only burns the event loop (measured: 115 → 288 replies/s with 4 sends in flight instead of
     32; docs/benchmarks.md). When the platform takes 150 ms a send, the window must be wide to reach the
     rate limit. So the window is ``rate * latency * 1.5``, with the platform's latency taken as the lowest
-    seen recently: what the platform costs, not what our own busy event loop adds under load (that part
-    more sends in flight would not shorten)."""
+    seen in the last one to two seconds (:class:`RecentMinimum`): what the platform costs, not what our own
+    busy event loop adds under load (that part more sends in flight would not shorten)."""
 
     minimum = 4
     headroom = 1.5
+    #: seconds of sends over which the lowest latency is taken
+    latency_span = 1.0
 
-    def __init__(self, maximum: int, rate: float) -> None:
+    def __init__(self, maximum: int, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.maximum = max(maximum, 1)
         self.rate = rate
         self.limit = min(self.minimum, self.maximum)
         self.in_flight = 0
-        self.min_latency = float("inf")
+        self.latency = RecentMinimum(self.latency_span, clock)
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._woken = 0  # waiters given a freed slot that have not run yet (try_acquire leaves it to them)
 
@@ -127,9 +161,8 @@ class SendWindow:
         """A send finished after ``latency`` seconds (None: it failed before the platform answered)."""
         self.in_flight -= 1
         if latency is not None and latency > 0:
-            # the lowest latency drifts up slowly, so a platform that became slower is learned again
-            self.min_latency = min(latency, self.min_latency * 1.002)
-            wanted = math.ceil(self.min_latency * self.rate * self.headroom)
+            self.latency.add(latency)
+            wanted = math.ceil(self.latency.value * self.rate * self.headroom)
             self.limit = min(self.maximum, max(self.minimum, wanted))
         self._wake()
 
@@ -184,4 +217,12 @@ class Lanes:
         self._lanes.pop(key, None)
 
 
-__all__ = ["BEST_EFFORT_MAX_AGE", "BEST_EFFORT_RESERVE", "Lane", "Lanes", "RateLimiter", "SendWindow"]
+__all__ = [
+    "BEST_EFFORT_MAX_AGE",
+    "BEST_EFFORT_RESERVE",
+    "Lane",
+    "Lanes",
+    "RateLimiter",
+    "RecentMinimum",
+    "SendWindow",
+]
