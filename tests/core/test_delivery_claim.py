@@ -70,3 +70,57 @@ async def test_a_follower_of_a_crashed_claim_is_due_when_the_claim_runs_out(stor
     assert await store.recover(time.time()) == 1
     (again,) = await store.claim_deliveries("w", time.time(), 10, 30)
     assert again["id"] == first  # the order is kept whatever the follower's due time says
+
+
+async def test_a_row_queued_behind_a_send_in_flight_waits_for_it_and_goes_when_it_ends(store: Store) -> None:
+    (first,) = await queue(store, "c")
+    (head,) = await store.claim_deliveries("w", time.time(), 10, 30)
+    later = (await queue(store, "c"))[0]
+    # held until the claim on the head ends: the claim's scan does not meet it while the head is in flight
+    assert await due_at(store, later) == float(head["lease_until"] or 0)
+    await store.mark_sent(first, "pm-1", 1)
+    assert await due_at(store, later) <= time.time()
+    assert [r["id"] for r in await store.claim_deliveries("w", time.time(), 10, 30)] == [later]
+
+
+async def test_a_finished_head_makes_only_the_next_row_of_its_line_due(store: Store) -> None:
+    first, second, third = await queue(store, "c", 3)
+    await store.claim_deliveries("w", time.time(), 10, 30)
+    await store.mark_sent(first, "pm-1", 1)
+    assert await due_at(store, second) <= time.time()
+    assert await due_at(store, third) > time.time() + 20  # still waits: the claim does not scan it
+    (head,) = await store.claim_deliveries("w", time.time(), 10, 30)
+    assert head["id"] == second
+    await store.mark_failed(second, "refused", 1)
+    assert [r["id"] for r in await store.claim_deliveries("w", time.time(), 10, 30)] == [third]
+
+
+async def test_a_finish_racing_an_insert_behind_it_never_strands_the_new_row(store: Store) -> None:
+    """On PostgreSQL the insert locks the line's send in flight (FOR SHARE), so a finish that comes while the
+    insert's transaction is open waits for it and then makes the new row due; on SQLite writes are serial."""
+    (first,) = await queue(store, "c")
+    await store.claim_deliveries("w", time.time(), 10, 30)
+    now = time.time()
+    row = outbox_rows.new_row("c", "relay", "main", NewOutbound(Outbound({"n": 1})), now, None, None)
+    async with store.engine.begin() as conn:
+        (later,) = await conn.run_sync(lambda c: outbox_rows.insert(c, [row]))
+        finishing = asyncio.create_task(store.mark_sent(first, "pm-1", 1))
+        await asyncio.sleep(0.3)  # the finish starts while the insert is not committed yet
+    await asyncio.wait_for(finishing, 10)
+    assert await due_at(store, later) <= time.time()
+    assert [r["id"] for r in await store.claim_deliveries("w", time.time(), 10, 30)] == [later]
+
+
+async def test_the_claim_updates_the_rows_it_found_by_primary_key_not_by_scanning(store: Store) -> None:
+    """The claim's outer ``UPDATE`` once read every queued row of ``ix_outbox_due`` to match the few ids it
+    claims: a cost that grew with the whole backlog, on every claim (docs/benchmarks.md)."""
+    from channelgate.store.deliveries import CLAIM_DELIVERIES
+
+    if store.engine.dialect.name != "sqlite":
+        return  # PostgreSQL's planner probes the primary key for ``id IN (...)`` as it is
+    params = {"owner": "w", "now": time.time(), "until": time.time() + 30, "limit": 10}
+    async with store.engine.connect() as conn:
+        plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {CLAIM_DELIVERIES.sql}", params)
+        details = [str(r[-1]) for r in plan]
+    assert any("PRIMARY KEY" in d for d in details), details
+    assert not any("ix_outbox_due (status=?)" in d for d in details), details

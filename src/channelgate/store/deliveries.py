@@ -22,20 +22,20 @@ from channelgate.store.tables import outbox
 
 # The head of each conversation's line only: nothing earlier of the same conversation still waits or is
 # in flight. The outer ``status = 'queued'`` is checked again on each row as it is updated, so on
-# PostgreSQL two replicas claiming at once never both take a row. (On SQLite it reads the queued rows of
-# ``ix_outbox_due`` to match the claimed ids; ``status || ''`` would use the primary key and cost less per
-# claim with a big backlog, but the 150 ms-send bench row measured 48-60 replies/s with it against 64-80
-# without: docs/benchmarks.md.)
+# PostgreSQL two replicas claiming at once never both take a row. It is written ``status || ''`` so that
+# SQLite finds the claimed ids by primary key: with ``status = 'queued'`` it read every queued row of
+# ``ix_outbox_due`` to match them, a cost that grew with the whole backlog on every claim (profiled: most of
+# the writer thread's time with 150 ms sends; docs/benchmarks.md, "Sends in flight").
 # One ``NOT EXISTS`` per status, each an equality probe of ``ix_outbox_line``: SQLite 3.40 answers
 # ``e.status IN (...) AND e.id < o.id`` on that index wrongly once ``ANALYZE`` has run (no row at all;
 # ``python -m bench.claim_cost --analyze`` shows it on the earlier form).
-# What waits behind a claimed head is not due (HOLD_FOLLOWERS at claim time), so the scan in due order
-# meets heads, not thousands of followers (docs/benchmarks.md, "The delivery claim with a backlog").
-# Rows queued later behind a head already in flight are not held: on PostgreSQL the insert could commit
-# after the head's RELEASE_FOLLOWERS ran and wait out the whole claim (seen: 15 s test timeouts).
+# What waits behind a claimed head is not due (HOLD_FOLLOWERS_AT_CLAIM; a row queued behind a send in
+# flight is held as it is inserted: outbox.LINE_IN_FLIGHT), and a finished head makes only the next row of its
+# line due (RELEASE_NEXT), so the scan in due order meets heads, not the lines' followers (docs/benchmarks.md,
+# "The delivery claim with a backlog" and "Sends in flight").
 CLAIM_DELIVERIES = Sql(
     """UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_until = :until, updated_at = :now
-       WHERE status = 'queued' AND id IN (
+       WHERE status || '' = 'queued' AND id IN (
          SELECT o.id FROM outbox o
          WHERE o.status = 'queued' AND o.next_attempt_at <= :now
            AND NOT EXISTS (
@@ -90,7 +90,7 @@ MARK_RETRY = Sql(
        WHERE id = :id"""
 )
 # What waits behind a head waits as long: behind a retrying head until its retry, behind a claimed one until
-# its claim ends (or it finishes: RELEASE_FOLLOWERS). Its later messages are then not due, so the delivery
+# its claim ends (or it finishes: RELEASE_NEXT). Its later messages are then not due, so the delivery
 # claim does not scan them on every round while the head waits (a long outage queues thousands, and with a
 # slow platform every line has a reply in flight and more behind it).
 HOLD_FOLLOWERS = Sql(
@@ -98,14 +98,27 @@ HOLD_FOLLOWERS = Sql(
        WHERE conversation_id = :conversation_id AND status = 'queued' AND id > :id
          AND next_attempt_at < :at"""
 )
-# A head finished (sent, failed, dead): what waited behind it is due again, at its creation time, so it keeps
-# its place in the due order among other conversations' messages (``:now`` would send it behind everything
-# queued since). Only an optimisation's undoing: the claim's own check keeps each line's order whatever
-# ``next_attempt_at`` says.
-RELEASE_FOLLOWERS = Sql(
+# The same at claim time, for the followers whose hold ends before ``:soon`` (half a lease from now) only:
+# with a slow platform a line's successor is claimed every few hundred ms, and the followers still hold from
+# the claim before; rewriting every one of them on each claim cost as much as the scan it saves.
+HOLD_FOLLOWERS_AT_CLAIM = Sql(
+    """UPDATE outbox SET next_attempt_at = :at
+       WHERE conversation_id = :conversation_id AND status = 'queued' AND id > :id
+         AND next_attempt_at < :soon"""
+)
+# A head finished (sent, failed, dead): the next row of its line is due again, at its creation time, so it
+# keeps its place in the due order among other conversations' messages (``:now`` would send it behind
+# everything queued since). The rows behind that one stay held: they wait for it, and making them due made
+# the claim scan every line's whole backlog after each send. Only an optimisation's undoing: the claim's own
+# check keeps each line's order whatever ``next_attempt_at`` says, and a hold ends by itself with the claim it
+# was taken for.
+RELEASE_NEXT = Sql(
     """UPDATE outbox SET next_attempt_at = created_at
-       WHERE conversation_id = (SELECT h.conversation_id FROM outbox h WHERE h.id = :id)
-         AND status = 'queued' AND id > :id AND next_attempt_at > :now"""
+       WHERE id = (
+         SELECT MIN(o.id) FROM outbox o
+         WHERE o.conversation_id = (SELECT h.conversation_id FROM outbox h WHERE h.id = :id)
+           AND o.status = 'queued' AND o.id > :id)
+         AND next_attempt_at > :now"""
 )
 # An integration's deliveries resume (its credentials were fixed): everything it has queued is due now,
 # and the retry budget of each starts again, since the pause was not the messages' failure.
@@ -142,14 +155,17 @@ class Deliveries:
 
     async def claim(self, owner: str, now: float, limit: int, lease: float) -> list[DeliveryRow]:
         """Due outbound rows at the head of their conversation's line, claimed for ``lease`` seconds."""
-        until = now + lease
+        until, soon = now + lease, now + lease / 2
         params = {"owner": owner, "now": now, "until": until, "limit": limit}
 
         def job(conn: Connection) -> list[dict[str, Any]]:
             rows = CLAIM_DELIVERIES.rows(conn, params)
             # what waits behind each claimed head is not due before its claim ends
-            held = [{"id": r["id"], "conversation_id": r["conversation_id"], "at": until} for r in rows]
-            HOLD_FOLLOWERS.execute_many(conn, held)
+            held = [
+                {"id": r["id"], "conversation_id": r["conversation_id"], "at": until, "soon": soon}
+                for r in rows
+            ]
+            HOLD_FOLLOWERS_AT_CLAIM.execute_many(conn, held)
             return rows
 
         rows = await self.db.run(job)
@@ -255,13 +271,13 @@ class Deliveries:
         await self._finish(MARK_FAILED, params)
 
     async def _finish(self, statement: Sql, params: dict[str, Any]) -> None:
-        """End a head with ``statement`` and, in the same transaction, make what waited behind it due again
-        (``RELEASE_FOLLOWERS``): every way a head finishes must release its line."""
+        """End a head with ``statement`` and, in the same transaction, make the next row of its line due
+        (``RELEASE_NEXT``): every way a head finishes must release its line."""
         release = {"id": params["id"], "now": params["now"]}
 
         def job(conn: Connection) -> None:
             statement.execute(conn, params)
-            RELEASE_FOLLOWERS.execute(conn, release)
+            RELEASE_NEXT.execute(conn, release)
 
         await self.db.run(job)
 

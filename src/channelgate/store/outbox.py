@@ -85,10 +85,41 @@ def new_row(
     }
 
 
+# The claim on the send in flight in a conversation's line, if one is: what is queued behind it is not due
+# before that claim ends (when the send finishes, RELEASE_NEXT in deliveries.py makes the next row due).
+# Without this, every row queued behind a send in flight is due and fails the delivery claim's order check on
+# every claim until that send ends: with a 150 ms platform, hundreds of rows scanned per claim, the SQLite
+# writer's largest cost (docs/benchmarks.md, "Sends in flight"). On PostgreSQL the row is locked (FOR SHARE)
+# so the insert and the send's finish are ordered: a finish that committed first is seen (the row no longer
+# matches: nothing held), one that comes after waits for this transaction and then releases what it inserted.
+LINE_IN_FLIGHT = Sql(
+    """SELECT lease_until FROM outbox
+       WHERE conversation_id = :conversation_id AND status = 'sending' AND lease_until IS NOT NULL"""
+)
+LINE_IN_FLIGHT_LOCKED = Sql(f"{LINE_IN_FLIGHT.sql} FOR SHARE")
+
+
+def _in_flight_until(conn: Connection, conversation_id: str) -> float | None:
+    """When the claim on ``conversation_id``'s send in flight ends (None: nothing of it is in flight)."""
+    statement = LINE_IN_FLIGHT if conn.dialect.name == "sqlite" else LINE_IN_FLIGHT_LOCKED
+    ends = [float(r["lease_until"]) for r in statement.rows(conn, {"conversation_id": conversation_id})]
+    return max(ends, default=None)
+
+
 def insert(conn: Connection, rows: Iterable[NewDelivery]) -> list[int]:
-    """Insert :func:`new_row`\\ s; their ids, in order. Every path that queues a message goes through here."""
+    """Insert :func:`new_row`\\ s; their ids, in order. Every path that queues a message goes through here.
+    A queued row behind a send in flight waits for it (``LINE_IN_FLIGHT``)."""
     ids: list[int] = []
+    in_flight: dict[str, float | None] = {}
     for row in rows:
+        if row["status"] == "queued":
+            conversation_id = row["conversation_id"]
+            if conversation_id not in in_flight:
+                in_flight[conversation_id] = _in_flight_until(conn, conversation_id)
+            until = in_flight[conversation_id]
+            if until is not None and until > row["next_attempt_at"]:
+                row = row.copy()
+                row["next_attempt_at"] = until
         found = INSERT_OUTBOX.first(conn, row)
         assert found is not None
         ids.append(int(found["id"]))
