@@ -117,13 +117,13 @@ class SendWindow:
     wide window only burns the event loop (measured: 115 → 288 replies/s with 4 sends in flight instead of
     32; docs/benchmarks.md). When the platform takes 150 ms a send, the window must be wide to reach the
     rate limit. So the window is ``rate * latency * 1.5``, with the platform's latency taken as the lowest
-    seen in the last one to two seconds (:class:`RecentMinimum`): what the platform costs, not what our own
+    seen in the last half second to second (:class:`RecentMinimum`): what the platform costs, not what our own
     busy event loop adds under load (that part more sends in flight would not shorten)."""
 
     minimum = 4
     headroom = 1.5
     #: seconds of sends over which the lowest latency is taken
-    latency_span = 1.0
+    latency_span = 0.5
 
     def __init__(self, maximum: int, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.maximum = max(maximum, 1)
