@@ -40,10 +40,20 @@ def test_a_window_counts_the_cpu_of_a_thread_other_than_the_main_one() -> None:
     assert summary["us_per_msg"] == pytest.approx(summary["cpu_s"] * 1e6 / 100)  # type: ignore[operator]
 
     window = CpuWindow(os.getpid()).start()
-    stop = threading.Event()
-    busy = threading.Thread(target=lambda: [_spin(0.05) for _ in iter(stop.is_set, True)])
+    stop, spent = threading.Event(), threading.Event()
+
+    def spin_until_stopped() -> None:
+        started = time.thread_time()
+        while not stop.is_set():
+            sum(range(1000))
+            if time.thread_time() - started >= 0.15:
+                spent.set()
+
+    busy = threading.Thread(target=spin_until_stopped)
     busy.start()
-    time.sleep(0.4)
+    # until the thread itself spent 0.15 s of CPU, however busy the machine (a fixed 0.4 s of wall time gave
+    # it under 0.1 s when other test runs shared the two cores)
+    assert spent.wait(30)
     window.stop()
     stop.set()
     busy.join()
