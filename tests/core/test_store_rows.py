@@ -142,6 +142,10 @@ def test_actions_queued_just_before_a_message_ride_on_its_row() -> None:
         ("late", []),  # no message after it: a row of its own
     ]
     assert folded[0].status == "queued" and folded[2].outbound.best_effort
+    assert fold(folded) == folded
+    # an action before a message already carrying some goes out first, as rendered
+    again = fold([action("answer"), folded[0]])
+    assert [a.summary for a in again[0].before] == ["answer", "mark_seen", "typing_on"]
 
 
 def test_held_and_failed_rows_are_never_folded_nor_folded_onto() -> None:
