@@ -330,9 +330,12 @@ class Deliverer:
             async with asyncio.timeout(left):
                 await channel.send(action)
             latency = time.monotonic() - started
-        except Exception as exc:
-            reason = exc.reason if isinstance(exc, SendError) else f"{type(exc).__name__}: {exc}"
+        except (SendError, TimeoutError) as exc:
+            reason = exc.reason if isinstance(exc, SendError) else f"the send took over {left:.1f} s"
             log.debug("%s: best-effort %s failed: %s", where, action.summary, reason)
+            return "failed"
+        except Exception:
+            log.exception("%s: best-effort %s: send raised unexpectedly", where, action.summary)
             return "failed"
         finally:
             lane.window.release(latency)

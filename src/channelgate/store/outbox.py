@@ -58,7 +58,7 @@ def fold(items: Iterable[NewOutbound]) -> list[NewOutbound]:
             run.append(item)
             continue
         if run and item.status == "queued":
-            actions = tuple(r.outbound for r in run)
+            actions = tuple([r.outbound for r in run])
             out.append(NewOutbound(item.outbound, item.status, item.reason, actions + item.before))
         else:
             out.extend(run)
