@@ -19,7 +19,11 @@ the channel (channels.base.SendError) and acted on here:
 
 Best-effort actions (typing indicators, read marks) are sent only when they can go at once, with room left
 in the rate budget, and are skipped otherwise (``Deliverer._best_effort_skip``): they never make the reply
-behind them wait, and are never retried.
+behind them wait, and are never retried. Those rendered just before a message ride on its row (its
+``before``, store/outbox.fold): they are tried, under the same rules, once the reply has its send slot and
+rate token, and the reply is sent next whatever became of them (``Deliverer._send_before``); a retry of the
+reply tries them again (sent again while under 2 s old, skipped as stale after). An action with no message
+after it is a row of its own.
 """
 
 from __future__ import annotations
@@ -76,6 +80,14 @@ def outbound_of(row: DeliveryRow) -> Outbound:
         fallback=row["fallback"],
         summary=row["summary"] or "",
     )
+
+
+def actions_of(row: DeliveryRow) -> list[Outbound]:
+    """The best-effort actions riding on an outbox row, sent just before its payload (store/outbox.fold)."""
+    return [
+        Outbound(body=a["body"], kind=a["kind"], best_effort=True, summary=a["summary"] or "")
+        for a in row.get("before") or ()
+    ]
 
 
 class Deliverer:
@@ -255,6 +267,8 @@ class Deliverer:
             try:
                 if not outbound.best_effort:
                     await lane.limiter.acquire()
+                if row.get("before"):
+                    await self._send_before(channel, lane, row)
                 left = await self._claim_left(row["id"])
                 if left is None:
                     log.warning(
@@ -287,6 +301,45 @@ class Deliverer:
         if outbound.best_effort:
             self.metrics.best_effort.labels(channel.name, "sent").inc()
         await self.pauses.went_through(channel)
+
+    async def _send_before(self, channel: Channel[Any], lane: Lane, row: DeliveryRow) -> None:
+        """Send the best-effort actions riding on ``row`` (its ``before``), in order, just before it: each
+        under the rules of an action row of its own (``_best_effort_skip``, counted from the row's creation),
+        within the row's claim. Whatever becomes of them (sent, skipped, failed) is counted and logged, and
+        never the reply's concern: it is sent next. The caller holds the reply's send slot and rate token."""
+        paused = self.pauses.of(channel) is not None
+        for action in actions_of(row):
+            outcome = await self._send_action(channel, lane, row, action, paused)
+            self.metrics.best_effort.labels(channel.name, outcome).inc()
+
+    async def _send_action(
+        self, channel: Channel[Any], lane: Lane, row: DeliveryRow, action: Outbound, paused: bool
+    ) -> str:
+        """One action riding on ``row``: ``sent``, ``skipped`` or ``failed`` (logged at debug)."""
+        where = f"{channel.name}/{channel.ctx.label}"
+        skipped = self._best_effort_skip(lane, row, paused)
+        if skipped is not None:
+            log.debug("%s: best-effort %s skipped: %s", where, action.summary, skipped)
+            return "skipped"
+        latency: float | None = None
+        try:  # it holds a send slot and a rate token of its own (taken by _best_effort_skip)
+            left = await self._claim_left(row["id"])
+            if left is None:
+                return "skipped"  # the claim is lost: the reply will not be sent here either
+            started = time.monotonic()
+            async with asyncio.timeout(left):
+                await channel.send(action)
+            latency = time.monotonic() - started
+        except (SendError, TimeoutError) as exc:
+            reason = exc.reason if isinstance(exc, SendError) else f"the send took over {left:.1f} s"
+            log.debug("%s: best-effort %s failed: %s", where, action.summary, reason)
+            return "failed"
+        except Exception:
+            log.exception("%s: best-effort %s: send raised unexpectedly", where, action.summary)
+            return "failed"
+        finally:
+            lane.window.release(latency)
+        return "sent"
 
     async def _claim_left(self, outbox_id: int) -> float | None:
         """Seconds the send may take within this worker's claim on the row, or None when the claim is lost.
@@ -411,5 +464,6 @@ __all__ = [
     "Deliverer",
     "RateLimiter",
     "SendWindow",
+    "actions_of",
     "outbound_of",
 ]

@@ -387,6 +387,7 @@ async def test_a_store_from_before_retry_since_gets_the_column(store_url: str) -
     await store.create_schema()
     async with store.tx() as conn:
         await conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN retry_since")
+        await conn.exec_driver_sql('ALTER TABLE outbox DROP COLUMN "before"')  # a JSON column, added too
     await store.close()
     store = Store(store_url)
     try:
@@ -396,7 +397,7 @@ async def test_a_store_from_before_retry_since_gets_the_column(store_url: str) -
             conversation, "whatsapp", "shop", [NewOutbound(Outbound(body={}, summary="x"))], "r"
         )
         [row] = await store.claim_deliveries("w", time.time(), 10, 30)
-        assert row["id"] == sent and row["retry_since"] is None
+        assert row["id"] == sent and row["retry_since"] is None and row["before"] is None
     finally:
         await store.close()
 

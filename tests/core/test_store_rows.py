@@ -11,10 +11,11 @@ import time
 import typing
 
 from channelgate.channels.base import InboundMessage, Outbound
+from channelgate.delivery import actions_of
 from channelgate.store import NewOutbound, Store, admin
 from channelgate.store.admin import Idempotency
 from channelgate.store.inbox import INSERT_TURN
-from channelgate.store.outbox import INSERT_OUTBOX
+from channelgate.store.outbox import INSERT_OUTBOX, fold
 from channelgate.store.rows import ConversationRow, DeliveryRow, NewDelivery, TurnRow
 from channelgate.store.tables import conversations, inbox, outbox
 from channelgate.turns import TextInput, User
@@ -122,3 +123,62 @@ async def test_the_hot_insert_statement_is_the_inbox_repositorys(store: Store) -
     hit = await store.run(lambda conn: INSERT_TURN.first(conn, row))
     assert hit is not None and hit["conversation_id"] == conversation_id
     assert await store.run(lambda conn: INSERT_TURN.first(conn, row)) is None
+
+
+def action(name: str) -> NewOutbound:
+    return NewOutbound(Outbound(kind="action", body={"sender_action": name}, best_effort=True, summary=name))
+
+
+def reply(text: str, status: str = "queued") -> NewOutbound:
+    return NewOutbound(Outbound(kind="message", body={"text": text}, summary=text), status=status)
+
+
+def test_actions_queued_just_before_a_message_ride_on_its_row() -> None:
+    seen, typing = action("mark_seen"), action("typing_on")
+    folded = fold([seen, typing, reply("one"), reply("two"), action("late")])
+    assert [(i.outbound.summary, [a.summary for a in i.before]) for i in folded] == [
+        ("one", ["mark_seen", "typing_on"]),
+        ("two", []),
+        ("late", []),  # no message after it: a row of its own
+    ]
+    assert folded[0].status == "queued" and folded[2].outbound.best_effort
+    assert fold(folded) == folded
+    # an action before a message already carrying some goes out first, as rendered
+    again = fold([action("answer"), folded[0]])
+    assert [a.summary for a in again[0].before] == ["answer", "mark_seen", "typing_on"]
+
+
+def test_held_and_failed_rows_are_never_folded_nor_folded_onto() -> None:
+    seen = action("mark_seen")
+    held = NewOutbound(seen.outbound, status="held")
+    for items in (
+        [held, reply("one", "held")],  # a passive reply: the HTTP answer takes them as they are
+        [seen, reply("refused", "failed")],  # a failed render: nothing is sent
+    ):
+        assert fold(items) == items
+    after_failed = fold([reply("refused", "failed"), seen, reply("two")])
+    assert [(i.outbound.summary, len(i.before)) for i in after_failed] == [("refused", 0), ("two", 1)]
+
+
+async def test_the_actions_before_a_message_round_trip_through_its_row(store: Store) -> None:
+    accepted = await store.accept("relay", "main", "en-US", [message("b")])
+    turn_id, conversation_id = accepted.new_turns[0]
+    assert await store.claim_conversation(conversation_id, "w", 30) is not None
+    items = [action("mark_seen"), action("typing_on"), reply("hello"), action("late")]
+    ids, _ = await store.complete_turn(turn_id, conversation_id, "relay", "main", items, owner="w")
+    assert len(ids) == 2  # the reply (two actions on it) and the lone action
+    riders = [
+        {"kind": "action", "body": {"sender_action": name}, "summary": name}
+        for name in ("mark_seen", "typing_on")
+    ]
+    [head] = await store.claim_deliveries("d", time.time() + 1, 10, 30)
+    assert (head["id"], head["before"], head["best_effort"]) == (ids[0], riders, False)
+    assert [a.body for a in actions_of(head)] == [
+        {"sender_action": "mark_seen"},
+        {"sender_action": "typing_on"},
+    ]
+    rows = await store.outbox_rows(conversation_id)  # read through SQLAlchemy, not the hot statement
+    assert [(r["kind"], r["before"]) for r in rows] == [("message", riders), ("action", None)]
+    await store.mark_sent(ids[0], "m1", 1)
+    [lone] = await store.claim_deliveries("d", time.time() + 1, 10, 30)
+    assert (lone["id"], lone["before"], lone["best_effort"]) == (ids[1], None, True)

@@ -139,25 +139,30 @@ async def test_whatsapp_throttling_is_retried_after_retry_after_without_duplicat
         await sim.deliver(
             gw.webhook_url("whatsapp", "shop"), sim.whatsapp_text(WA_ID, "hola", wamid="wamid.IN1")
         )
-        read, reply = await sim.wait_for_sends(2)
-        assert read.body == {
-            "messaging_product": "whatsapp",
-            "status": "read",
-            "message_id": "wamid.IN1",
-            "typing_indicator": {"type": "text"},
-        }
+        # the read mark rides on the reply's row: tried again, still fresh, before the retried reply
+        read, again, reply = await sim.wait_for_sends(3)
+        assert (
+            read.body
+            == again.body
+            == {
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": "wamid.IN1",
+                "typing_indicator": {"type": "text"},
+            }
+        )
         assert reply.body["to"] == WA_ID and reply.body["type"] == "interactive"
         [row] = await settled(gw, "whatsapp", WA_ID)
         assert (row["attempts"], row["platform_message_id"]) == (2, reply.message_id)
         assert reply.at - read.at >= 0.3  # the platform's hint was honoured
-    assert len(sim.sent) == 2
+    assert len(sim.sent) == 3
 
 
 async def test_whatsapp_window_error_sends_the_template_fallback(sim: GraphSimulator, graph_url: str) -> None:
     async with run_gateway(config("whatsapp", sim, graph_url), bot=EchoBot()) as gw:
         sim.fail_next(1, code=131047)
         await sim.deliver(gw.webhook_url("whatsapp", "shop"), sim.whatsapp_text(WA_ID, "late"))
-        _, template = await sim.wait_for_sends(2)
+        _, _, template = await sim.wait_for_sends(3)  # the read mark, again before the fallback
         assert template.body["template"] == {
             "name": "we_miss_you",
             "language": {"code": "en_US"},
@@ -165,7 +170,7 @@ async def test_whatsapp_window_error_sends_the_template_fallback(sim: GraphSimul
         }
         [row] = await settled(gw, "whatsapp", WA_ID)
         assert (row["body"], row["fallback"]) == (template.body, None)
-    assert len(sim.sent) == 2  # the refused message was replaced, never sent twice
+    assert len(sim.sent) == 3  # the refused message was replaced, never sent twice
 
 
 async def test_whatsapp_window_error_without_fallback_is_a_visible_failure(

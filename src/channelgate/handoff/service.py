@@ -263,10 +263,8 @@ class HandoffService:
         if items is None:
             items = self.render_agent(channel, conversation, messages)
         now = time.time()
-        rows = [
-            outbox_rows.new_row(conversation["id"], channel.name, channel.ctx.label, item, now, None, None)
-            for item in items
-        ]
+        label = channel.ctx.label
+        rows = outbox_rows.new_rows(conversation["id"], channel.name, label, items, now, None, None)
         done = await self.store.handoffs.agent_replied(
             conversation["id"], rows, request_id=request_id, now=now, idem=idem
         )

@@ -50,7 +50,7 @@ CLAIM_DELIVERIES = Sql(
          ORDER BY o.next_attempt_at, o.id
          LIMIT :limit)
        RETURNING *""",
-    json=("body", "fallback"),
+    json=("body", "fallback", "before"),
     booleans=("best_effort",),
 )
 # The head of one conversation's line, claimed whatever its next try says: its recipient is connected to
@@ -65,7 +65,7 @@ CLAIM_LINE = Sql(
          ORDER BY o.id
          LIMIT 1)
        RETURNING *""",
-    json=("body", "fallback"),
+    json=("body", "fallback", "before"),
     booleans=("best_effort",),
 )
 # A fallback template's note stays (the API reports it); retry reasons go.

@@ -107,6 +107,7 @@ def desk_row(
         "body": body,
         "fallback": None,
         "summary": summary,
+        "before": None,
         "status": "queued",
         "attempts": 0,
         "next_attempt_at": now,

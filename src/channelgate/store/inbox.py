@@ -341,10 +341,7 @@ class Inbox:
         lease is released in the same transaction when there is none). Raises :class:`LeaseLost`, having
         written nothing, when the turn is no longer pending or ``owner`` no longer holds the lease."""
         now = time.time()
-        rows = [
-            outbox_rows.new_row(conversation_id, channel, label, item, now, turn_id, request_id)
-            for item in outbounds
-        ]
+        rows = outbox_rows.new_rows(conversation_id, channel, label, outbounds, now, turn_id, request_id)
         finish = {
             "id": turn_id,
             "status": "failed" if failed_reason else "done",

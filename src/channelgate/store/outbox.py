@@ -2,9 +2,10 @@
 
 A message waits in its conversation's line: it is claimed only when nothing earlier of the same
 conversation still waits or is in flight, so a retrying head holds back what follows it. Every path that
-queues a message (a turn's replies, the send API, a broadcast) builds its rows with :func:`new_row` and
-inserts them with :func:`insert`, inside its own transaction. The delivery worker's claims and their
-outcomes are deliveries.py's; dead letters are in dead_letters.py.
+queues a message (a turn's replies, the send API, a broadcast) builds its rows with :func:`new_rows` (or
+:func:`new_row`) and inserts them with :func:`insert`, inside its own transaction. A best-effort action
+(read mark, typing indicator) queued just before a message rides on that message's row (:func:`fold`). The
+delivery worker's claims and their outcomes are deliveries.py's; dead letters are in dead_letters.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.engine import RowMapping
@@ -32,20 +34,56 @@ PENDING = ("held", "queued", "sending")
 
 @dataclass(frozen=True, slots=True)
 class NewOutbound:
+    """A rendered payload to queue. ``before``: best-effort actions sent just before it (:func:`fold`)."""
+
     outbound: Outbound
     status: str = "queued"
     reason: str | None = None
+    before: tuple[Outbound, ...] = ()
+
+
+def fold(items: Iterable[NewOutbound]) -> list[NewOutbound]:
+    """The items to store as rows: a run of queued best-effort actions immediately followed by a queued
+    real message is stored on that message's row (its ``before``), not as rows of their own.
+
+    Why: the channels render these actions (read mark, typing indicator, callback answer) just before the
+    reply they announce, and a row of its own cost an insert, a delivery claim, a task and a finish for a
+    call that is skipped under load most of the time. Sent from the reply's row (delivery.py), the platform
+    sees the same calls in the same order. An action with no queued message after it stays a row of its
+    own; held rows (a passive reply) and failed renders are never folded, nor folded onto."""
+    out: list[NewOutbound] = []
+    run: list[NewOutbound] = []
+    for item in items:
+        if item.status == "queued" and item.outbound.best_effort:
+            run.append(item)
+            continue
+        if run and item.status == "queued":
+            actions = tuple([r.outbound for r in run])
+            out.append(NewOutbound(item.outbound, item.status, item.reason, actions + item.before))
+        else:
+            out.extend(run)
+            out.append(item)
+        run = []
+    out.extend(run)
+    return out
+
+
+def _before(actions: tuple[Outbound, ...]) -> list[dict[str, Any]] | None:
+    """An item's ``before`` as its column stores it (None: no action)."""
+    if not actions:
+        return None
+    return [{"kind": a.kind, "body": a.body, "summary": a.summary} for a in actions]
 
 
 INSERT_OUTBOX = Sql(
     """INSERT INTO outbox
          (conversation_id, channel, label, inbox_id, request_id, idempotency_key, kind, best_effort, body,
-          fallback, summary, status, attempts, next_attempt_at, reason, created_at, updated_at)
+          fallback, summary, before, status, attempts, next_attempt_at, reason, created_at, updated_at)
        VALUES (:conversation_id, :channel, :label, :inbox_id, :request_id, :idempotency_key, :kind,
-          :best_effort, :body, :fallback, :summary, :status, :attempts, :next_attempt_at, :reason,
+          :best_effort, :body, :fallback, :summary, :before, :status, :attempts, :next_attempt_at, :reason,
           :created_at, :updated_at)
        RETURNING id""",
-    json=("body", "fallback"),
+    json=("body", "fallback", "before"),
 )
 
 
@@ -76,6 +114,7 @@ def new_row(
         "body": o.body,
         "fallback": o.fallback,
         "summary": o.summary,
+        "before": _before(item.before),
         "status": item.status,
         "attempts": 0,
         "next_attempt_at": now,
@@ -83,6 +122,23 @@ def new_row(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def new_rows(
+    conversation_id: str,
+    channel: str,
+    label: str,
+    items: Iterable[NewOutbound],
+    now: float,
+    turn_id: int | None,
+    request_id: str | None,
+    idempotency_key: str | None = None,
+) -> list[NewDelivery]:
+    """Rendered items as rows, each best-effort action folded onto the message it announces (:func:`fold`)."""
+    return [
+        new_row(conversation_id, channel, label, item, now, turn_id, request_id, idempotency_key)
+        for item in fold(items)
+    ]
 
 
 # The claim on the send in flight in a conversation's line, if one is: what is queued behind it is not due
@@ -143,10 +199,7 @@ def queue(
     first contact as a webhook would: the conversation id and the messages' ids."""
     if conversation_id is None:
         conversation_id = conversation_rows.ids(conn, channel, label, {user_id: (None, locale)}, now)[user_id]
-    rows = [
-        new_row(conversation_id, channel, label, item, now, None, request_id, idempotency_key)
-        for item in items
-    ]
+    rows = new_rows(conversation_id, channel, label, items, now, None, request_id, idempotency_key)
     return conversation_id, insert(conn, rows)
 
 
@@ -204,10 +257,7 @@ class Outbox:
     ) -> list[int]:
         """Queue outbound messages outside a turn (the proactive API)."""
         now = time.time()
-        rows = [
-            new_row(conversation_id, channel, label, item, now, None, request_id, idempotency_key)
-            for item in outbounds
-        ]
+        rows = new_rows(conversation_id, channel, label, outbounds, now, None, request_id, idempotency_key)
         async with self.db.tx() as conn:
             return await conn.run_sync(lambda c: insert(c, rows))
 

@@ -75,6 +75,8 @@ class NewDelivery(TypedDict):
     body: dict[str, Any]
     fallback: dict[str, Any] | None
     summary: str | None
+    #: best-effort actions sent just before this message (outbox.fold), each {"kind", "body", "summary"}
+    before: list[dict[str, Any]] | None
     status: str
     attempts: int
     next_attempt_at: float

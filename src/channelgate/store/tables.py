@@ -101,6 +101,10 @@ outbox = Table(
     # when the message's retry budget started: NULL for its creation; a replay or the end of a
     # credentials pause starts it again (delivery.py)
     Column("retry_since", Float),
+    # best-effort actions (read mark, typing) sent just before this message, in order, each
+    # {"kind", "body", "summary"}: folded onto the reply they announce rather than rows of their own
+    # (outbox.fold); NULL for none
+    Column("before", JSON),
 )
 Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
 Index("ix_outbox_conversation", outbox.c.conversation_id, outbox.c.id)
