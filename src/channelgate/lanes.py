@@ -78,12 +78,13 @@ class RateLimiter:
 
 
 class RecentMinimum:
-    """The lowest value seen in the last one to two ``span``\\ s (two buckets of ``span`` seconds).
+    """The lowest value seen in the last one to two ``span``\\ s (two buckets of ``span`` seconds; the send
+    window uses half-second spans).
 
     A platform's latency floor, learned again quickly when it changes: a minimum kept for ever (or one that
     drifts up slowly) stays at what a fast platform answered long after it became slow. That held the send
     window at 4 for a minute and more when the bench's platform went from 1 ms to 150 ms: 25 sends a second
-    where 1,000 were allowed (docs/benchmarks.md, "Sends in flight")."""
+    where 1,000 were allowed (docs/benchmarks.md, "Fourth round")."""
 
     def __init__(self, span: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.span = span

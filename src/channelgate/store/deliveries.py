@@ -25,14 +25,14 @@ from channelgate.store.tables import outbox
 # PostgreSQL two replicas claiming at once never both take a row. It is written ``status || ''`` so that
 # SQLite finds the claimed ids by primary key: with ``status = 'queued'`` it read every queued row of
 # ``ix_outbox_due`` to match them, a cost that grew with the whole backlog on every claim (profiled: most of
-# the writer thread's time with 150 ms sends; docs/benchmarks.md, "Sends in flight").
+# the writer thread's time with 150 ms sends; docs/benchmarks.md, "Fourth round").
 # One ``NOT EXISTS`` per status, each an equality probe of ``ix_outbox_line``: SQLite 3.40 answers
 # ``e.status IN (...) AND e.id < o.id`` on that index wrongly once ``ANALYZE`` has run (no row at all;
 # ``python -m bench.claim_cost --analyze`` shows it on the earlier form).
 # What waits behind a claimed head is not due (HOLD_FOLLOWERS_AT_CLAIM; a row queued behind a send in
 # flight is held as it is inserted: outbox.LINE_IN_FLIGHT), and a finished head makes only the next row of its
 # line due (RELEASE_NEXT), so the scan in due order meets heads, not the lines' followers (docs/benchmarks.md,
-# "The delivery claim with a backlog" and "Sends in flight").
+# "The delivery claim with a backlog" and "Fourth round").
 CLAIM_DELIVERIES = Sql(
     """UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_until = :until, updated_at = :now
        WHERE status || '' = 'queued' AND id IN (

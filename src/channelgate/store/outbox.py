@@ -145,7 +145,7 @@ def new_rows(
 # before that claim ends (when the send finishes, RELEASE_NEXT in deliveries.py makes the next row due).
 # Without this, every row queued behind a send in flight is due and fails the delivery claim's order check on
 # every claim until that send ends: with a 150 ms platform, hundreds of rows scanned per claim, the SQLite
-# writer's largest cost (docs/benchmarks.md, "Sends in flight"). On PostgreSQL the row is locked (FOR SHARE)
+# writer's largest cost (docs/benchmarks.md, "Fourth round"). On PostgreSQL the row is locked (FOR SHARE)
 # so the insert and the send's finish are ordered: a finish that committed first is seen (the row no longer
 # matches: nothing held), one that comes after waits for this transaction and then releases what it inserted.
 LINE_IN_FLIGHT = Sql(
