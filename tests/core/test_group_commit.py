@@ -92,3 +92,35 @@ async def test_a_connection_killed_while_idle_is_replaced_before_a_job_uses_it(
         assert await stored(store) == [1, 2]
     finally:
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_batch_kept_waiting_for_a_row_lock_runs_again_job_by_job(pg_url: str) -> None:
+    """Batches can lock rows in opposite orders (a deadlock the server finds only after a second): a batch
+    waits for a lock at most ``lock_timeout``, then each job runs alone and waits as long as it takes."""
+    store = Store(pg_url)
+    await store.create_schema()
+    try:
+        await probe_table(store)
+        await store.run(insert(1))
+        ran: list[str] = []
+
+        def bump(conn: Connection) -> None:
+            ran.append("bump")
+            conn.execute(text("UPDATE probe SET n = 10 WHERE n = 1"))
+
+        def add(conn: Connection) -> None:
+            ran.append("add")
+            conn.execute(text("INSERT INTO probe (n) VALUES (2)"))
+
+        async with store.engine.connect() as holder:
+            await holder.execute(text("SELECT n FROM probe WHERE n = 1 FOR UPDATE"))  # held until rollback
+            jobs = asyncio.gather(store.run(bump), store.run(add))
+            await asyncio.sleep(0.5)  # past the batch's lock_timeout: it gave up, "bump" now waits alone
+            assert ran == ["bump", "bump"]
+            await holder.rollback()
+        await jobs
+        assert ran == ["bump", "bump", "add"]
+        assert await stored(store) == [2, 10]
+    finally:
+        await store.close()
