@@ -170,8 +170,8 @@ def report(raw: str, cpu: dict[str, Any], meta: dict[str, Any], gw_pid: int) -> 
         f"channelgate profile, {meta['date']}: {meta['machine']['cpu']}, {meta['machine']['cores']} cores,"
         f" Python {meta['machine']['python']}; channelgate at {meta.get('code', {}).get('commit', '?')}"
         f"{' with local changes' if meta.get('code', {}).get('dirty') else ''}",
-        f"load: wrk -c32 closed loop for {meta['seconds']:g} s on WhatsApp webhooks (demo bot echo, SQLite"
-        f"{slow}),"
+        f"load: wrk -c32 closed loop for {meta['seconds']:g} s on WhatsApp webhooks (demo bot echo,"
+        f" {'PostgreSQL' if meta.get('store') == 'postgres' else 'SQLite'}{slow}),"
         f" {meta['acked']} acknowledged, {meta['answered']} answered, lost {meta['lost']},"
         f" duplicated {meta['duplicates']}; {meta['replies_per_s']:.0f} replies/s",
         f"py-spy {meta['py_spy']} at {meta['rate']} Hz, --threads --nonblocking --full-filenames,"
@@ -182,6 +182,14 @@ def report(raw: str, cpu: dict[str, Any], meta: dict[str, Any], gw_pid: int) -> 
         ),
         f"CPU of the whole process over the window (/proc, all threads): {cpu['cpu_s']:.2f} s,"
         f" {cpu['us_per_msg']:.0f} µs per answered message",
+        *(
+            [
+                f"CPU of the run's PostgreSQL backends over the window: {backends['cpu_s']:.2f} s,"
+                f" {backends['us_per_msg']:.0f} µs per answered message"
+            ]
+            if (backends := meta.get("cpu_postgres_backends"))
+            else []
+        ),
         "",
         "thread                                      tid      CPU s   µs/msg  samples",
     ]
