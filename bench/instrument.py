@@ -4,7 +4,8 @@ per message" figures (never for timing: the counters cost CPU themselves).
 Installed before channelgate is imported, from outside its source:
 
 * every SQL statement any sqlite3 connection runs (``set_trace_callback`` on each connection, the writer
-  thread's and aiosqlite's alike), counted by its first words, and the transactions (``BEGIN``);
+  thread's and aiosqlite's alike), counted by its first words, and the transactions (``BEGIN``); on
+  PostgreSQL the same from SQLAlchemy's asyncpg adapter, with its ``COMMIT``/``ROLLBACK`` and pool pings;
 * pydantic models built (``BaseModel.__init__``, ``model_validate*``) and dumped (``model_dump*``), per
   class and calling function: top-level calls only, nested models inside one validation (and
   ``TypeAdapter`` validations) are not seen;
@@ -66,6 +67,50 @@ def _patch_sqlite() -> None:
     sqlite3.dbapi2.connect = connect  # type: ignore[assignment]
 
 
+def _patch_asyncpg() -> None:
+    """PostgreSQL: every statement SQLAlchemy's asyncpg adapter sends (by its first words, as for SQLite),
+    and the transactions it begins (``BEGIN``), commits and rolls back, and the pool's pings: the round
+    trips of the store, whoever makes them."""
+    from sqlalchemy.dialects.postgresql import asyncpg as adapter
+
+    cursor = adapter.AsyncAdapt_asyncpg_cursor
+    connection = adapter.AsyncAdapt_asyncpg_connection
+    real_execute, real_many = cursor._prepare_and_execute, cursor._executemany
+    real_begin, real_ping = connection._start_transaction, connection.ping
+
+    async def _prepare_and_execute(self: Any, operation: str, parameters: Any) -> Any:
+        _count_sql(operation)
+        return await real_execute(self, operation, parameters)
+
+    async def _executemany(self: Any, operation: str, seq: Any) -> Any:
+        _count_sql(operation)
+        return await real_many(self, operation, seq)
+
+    async def _start_transaction(self: Any) -> Any:
+        _count_sql("BEGIN")
+        return await real_begin(self)
+
+    def ping(self: Any) -> Any:
+        COUNTS["pool ping (BEGIN; ;; ROLLBACK)"] += 1
+        return real_ping(self)
+
+    def ending(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(real)
+        def end(self: Any) -> Any:
+            if self._transaction is not None:
+                _count_sql(name)
+            return real(self)
+
+        return end
+
+    cursor._prepare_and_execute = _prepare_and_execute  # type: ignore[method-assign]
+    cursor._executemany = _executemany  # type: ignore[method-assign]
+    connection._start_transaction = _start_transaction  # type: ignore[method-assign]
+    connection.ping = ping  # type: ignore[method-assign]
+    connection.commit = ending("COMMIT", connection.commit)  # type: ignore[method-assign]
+    connection.rollback = ending("ROLLBACK", connection.rollback)  # type: ignore[method-assign]
+
+
 def _counting(name: str, fn: Callable[..., Any], *, method: bool) -> Callable[..., Any]:
     @wraps(fn)
     def wrapper(first: Any, *args: Any, **kwargs: Any) -> Any:
@@ -124,6 +169,7 @@ def _dump(signum: int, frame: Any) -> None:
 
 def install() -> None:
     _patch_sqlite()
+    _patch_asyncpg()
     _patch_pydantic()
     _patch_logging_and_metrics()
     signal.signal(signal.SIGUSR1, _dump)

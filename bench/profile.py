@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import re
@@ -28,6 +29,9 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +57,7 @@ from bench.__main__ import (
     whatsapp_payload,
     wrk_lines,
 )
-from bench.cpu import CpuWindow
+from bench.cpu import CpuWindow, ProcessesWindow, processes_matching
 
 OUT = ROOT / "bench" / "profiles"
 PATH = "/webhooks/whatsapp/main"
@@ -166,8 +170,8 @@ def report(raw: str, cpu: dict[str, Any], meta: dict[str, Any], gw_pid: int) -> 
         f"channelgate profile, {meta['date']}: {meta['machine']['cpu']}, {meta['machine']['cores']} cores,"
         f" Python {meta['machine']['python']}; channelgate at {meta.get('code', {}).get('commit', '?')}"
         f"{' with local changes' if meta.get('code', {}).get('dirty') else ''}",
-        f"load: wrk -c32 closed loop for {meta['seconds']:g} s on WhatsApp webhooks (demo bot echo, SQLite"
-        f"{slow}),"
+        f"load: wrk -c32 closed loop for {meta['seconds']:g} s on WhatsApp webhooks (demo bot echo,"
+        f" {'PostgreSQL' if meta.get('store') == 'postgres' else 'SQLite'}{slow}),"
         f" {meta['acked']} acknowledged, {meta['answered']} answered, lost {meta['lost']},"
         f" duplicated {meta['duplicates']}; {meta['replies_per_s']:.0f} replies/s",
         f"py-spy {meta['py_spy']} at {meta['rate']} Hz, --threads --nonblocking --full-filenames,"
@@ -178,6 +182,14 @@ def report(raw: str, cpu: dict[str, Any], meta: dict[str, Any], gw_pid: int) -> 
         ),
         f"CPU of the whole process over the window (/proc, all threads): {cpu['cpu_s']:.2f} s,"
         f" {cpu['us_per_msg']:.0f} µs per answered message",
+        *(
+            [
+                f"CPU of the run's PostgreSQL backends over the window: {backends['cpu_s']:.2f} s,"
+                f" {backends['us_per_msg']:.0f} µs per answered message"
+            ]
+            if (backends := meta.get("cpu_postgres_backends"))
+            else []
+        ),
         "",
         "thread                                      tid      CPU s   µs/msg  samples",
     ]
@@ -215,16 +227,38 @@ def pyspy() -> str | None:
     return found if Path(found).exists() else None
 
 
-def warmed_gateway(workdir: Path, sim: str, cmd: list[str] | None = None) -> Any:
-    """A gateway as ``make bench`` runs it (``cmd``: another way to start ``channelgate serve``), after one
-    message per user so the demo bot's first-contact greetings are out of the way."""
+def warmed_gateway(workdir: Path, sim: str, cmd: list[str] | None = None, store: str | None = None) -> Any:
+    """A gateway as ``make bench`` runs it (``cmd``: another way to start ``channelgate serve``; ``store``: a
+    PostgreSQL URL instead of the SQLite file, one process as ``--workers 1`` runs), after one message per
+    user so the demo bot's first-contact greetings are out of the way."""
     port = free_port()
-    config = gateway_config(workdir, port, sim)
+    config = gateway_config(workdir, port, sim, store=store)
     if cmd is None:
         gw = start_gateway(config, port)
     else:
         gw = running("gateway", [*cmd, "serve", "--config", str(config)], port, "/readyz")
     return gw, port
+
+
+@contextmanager
+def store_for(kind: str, workdir: Path) -> Iterator[str | None]:
+    """``sqlite``: None (the gateway's own file); ``postgres``: a throwaway database of the test server
+    (bench/soak.py's, ``CHANNELGATE_TEST_PG``), with a secret key for the secrets such a store encrypts."""
+    if kind == "sqlite":
+        yield None
+        return
+    from bench.soak import store_url  # soak imports the harness: here, not at the top
+
+    os.environ.setdefault("CHANNELGATE_SECRET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
+    with store_url("postgres", workdir) as url:
+        yield url
+
+
+def backends_window(store: str | None) -> ProcessesWindow | None:
+    """The CPU of the PostgreSQL backends serving the run's database (their titles name it), if any."""
+    if store is None:
+        return None
+    return ProcessesWindow(partial(processes_matching, f" {store.rsplit('/', 1)[1]} ")).start()
 
 
 def warm_up(port: int, sim: str) -> None:
@@ -252,8 +286,11 @@ def sampled(
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The py-spy run: every thread sampled, every thread's CPU read from /proc over the same window."""
     version = subprocess.run([spy, "--version"], capture_output=True, text=True).stdout.strip()
-    gw_ctx, port = warmed_gateway(workdir, sim)
-    with gw_ctx as gw:
+    with (
+        store_for(args.store, workdir) as store,
+        warmed_gateway(workdir, sim, store=store)[0] as gw,
+    ):
+        port = gw.port
         warm_up(port, sim)
         sim_control(sim, delay=args.send_delay)
         raw_path = workdir / "pyspy.txt"
@@ -266,8 +303,10 @@ def sampled(
         )
         time.sleep(1)  # py-spy attaches
         window = CpuWindow(gw.proc.pid).start()
+        backends = backends_window(store)
         res, e2e = closed_load(port, sim, args.seconds)
         window.stop()
+        backends_cpu = backends.stop().summary(e2e["answered"]) if backends else None
         spy_proc.send_signal(signal.SIGINT)
         _, err = spy_proc.communicate(timeout=60)
         log(f"py-spy: {err.decode(errors='replace').strip()[:200]}")
@@ -287,6 +326,8 @@ def sampled(
             "send_delay": args.send_delay,
             "gil": args.gil,
             "cpu": cpu,
+            "store": args.store,
+            "cpu_postgres_backends": backends_cpu,
         }
         return report(raw_path.read_text(), cpu, meta, gw.proc.pid), meta
 
@@ -306,8 +347,11 @@ def counted(sim: str, args: argparse.Namespace, workdir: Path) -> tuple[str, dic
             time.sleep(0.05)
         raise RuntimeError("the instrumented gateway wrote no counts")
 
-    gw_ctx, port = warmed_gateway(workdir, sim, [PY, "-m", "bench.instrument"])
-    with gw_ctx as gw:
+    with (
+        store_for(getattr(args, "store", "sqlite"), workdir) as store,
+        warmed_gateway(workdir, sim, [PY, "-m", "bench.instrument"], store=store)[0] as gw,
+    ):
+        port = gw.port
         warm_up(port, sim)
         sim_control(sim, delay=args.send_delay)
         before = snapshot(gw.proc.pid)
@@ -370,10 +414,18 @@ def main(argv: list[str] | None = None) -> None:
         " bench/profiles/gil/",
     )
     parser.add_argument("--counts-only", action="store_true", help="only the counting run (counts.txt)")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="postgres: the gateway on a throwaway database of the test server (CHANNELGATE_TEST_PG), one"
+        " process (serve --workers 1); its backends' CPU is reported too; to bench/profiles/postgres/",
+    )
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = OUT / f"delay-{args.send_delay * 1000:.0f}ms" if args.send_delay else OUT
         args.out = args.out / "gil" if args.gil else args.out
+        args.out = args.out / "postgres" if args.store == "postgres" else args.out
     spy = pyspy()
     if spy is None:
         log("py-spy missing: installing it into the bench environment (pip install py-spy)")
