@@ -164,7 +164,7 @@ def serve(
 
     from channelgate.gateway import Gateway
     from channelgate.web.app import create_app
-    from channelgate.web.serving import CONFIG_ENV, server_options, settle_heap, workers_refusal
+    from channelgate.web.serving import CONFIG_ENV, server_options, workers_refusal
 
     cfg = _load(config)
     refusal = workers_refusal(workers, cfg.settings.store)
@@ -204,7 +204,6 @@ def serve(
         **server_options(cfg.settings),
     }
     if workers == 1:
-        settle_heap()
         uvicorn.run(app_, **options)
         return
     # N processes accept on the one socket the parent binds; each builds its gateway from the same file

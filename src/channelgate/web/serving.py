@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -30,28 +29,6 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,
     }
-
-
-# --- the garbage collector of a serving process -----------------------------------------------------------
-#
-# Python's cyclic collector walks every tracked object of a generation when it collects it; the process's
-# long-lived objects (modules, the config, the registry, SQLAlchemy's metadata, pydantic's schemas) are
-# walked again at every full collection, and young collections come every 700 allocations, a few times per
-# message. perf on the gateway under closed-loop load: ~11 % of the process's CPU in the collector
-# (gc_collect_main, visit_decref, visit_reachable). So, once the app is built, what exists is frozen (moved
-# out of the collector's generations: it lives as long as the process anyway) and young collections come
-# less often. Reference counting still frees all acyclic garbage at once; only cycles wait a little longer.
-
-#: allocations (minus deallocations) between young collections (CPython's default: 700)
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def settle_heap() -> None:
-    """Freeze what the process built before serving and space out young collections (see above)."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 # --- several worker processes on one port (``channelgate serve --workers N``) ------------------------------
@@ -109,6 +86,4 @@ def worker_app() -> Starlette:
     registry = load_registry()
     cfg = load_config(os.environ.get(CONFIG_ENV), registry)
     setup_logging(cfg.settings.log_level, cfg.settings.log_format)
-    app = create_app(Gateway(cfg, registry))
-    settle_heap()
-    return app
+    return create_app(Gateway(cfg, registry))
