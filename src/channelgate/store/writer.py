@@ -30,7 +30,10 @@ Outcomes = list[tuple[bool, Any]]
 class GroupCommit:
     """Jobs submitted while a transaction runs are committed together in the next, in submission order.
 
-    A job is a function of a synchronous connection. When a batch fails, its jobs are run again one
+    With :attr:`concurrency` above one (PostgreSQL), batches in flight together commit in whichever
+    order the server finishes them; a caller that needs one job committed before another awaits the
+    first before it submits the second, as the hot path does. A job is a function of a synchronous
+    connection. When a batch fails, its jobs are run again one
     transaction each, so one bad job fails alone. Subclasses say where a batch runs (:meth:`_commit`)."""
 
     #: jobs per transaction: bounds how long one batch keeps an urgent job (a webhook's accept) waiting
