@@ -117,6 +117,17 @@ class Metrics:
         self.queue_depth = Gauge(
             "channelgate_queue_depth", "Work waiting in the durable queues", ["queue"], registry=self.registry
         )
+        self.fleet_replicas = Gauge(
+            "channelgate_fleet_replicas",
+            "Processes sharing the fleet's limits, this one included, as it last read them (1 on SQLite)",
+            registry=self.registry,
+        )
+        self.fleet_share = Gauge(
+            "channelgate_fleet_share",
+            "The part of every rate limit and web chat limit this process uses (1/N); 0: it sends nothing, "
+            "not yet admitted or cut off from the store",
+            registry=self.registry,
+        )
         self.pruned = Counter(
             "channelgate_pruned_rows_total",
             "Rows the retention job deleted, by table (inbox, outbox, kv, locks)",

@@ -77,6 +77,11 @@ class Shares:
         share never changes, buckets may start full."""
         return 0
 
+    @property
+    def alive(self) -> int:
+        """Processes sharing the limits, this one included, as last read (0: not read yet)."""
+        return 1
+
     def scaled(self, limit: int) -> int:
         """This replica's part of a count limit (open sockets): at least 1 while it may serve, else 0."""
         fraction = self.fraction()
@@ -134,6 +139,10 @@ class FleetShares(Shares):
     @property
     def epoch(self) -> int:
         return self._epoch
+
+    @property
+    def alive(self) -> int:
+        return self.members
 
     # --- lifecycle ---
 

@@ -247,3 +247,6 @@ async def test_health_and_metrics_are_served(gw: ChannelHarness, peer: RelayPeer
     assert ready.status_code == 200 and ready.json()["integrations"]["relay/main"]["status"] == "ok"
     assert 'channelgate_webhooks_total{channel="relay",outcome="accepted"} 1.0' in metrics.text
     assert "channelgate_queue_depth" in metrics.text
+    # one process alone (SQLite): the whole of every limit
+    assert "channelgate_fleet_replicas 1.0" in metrics.text
+    assert "channelgate_fleet_share 1.0" in metrics.text

@@ -30,6 +30,8 @@ async def metrics(request: Request) -> Response:
     if denied is not None:
         return denied
     gateway: Gateway = request.app.state.gateway
+    gateway.metrics.fleet_replicas.set(gateway.shares.alive)
+    gateway.metrics.fleet_share.set(gateway.shares.fraction())
     with contextlib.suppress(Exception):
         for queue, depth in (await gateway.store.depths()).items():
             gateway.metrics.queue_depth.labels(queue).set(depth)
