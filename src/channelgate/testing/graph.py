@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import re
 import secrets
 import sys
@@ -45,8 +44,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from channelgate.channels.meta import SIGNATURE_HEADER, obj, sign
+from channelgate.channels.meta import obj, sign
 from channelgate.testing.arrivals import Arrivals
+from channelgate.testing.graph_wire import (
+    INVALID_TOKEN_MESSAGE,
+    deliver_webhook,
+    graph_error,
+    token_refused,
+    verify_subscription,
+)
 
 Product = Literal["messenger", "whatsapp"]
 
@@ -67,7 +73,7 @@ _DEFAULT_MESSAGES: dict[int, str] = {
     10: "(#10) This message is sent outside of allowed window.",
     17: "(#17) User request limit reached",
     32: "(#32) Page request limit reached",
-    190: "Invalid OAuth access token - Cannot parse access token",
+    190: INVALID_TOKEN_MESSAGE,
     613: "(#613) Calls to this api have exceeded the rate limit.",
     80007: "(#80007) Rate limit issues",
     130429: "(#130429) Rate limit hit",
@@ -595,18 +601,9 @@ class GraphSimulator:
         ``signature`` overrides the computed one (to test wrong signatures); ``signed=False`` omits both."""
         raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         self.last_delivery = raw
-        headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
-        if signature is not None:
-            headers[SIGNATURE_HEADER] = signature
-        elif signed:
-            headers[SIGNATURE_HEADER] = self.signature(raw)
-            headers["X-Hub-Signature"] = (
-                "sha1=" + hmac.new(self.app_secret.encode(), raw, hashlib.sha1).hexdigest()
-            )
-        if client is not None:
-            return await client.post(url, content=raw, headers=headers)
-        async with httpx.AsyncClient(timeout=10) as own:
-            return await own.post(url, content=raw, headers=headers)
+        return await deliver_webhook(
+            url, raw, self.app_secret, signed=signed, signature=signature, client=client
+        )
 
     async def verify(
         self,
@@ -616,13 +613,7 @@ class GraphSimulator:
         mode: str = "subscribe",
     ) -> httpx.Response:
         """The GET Meta sends when a webhook URL is saved in the App Dashboard."""
-        params = {
-            "hub.mode": mode,
-            "hub.verify_token": verify_token or self.verify_token,
-            "hub.challenge": challenge,
-        }
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await client.get(url, params=params)
+        return await verify_subscription(url, verify_token or self.verify_token, challenge, mode)
 
     # --- payload builders: Messenger ---
 
@@ -838,8 +829,8 @@ class GraphSimulator:
 
     # --- HTTP handlers ---
 
+    @staticmethod
     def _error(
-        self,
         status: int,
         code: int | None,
         message: str,
@@ -847,17 +838,13 @@ class GraphSimulator:
         subcode: int | None = None,
         details: str | None = None,
         product: Product | None = None,
-        headers: dict[str, str] | None = None,
+        retry_after: float | None = None,
     ) -> JSONResponse:
-        error: dict[str, Any] = {"message": message, "type": "OAuthException"}
-        if code is not None:
-            error["code"] = code
-        if subcode is not None:
-            error["error_subcode"] = subcode
+        """Graph's error answer; WhatsApp's carry ``error_data.details`` when there are any."""
+        data = None
         if product == "whatsapp" and details:
-            error["error_data"] = {"messaging_product": "whatsapp", "details": details}
-        error["fbtrace_id"] = secrets.token_urlsafe(9)
-        return JSONResponse({"error": error}, status_code=status, headers=headers)
+            data = {"messaging_product": "whatsapp", "details": details}
+        return graph_error(status, code, message, subcode=subcode, error_data=data, retry_after=retry_after)
 
     async def _subscribed_apps(self, request: Request) -> Response:
         """``POST`` subscribes the app to a Page (``subscribed_fields`` required) or a WhatsApp Business
@@ -879,22 +866,7 @@ class GraphSimulator:
         return JSONResponse({"success": True})
 
     def _auth_error(self, request: Request) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() not in ("bearer", "oauth"):
-            token = request.query_params.get("access_token", "")
-        if not token:
-            return self._error(
-                400, 2500, "An active access token must be used to query information about the current user."
-            )
-        if not hmac.compare_digest(token.encode(), self.access_token.encode()):
-            return self._error(
-                401,
-                190,
-                _DEFAULT_MESSAGES[190],
-                headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token"'},
-            )
-        return None
+        return token_refused(request, self.access_token)
 
     def _product(self, node: str) -> Product | None:
         if node in ("me", self.page_id):
@@ -930,7 +902,6 @@ class GraphSimulator:
         is_action = isinstance(body, dict) and ("sender_action" in body or body.get("status") == "read")
         failure = self._take_failure(is_action)
         if failure is not None:
-            headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.retry_after is not None else None
             return self._error(
                 failure.status,
                 failure.code,
@@ -938,7 +909,7 @@ class GraphSimulator:
                 subcode=failure.subcode,
                 details=failure.details,
                 product=product,
-                headers=headers,
+                retry_after=failure.retry_after,
             )
         problem = validate_messenger(body) if product == "messenger" else validate_whatsapp(body)
         if problem is not None:

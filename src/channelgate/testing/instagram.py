@@ -19,7 +19,8 @@ tests and for bot developers without an Instagram professional account.
 
 Run it with ``channelgate simulate instagram``: it prints the integration config and serves ``POST
 /_sim/say`` (``{"webhook": url, "text": "hi"}`` or ``{"webhook": url, "payload": "YES"}``) and ``GET
-/_sim/sent``. Graph's validation error type and signing are shared with the Graph simulator (``graph.py``).
+/_sim/sent``. Graph's validation error type is the Graph simulator's (``graph.py``); the error body, the token
+check and the signed webhook are ``graph_wire.py``'s, shared with it.
 
 Why one module of ~480 lines: the validation rules, the endpoints and the webhook builders are one simulated
 platform, read together when a test fails (as ``graph.py`` and ``telegram.py`` are).
@@ -27,7 +28,6 @@ platform, read together when a test fails (as ``graph.py`` and ``telegram.py`` a
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import sys
 import time
@@ -42,9 +42,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from channelgate.channels.meta import SIGNATURE_HEADER, sign
 from channelgate.testing.arrivals import Arrivals
 from channelgate.testing.graph import GraphValidationError
+from channelgate.testing.graph_wire import (
+    INVALID_TOKEN_MESSAGE,
+    deliver_webhook,
+    graph_error,
+    token_refused,
+    verify_subscription,
+)
 
 TEXT_MAX = 1000
 QUICK_REPLIES_MAX = 13
@@ -57,7 +63,7 @@ _MESSAGES = {
     2: "An unexpected error has occurred. Please retry your request later.",
     4: "(#4) Application request limit reached",
     10: "(#10) This message is sent outside of allowed window.",
-    190: "Invalid OAuth access token - Cannot parse access token",
+    190: INVALID_TOKEN_MESSAGE,
 }
 
 
@@ -259,27 +265,27 @@ class InstagramSimulator:
     # --- webhooks, as Meta sends them ---
 
     async def deliver(
-        self, url: str, payload: dict[str, Any] | bytes, *, signed: bool = True, signature: str | None = None
+        self,
+        url: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        signed: bool = True,
+        signature: str | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
-        """POST a webhook with ``X-Hub-Signature-256`` over the raw body (``signature`` overrides it, to
-        test wrong ones; ``signed=False`` omits it)."""
+        """POST a webhook with Meta's signatures over the raw body (``signature`` overrides it, to test
+        wrong ones; ``signed=False`` omits it)."""
         raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         self.last_delivery = raw
-        headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
-        if signature is not None or signed:
-            headers[SIGNATURE_HEADER] = signature if signature is not None else sign(raw, self.app_secret)
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await client.post(url, content=raw, headers=headers)
+        return await deliver_webhook(
+            url, raw, self.app_secret, signed=signed, signature=signature, client=client
+        )
 
-    async def verify(self, url: str, verify_token: str | None = None, challenge: str = "1158201444") -> Any:
+    async def verify(
+        self, url: str, verify_token: str | None = None, challenge: str = "1158201444"
+    ) -> httpx.Response:
         """The GET Meta sends when the callback URL is saved in the App Dashboard."""
-        params = {
-            "hub.mode": "subscribe",
-            "hub.verify_token": verify_token or self.verify_token,
-            "hub.challenge": challenge,
-        }
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await client.get(url, params=params)
+        return await verify_subscription(url, verify_token or self.verify_token, challenge)
 
     def _id(self, prefix: str) -> str:
         self._counter += 1
@@ -359,25 +365,14 @@ class InstagramSimulator:
     def _error(
         status: int, code: int, message: str, subcode: int | None = None, retry_after: float | None = None
     ) -> JSONResponse:
-        error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
-        if subcode is not None:
-            error["error_subcode"] = subcode
-        error["fbtrace_id"] = secrets.token_urlsafe(9)
-        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
-        return JSONResponse({"error": error}, status_code=status, headers=headers)
+        return graph_error(status, code, message, subcode=subcode, retry_after=retry_after)
 
     def _refused(self, request: Request) -> JSONResponse | None:
         """Auth, then an outage: what every API call answers before doing anything."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            token = request.query_params.get("access_token", "")
-        if not token:
-            return self._error(400, 2500, "An active access token must be used")
-        if not hmac.compare_digest(token.encode(), self.access_token.encode()):
-            return self._error(401, 190, _MESSAGES[190])
-        if time.monotonic() < self._outage_until:
-            return self._error(500, 2, _MESSAGES[2])
-        return None
+        refused = token_refused(request, self.access_token)
+        if refused is None and time.monotonic() < self._outage_until:
+            refused = self._error(500, 2, _MESSAGES[2])
+        return refused
 
     def _own(self, node: str) -> bool:
         return node in ("me", self.account_id)
