@@ -4,7 +4,7 @@ Why: with 150 ms platform sends the delivery worker claims while thousands of re
 heads already in flight, and a claim that walks every one of them before it finds a head that can go
 costs more the longer the queue (docs/benchmarks.md, "The delivery claim with a backlog").
 
-Each point builds, through the store's own paths (``outbox.insert``, ``Store.claim_deliveries``): a sent
+Each point builds, through the store's own paths (``outbox.insert``, ``Deliveries.claim``): a sent
 history, ``--in-flight`` conversations whose head is claimed (``sending``) with ``N`` queued followers
 spread over them, then ``--heads`` conversations whose single message could go, queued after the
 followers (so the followers are due first). It then times ``--rounds`` claims of ``--limit`` rows, giving
@@ -84,7 +84,7 @@ async def measure(url: str, *, backlog: int, args: argparse.Namespace) -> dict[s
         await _insert(store, lines)
         claimed = 0
         while claimed < args.in_flight:
-            got = await store.claim_deliveries("in-flight", base + 2, 256, 7200)
+            got = await store.deliveries.claim("in-flight", base + 2, 256, 7200)
             assert got, "the in-flight heads could not all be claimed"
             claimed += len(got)
         assert claimed == args.in_flight, claimed
@@ -98,7 +98,7 @@ async def measure(url: str, *, backlog: int, args: argparse.Namespace) -> dict[s
         wrong = 0
         for _ in range(args.rounds):
             t0 = time.perf_counter()
-            got = await store.claim_deliveries("bench", now, args.limit, 30)
+            got = await store.deliveries.claim("bench", now, args.limit, 30)
             times.append(time.perf_counter() - t0)
             ids = [int(r["id"]) for r in got]
             if ids != expected:

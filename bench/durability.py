@@ -1,6 +1,6 @@
 """``python -m bench.durability``: what ``sqlite_synchronous: full`` costs on the accept path.
 
-A webhook is acknowledged once its events are committed (``Store.accept``). With ``normal`` (WAL) a commit
+A webhook is acknowledged once its events are committed (``Inbox.accept``). With ``normal`` (WAL) a commit
 writes the WAL without syncing it; with ``full`` every commit also waits for fsync of the WAL, which is
 what makes it survive an OS crash or a power loss. This measures both on the same disk:
 
@@ -47,18 +47,18 @@ async def _measure(
     await store.create_schema()
     try:
         for i in range(50):  # warm up: conversations exist, pages are cached
-            await store.accept("relay", "bench", "en-US", [_event(-1 - i)])
+            await store.inbox.accept("relay", "bench", "en-US", [_event(-1 - i)])
         latencies = []
         for i in range(sequential):
             started = time.perf_counter()
-            await store.accept("relay", "bench", "en-US", [_event(i)])
+            await store.inbox.accept("relay", "bench", "en-US", [_event(i)])
             latencies.append((time.perf_counter() - started) * 1000)
         latencies.sort()
         queue = iter(range(sequential, sequential + concurrent))
 
         async def worker() -> None:
             for i in queue:
-                await store.accept("relay", "bench", "en-US", [_event(i)])
+                await store.inbox.accept("relay", "bench", "en-US", [_event(i)])
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -124,14 +124,14 @@ class ConnectionRoutes:
     async def _answer(self, turn_id: int, ids: list[int]) -> None:
         """A peer held ``turn_id``'s reply for the request waiting here: answer with it, or, when the request
         has gone, release it to the send API."""
-        rows = await self.store.held_rows(ids)
+        rows = await self.store.deliveries.held(ids)
         waiter = self.passive.claim(turn_id)
         reply = HeldReply([int(r["id"]) for r in rows], [outbound_of(r) for r in rows])
         if waiter is not None and self.passive.resolve(waiter, reply):
             self.metrics.routed.labels("passive").inc()
             return
         if reply.ids:
-            await self.store.release_held(reply.ids, 0)
+            await self.store.outbox.release_held(reply.ids, 0)
             self.wake_delivery()
 
     async def stop(self) -> None:

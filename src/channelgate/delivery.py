@@ -123,7 +123,7 @@ class Deliverer:
         self.batch = batch
         self.lanes = Lanes(share)
         self.pauses = CredentialPauses(
-            store,
+            store.deliveries,
             metrics,
             probe_interval=settings.credentials_probe_interval,
             channel=channel,
@@ -150,7 +150,7 @@ class Deliverer:
         settings = self.settings
         max_in_flight = self.batch * 2
         try:  # a restart may come with fixed credentials in the config: try what was paused at once
-            await self.store.resume_paused()
+            await self.store.deliveries.resume_paused()
         except Exception:
             log.exception("could not resume paused deliveries; they wait for their next probe")
         while not self._stopping:
@@ -159,7 +159,7 @@ class Deliverer:
             rows: list[DeliveryRow] = []
             if len(self._tasks) < max_in_flight:
                 try:
-                    rows = await self.store.claim_deliveries(
+                    rows = await self.store.deliveries.claim(
                         self.owner,
                         time.time(),
                         min(self.batch, max_in_flight - len(self._tasks)),
@@ -171,7 +171,7 @@ class Deliverer:
                     continue
             if self._stopping and rows:
                 # claimed while shutdown began: hand them back rather than send on a closing client
-                await self.store.unclaim([r["id"] for r in rows])
+                await self.store.deliveries.unclaim([r["id"] for r in rows])
                 break
             for row in rows:
                 if row["id"] in self._claims:
@@ -192,13 +192,13 @@ class Deliverer:
         retry, and ends the hand-over. Returns how many rows were claimed."""
         taken, after = 0, 0
         while not self._stopping and taken < LINE_MAX:
-            row = await self.store.claim_line(
+            row = await self.store.deliveries.claim_line(
                 conversation_id, self.owner, time.time(), self.settings.lease_seconds, after
             )
             if row is None:
                 return taken
             if self._stopping:  # shutdown began while it was claimed: hand it back, as ``run`` does
-                await self.store.unclaim([row["id"]])
+                await self.store.deliveries.unclaim([row["id"]])
                 return taken
             taken, after = taken + 1, int(row["id"])
             await asyncio.wait({self._start(row)})  # one at a time: the line's order is kept
@@ -242,7 +242,9 @@ class Deliverer:
         channel = self.channel(row["channel"], row["label"])
         attempts = int(row["attempts"]) + 1
         if channel is None:
-            await self.store.mark_failed(row["id"], "integration is no longer configured", attempts)
+            await self.store.deliveries.mark_failed(
+                row["id"], "integration is no longer configured", attempts
+            )
             return
         if row["kind"] == DESK_KIND:
             await self._deliver_desk(channel, row, attempts)
@@ -255,7 +257,7 @@ class Deliverer:
             if skipped is not None:
                 # no try was made: the row is finished so its conversation's line moves on at once
                 log.debug("%s/%s: best-effort %s skipped: %s", *key, outbound.summary, skipped)
-                await self.store.mark_failed(row["id"], f"skipped: {skipped}", attempts - 1)
+                await self.store.deliveries.mark_failed(row["id"], f"skipped: {skipped}", attempts - 1)
                 self.metrics.best_effort.labels(channel.name, "skipped").inc()
                 return
         elif await self.pauses.hold(channel, row, attempts):
@@ -296,7 +298,7 @@ class Deliverer:
             await self.pauses.after_failure(channel, error)
             await self._failed(channel, row, outbound, attempts, error)
             return
-        await self.store.mark_sent(row["id"], result.platform_message_id, attempts)
+        await self.store.deliveries.mark_sent(row["id"], result.platform_message_id, attempts)
         self.metrics.deliveries.labels(channel.name, "sent").inc()
         if outbound.best_effort:
             self.metrics.best_effort.labels(channel.name, "sent").inc()
@@ -356,7 +358,7 @@ class Deliverer:
         if claimed_until - now - margin >= lease / 2:
             return claimed_until - now - margin
         until = now + lease
-        if not await self.store.renew_claim(outbox_id, self.owner, claimed_until, until):
+        if not await self.store.deliveries.renew_claim(outbox_id, self.owner, claimed_until, until):
             return None
         self._claims[outbox_id] = until
         return until - now - margin
@@ -379,7 +381,7 @@ class Deliverer:
             log.exception("%s/%s: the hand-off desk raised unexpectedly", channel.name, channel.ctx.label)
             await self._failed(channel, row, outbound, attempts, Unavailable(f"{type(exc).__name__}: {exc}"))
             return
-        await self.store.mark_sent(row["id"], result, attempts)
+        await self.store.deliveries.mark_sent(row["id"], result, attempts)
         self.metrics.deliveries.labels("desk", "sent").inc()
 
     @staticmethod
@@ -412,7 +414,7 @@ class Deliverer:
         if isinstance(exc, WindowClosed) and outbound.fallback is not None:
             log.info("%s: %s; sending the fallback template", where, exc.reason)
             self.metrics.deliveries.labels(channel.name, "fallback").inc()
-            await self.store.use_fallback(
+            await self.store.deliveries.use_fallback(
                 row["id"], outbound.fallback, f"window closed, fallback sent: {exc.reason}"
             )
             return
@@ -420,7 +422,7 @@ class Deliverer:
             # a typing indicator or a receipt is not worth keeping for later
             log.debug("%s: best-effort %s failed: %s", where, outbound.summary, exc.reason)
             self.metrics.best_effort.labels(channel.name, "failed").inc()
-            await self.store.mark_failed(row["id"], exc.reason, attempts)
+            await self.store.deliveries.mark_failed(row["id"], exc.reason, attempts)
             return
         if isinstance(exc, InvalidCredentials):
             await self.pauses.pause(channel, row, attempts, exc)
@@ -441,7 +443,7 @@ class Deliverer:
                     left,
                 )
                 self.metrics.deliveries.labels(channel.name, "retry").inc()
-            await self.store.mark_retry(
+            await self.store.deliveries.mark_retry(
                 row["id"], row["conversation_id"], counted, now + delay, exc.reason, row["retry_since"]
             )
             if isinstance(exc, Offline) and self.offline is not None:
@@ -455,7 +457,7 @@ class Deliverer:
             reason = exc.reason
             log.error("%s: message refused: %s", where, reason)
         self.metrics.deliveries.labels(channel.name, "dead" if dead else "failed").inc()
-        await self.store.mark_failed(row["id"], reason, attempts, dead=dead)
+        await self.store.deliveries.mark_failed(row["id"], reason, attempts, dead=dead)
 
 
 __all__ = [

@@ -298,7 +298,7 @@ class Gateway:
         statuses = [e for e in events if isinstance(e, StatusUpdate)]
         if messages and self.turns.full:
             raise Busy()
-        accepted = await self.store.accept(
+        accepted = await self.store.inbox.accept(
             channel.name, channel.ctx.label, channel.ctx.locale, messages, statuses, screened=screened
         )
         budget = channel.passive_reply_budget
@@ -325,7 +325,7 @@ class Gateway:
         return await self.answers.answer(channel, request, events, accepted), accepted
 
     async def nudge(self, channel: Channel[Any], user_id: str) -> None:
-        if await self.store.nudge(channel.name, channel.ctx.label, user_id):
+        if await self.store.deliveries.nudge(channel.name, channel.ctx.label, user_id):
             self.wake_delivery()
 
     def wake_delivery(self) -> None:

@@ -8,7 +8,7 @@ back to the outbox due at the next probe time, without using a try. One send is 
 * the probe goes through, or the platform refuses the message itself (it took the credentials);
 * the integration is replaced (the admin API makes a new Channel: the credentials may have been fixed),
   or removed;
-* the gateway restarts (``Store.resume_paused``: the config file may hold a new token).
+* the gateway restarts (``Deliveries.resume_paused``: the config file may hold a new token).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from channelgate.channels.base import Channel, InvalidCredentials, SendError
 from channelgate.lookup import ChannelLookup
 from channelgate.metrics import Metrics
-from channelgate.store import Store
+from channelgate.store.deliveries import Deliveries
 from channelgate.store.statements import Row
 
 log = logging.getLogger("channelgate.delivery")
@@ -50,14 +50,14 @@ class CredentialPauses:
 
     def __init__(
         self,
-        store: Store,
+        deliveries: Deliveries,
         metrics: Metrics,
         *,
         probe_interval: float,
         channel: ChannelLookup,
         wake: Callable[[], None],
     ) -> None:
-        self._store = store
+        self._deliveries = deliveries
         self._metrics = metrics
         self._interval = probe_interval
         self._channel = channel
@@ -77,7 +77,7 @@ class CredentialPauses:
         if pause is None:
             return False
         if pause.probing or time.time() < pause.probe_at:
-            await self._store.mark_retry(
+            await self._deliveries.mark_retry(
                 row["id"],
                 row["conversation_id"],
                 attempts - 1,
@@ -148,12 +148,12 @@ class CredentialPauses:
         message = message.split(PAUSED_NOTE)[0]
         channel.ctx.health.fail(f"{message}{PAUSED_NOTE}{self._interval:g}s goes through")
         self._metrics.deliveries.labels(channel.name, "paused").inc()
-        await self._store.mark_retry(
+        await self._deliveries.mark_retry(
             row["id"], row["conversation_id"], attempts - 1, probe_at, pause.reason, row["retry_since"]
         )
 
     async def _resume(self, key: tuple[str, str]) -> None:
-        await self._store.resume_deliveries(*key)
+        await self._deliveries.resume(*key)
         self._paused.pop(key, None)
         self._wake()
 

@@ -137,7 +137,7 @@ class TurnRunner:
             async with self._slots:
                 while not self._stopping:
                     self._dirty.discard(conversation_id)
-                    row = await store.claim_conversation(conversation_id, self.owner, lease)
+                    row = await store.inbox.claim_conversation(conversation_id, self.owner, lease)
                     if row is not None:
                         row = await self._run_claimed(conversation_id, row, lease)
                     if conversation_id not in self._dirty:
@@ -147,7 +147,7 @@ class TurnRunner:
         finally:
             if row is not None:  # stopped or failed while holding the lease
                 with contextlib.suppress(Exception):
-                    await store.release_conversation(conversation_id, self.owner)
+                    await store.conversations.release(conversation_id, self.owner)
             self._active.discard(conversation_id)
 
     async def _run_claimed(self, conversation_id: str, row: Row, lease: float) -> Row | None:
@@ -160,7 +160,7 @@ class TurnRunner:
         try:
             while current is not None and not self._stopping:
                 if current["next_attempt_at"] > time.time():  # waiting for a retry: later turns wait too
-                    await self.store.release_conversation(conversation_id, self.owner)
+                    await self.store.conversations.release(conversation_id, self.owner)
                     return None
                 turn = current
                 try:
@@ -192,7 +192,7 @@ class TurnRunner:
         while True:
             await asyncio.sleep(lease / 3)
             try:
-                held = await self.store.renew_lease(conversation_id, self.owner, lease)
+                held = await self.store.conversations.renew_lease(conversation_id, self.owner, lease)
             except Exception:  # a store hiccup: try again; the commit's fence decides in the end
                 log.warning("conversation %s: renewing its lease failed", conversation_id, exc_info=True)
                 continue
@@ -204,7 +204,7 @@ class TurnRunner:
         """Find due work nobody is running: retries, other replicas' accepts, crash leftovers (``among``:
         only in these conversations)."""
         limit = self.settings.turn_concurrency * 4
-        ids = await self.store.claimable_conversations(time.time(), limit, among)
+        ids = await self.store.inbox.claimable_conversations(time.time(), limit, among)
         for conversation_id in ids:
             self.kick(conversation_id)
 

@@ -77,11 +77,11 @@ class TurnHandler:
         store = self.store
         turn_id = int(row["id"])
         channel = self.channel(row["channel"], row["label"])
-        found = await store.conversation_for_turn(row["conversation_id"])  # who holds it comes along
+        found = await store.conversations.for_turn(row["conversation_id"])  # who holds it comes along
         if channel is None or found is None:
             reason = f"integration {row['channel']}/{row['label']} is no longer configured"
             log.warning("turn %s dropped: %s", turn_id, reason)
-            _, following = await store.complete_turn(
+            _, following = await store.inbox.complete_turn(
                 turn_id,
                 row["conversation_id"],
                 row["channel"],
@@ -282,7 +282,7 @@ class TurnHandler:
         waiter = self.passive.claim(turn_id)  # the webhook request still waits: hold the reply for it
         if waiter is not None:
             items = [NewOutbound(i.outbound, "held", i.reason) if i.status == "queued" else i for i in items]
-        ids, following = await self.store.complete_turn(
+        ids, following = await self.store.inbox.complete_turn(
             turn_id,
             conversation["id"],
             channel.name,
@@ -298,7 +298,7 @@ class TurnHandler:
             held = [(i, item.outbound) for i, item in zip(ids, items, strict=True) if item.status == "held"]
             reply = HeldReply([i for i, _ in held], [o for _, o in held])
             if not self.passive.resolve(waiter, reply) and reply.ids:
-                await self.store.release_held(reply.ids, 0)  # the request stopped waiting meanwhile
+                await self.store.outbox.release_held(reply.ids, 0)  # the request stopped waiting meanwhile
         self.wake_delivery()
         return following
 
@@ -327,8 +327,8 @@ class TurnHandler:
                 delay,
             )
             self.metrics.turns.labels(label, "retry").inc()
-            await store.retry_turn(int(row["id"]), attempts, time.time() + delay, reason)
-            await store.release_conversation(conversation_id, self.owner)
+            await store.inbox.retry_turn(int(row["id"]), attempts, time.time() + delay, reason)
+            await store.conversations.release(conversation_id, self.owner)
             return None
         log.error(
             "conversation %s: turn %s failed %d times, for good: %s; the user is told",
@@ -339,9 +339,9 @@ class TurnHandler:
         )
         self.metrics.turns.labels(label, "failed").inc()
         failed = f"turn failed {attempts} times: {reason}"
-        conversation = await store.conversation(conversation_id)
+        conversation = await store.conversations.get(conversation_id)
         if channel is None or conversation is None:
-            _, following = await store.complete_turn(
+            _, following = await store.inbox.complete_turn(
                 int(row["id"]),
                 conversation_id,
                 row["channel"],
@@ -379,10 +379,10 @@ class TurnHandler:
                 delay,
             )
             self.metrics.turns.labels(channel.name, "retry").inc()
-            await self.store.retry_turn(int(row["id"]), attempts, time.time() + delay, exc.reason)
+            await self.store.inbox.retry_turn(int(row["id"]), attempts, time.time() + delay, exc.reason)
             if values:
-                await self.store.update_conversation(conversation["id"], **values)
-            await self.store.release_conversation(conversation["id"], self.owner)
+                await self.store.conversations.update(conversation["id"], **values)
+            await self.store.conversations.release(conversation["id"], self.owner)
             return None
         log.error(
             "conversation %s: bot failed for good: %s; the user is told", conversation["id"], exc.reason

@@ -31,7 +31,7 @@ async def poll_loop(
     while True:
         await asyncio.sleep(interval)
         try:
-            if rounds % 10 == 0 and await store.recover(time.time()):
+            if rounds % 10 == 0 and await store.deliveries.recover(time.time()):
                 wake_delivery()
             await turns.poll()
         except Exception:

@@ -48,7 +48,7 @@ class WebhookAnswers:
             return channel.ack(request, events)
         ids, outbounds = held
         conversation_id = accepted.new_turns[0][1]
-        if ids and await self.store.unsent_before(conversation_id, min(ids)):
+        if ids and await self.store.outbox.unsent_before(conversation_id, min(ids)):
             # an earlier reply is still on its way (a retry, a crashed replica's lease): the held ones queue
             # behind it instead of overtaking it in the HTTP answer
             await self._release_held(ids, 0)
@@ -79,7 +79,7 @@ class WebhookAnswers:
         return dataclasses.replace(response, written=written)
 
     async def _release_held(self, ids: list[int], passive: int) -> None:
-        await self.store.release_held(ids, passive)
+        await self.store.outbox.release_held(ids, passive)
         self.wake_delivery()
 
 

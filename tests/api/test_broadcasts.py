@@ -50,13 +50,13 @@ async def test_broadcast_with_per_recipient_parameters(api: Api, client: httpx.A
 async def test_broadcast_to_a_conversation_filter(api: Api, client: httpx.AsyncClient) -> None:
     store = api.gw.store
     for user in ("a", "b", "c"):
-        await store.conversation_for_user("relay", "main", user, "en-US")
-    quiet = await store.conversation_for_user("relay", "main", "quiet", "en-US")
+        await store.conversations.for_user("relay", "main", user, "en-US")
+    quiet = await store.conversations.for_user("relay", "main", "quiet", "en-US")
     active = time.time()
     for user in ("a", "b", "c"):
-        conversation = await store.find_conversation("relay", "main", user)
-        await store.update_conversation(conversation["id"], last_inbound_at=active)
-    await store.update_conversation(quiet, last_inbound_at=active - 10 * 86400)
+        conversation = await store.conversations.find("relay", "main", user)
+        await store.conversations.update(conversation["id"], last_inbound_at=active)
+    await store.conversations.update(quiet, last_inbound_at=active - 10 * 86400)
     body = {
         "channel": "relay",
         "label": "main",
@@ -222,8 +222,8 @@ async def test_whatsapp_broadcast_follows_the_window_per_recipient(peer: RelayPe
         }
         async with start_api(peer, f"sqlite:///{tmp_path}/gw.db", integrations=[whatsapp]) as api:
             store = api.gw.store
-            recent = await store.conversation_for_user("whatsapp", "shop", "15550001", "en-US")
-            await store.update_conversation(recent, last_inbound_at=time.time() - 3600)
+            recent = await store.conversations.for_user("whatsapp", "shop", "15550001", "en-US")
+            await store.conversations.update(recent, last_inbound_at=time.time() - 3600)
             async with api.client() as client:
                 text = {
                     "channel": "whatsapp",

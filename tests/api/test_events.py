@@ -21,7 +21,7 @@ SHIPPED = {"name": "order_shipped", "data": {"order": "A-17", "carrier": "DHL"}}
 
 
 async def conversation_of(api: Api, user: str) -> str:
-    return await api.gw.store.conversation_for_user("relay", "main", user, "en-US")
+    return await api.gw.store.conversations.for_user("relay", "main", user, "en-US")
 
 
 async def test_event_reaches_the_bot_and_its_reply_is_sent(api: Api, client: httpx.AsyncClient) -> None:
@@ -101,8 +101,8 @@ async def test_event_reply_outside_messengers_window_fails_with_the_reason(
         integrations = [relay_integration(peer.url), messenger]  # type: ignore[attr-defined]
         async with start_api(peer, f"sqlite:///{tmp_path}/gw.db", integrations=integrations) as api:
             store = api.gw.store
-            conversation = await store.conversation_for_user("messenger", "shop", "PSID-9", "en-US")
-            await store.update_conversation(conversation, last_inbound_at=time.time() - 40 * 3600)
+            conversation = await store.conversations.for_user("messenger", "shop", "PSID-9", "en-US")
+            await store.conversations.update(conversation, last_inbound_at=time.time() - 40 * 3600)
             async with api.client() as client:
                 response = await client.post(f"/conversations/{conversation}/events", json=SHIPPED)
                 assert response.status_code == 202

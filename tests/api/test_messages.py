@@ -99,7 +99,7 @@ async def test_retry_with_the_same_idempotency_key_sends_once(api: Api, client: 
     assert first.status_code == 202
     assert all(r.status_code == 202 and r.json() == first.json() for r in retries)
     await api.peer.wait_for(1)
-    rows = await api.gw.store.outbox_rows(first.json()["conversation_id"])
+    rows = await api.gw.store.outbox.rows(first.json()["conversation_id"])
     assert len(rows) == 1 and rows[0]["idempotency_key"] == "order-42-shipped"
     await asyncio.sleep(0.2)
     assert len(api.peer.received) == 1

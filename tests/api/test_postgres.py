@@ -45,7 +45,7 @@ async def test_concurrent_first_uses_of_one_key_send_once(pg_api: Api) -> None:
 
 
 async def test_events_and_transcripts(pg_api: Api) -> None:
-    conversation = await pg_api.gw.store.conversation_for_user("relay", "main", "pg-ev", "en-US")
+    conversation = await pg_api.gw.store.conversations.for_user("relay", "main", "pg-ev", "en-US")
     body = {"name": "order_shipped", "data": {"order": "P-1"}, "idempotency_key": "pg-ev-1"}
     async with pg_api.client() as client:
         answers = await asyncio.gather(
@@ -72,7 +72,7 @@ async def test_events_and_transcripts(pg_api: Api) -> None:
 async def test_search_escapes_like_wildcards(pg_api: Api) -> None:
     store = pg_api.gw.store
     for user in ("ann_1", "annx1", "bob%"):
-        await store.conversation_for_user("relay", "main", user, "en-US")
+        await store.conversations.for_user("relay", "main", user, "en-US")
     async with pg_api.client() as client:
         underscore = (await client.get("/conversations", params={"q": "ann_"})).json()["items"]
         percent = (await client.get("/conversations", params={"q": "%"})).json()["items"]

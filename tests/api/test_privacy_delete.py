@@ -81,7 +81,7 @@ async def test_a_privacy_request_deletes_one_user_through_the_api_and_the_cli(
         assert await rows_of(api, bob) == before_bob
 
         # a turn of bob's is running (its lease is held): 409 with Retry-After, nothing deleted
-        await api.gw.store.update_conversation(bob, lease_owner="elsewhere", lease_until=time.time() + 60)
+        await api.gw.store.conversations.update(bob, lease_owner="elsewhere", lease_until=time.time() + 60)
         busy = await client.delete(f"/conversations/{bob}")
         assert busy.status_code == 409 and busy.headers["retry-after"] == "5"
         assert await rows_of(api, bob) == before_bob

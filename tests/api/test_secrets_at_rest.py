@@ -99,7 +99,7 @@ async def test_rotation_reencrypts_with_the_new_key(store_url: str, monkeypatch:
     await first.create_schema()
     await admin.insert_integration(first, "relay", "kiosk", "en-US", {"secret": TOKEN, "send_url": "x"})
     await StoreKeyValue(first, "t", "relay:kiosk:").set("token", KV_SECRET)
-    await first.kv_set("relay:kiosk:legacy", "stored-in-clear-before-encryption")
+    await first.kv.set("relay:kiosk:legacy", "stored-in-clear-before-encryption")
     await first.close()
 
     both = Store(store_url, secrets=SecretBox([new.encode(), old.encode()], "new,old"))
@@ -192,7 +192,7 @@ async def test_sqlite_store_files_and_its_key_are_private(tmp_path: Path, umask_
     store = Store(f"sqlite:///{database}")
     await store.create_schema()
     await StoreKeyValue(store, "t", "relay:x:").set("token", KV_SECRET)
-    await store.accept("relay", "x", "en-US", [])
+    await store.inbox.accept("relay", "x", "en-US", [])
     files = [database, tmp_path / "gw.db-wal", tmp_path / "gw.db-shm", tmp_path / "gw.db.key"]
     try:
         assert all(f.exists() for f in files)
@@ -244,8 +244,8 @@ async def test_debug_logging_prints_no_sql_parameter(
         store = Store(f"sqlite:///{tmp_path}/gw.db", echo=True)  # echo: statements are logged at INFO
         await store.create_schema()
         await admin.insert_integration(store, "relay", "kiosk", "en-US", {"secret": TOKEN})
-        await store.kv_set("plain-key", KV_SECRET)
-        assert await store.kv_get("plain-key") == KV_SECRET
+        await store.kv.set("plain-key", KV_SECRET)
+        assert await store.kv.get("plain-key") == KV_SECRET
         await store.close()
     finally:
         logging.getLogger().removeHandler(caplog.handler)

@@ -44,9 +44,9 @@ class Platforms:
     async def user_wrote(self, channel: str, user: str, hours_ago: float | None) -> None:
         """A conversation whose user last wrote ``hours_ago`` (None: never)."""
         store = self.api.gw.store
-        conversation = await store.conversation_for_user(channel, "shop", user, "en-US")
+        conversation = await store.conversations.for_user(channel, "shop", user, "en-US")
         when = None if hours_ago is None else time.time() - hours_ago * HOUR
-        await store.update_conversation(conversation, last_inbound_at=when)
+        await store.conversations.update(conversation, last_inbound_at=when)
 
 
 @pytest.fixture
@@ -119,8 +119,8 @@ async def test_messenger_outside_24_hours_without_a_tag_is_refused(platforms: Pl
     assert response.status_code == 422
     reason = response.json()["error"]
     assert "24-hour window has closed" in reason and "tag" in reason and "30 hours ago" in reason
-    conversation = await platforms.api.gw.store.find_conversation("messenger", "shop", "PSID-1")
-    assert await platforms.api.gw.store.outbox_rows(conversation["id"]) == []
+    conversation = await platforms.api.gw.store.conversations.find("messenger", "shop", "PSID-1")
+    assert await platforms.api.gw.store.outbox.rows(conversation["id"]) == []
 
 
 async def test_messenger_first_contact_without_a_tag_is_refused_and_creates_nothing(
@@ -128,7 +128,7 @@ async def test_messenger_first_contact_without_a_tag_is_refused_and_creates_noth
 ) -> None:
     response = await post(platforms, send("messenger", "PSID-new", TEXT))
     assert response.status_code == 422 and "has not written yet" in response.json()["error"]
-    assert await platforms.api.gw.store.find_conversation("messenger", "shop", "PSID-new") is None
+    assert await platforms.api.gw.store.conversations.find("messenger", "shop", "PSID-new") is None
 
 
 async def test_messenger_outside_24_hours_with_a_tag_reaches_the_platform(platforms: Platforms) -> None:

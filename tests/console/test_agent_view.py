@@ -17,7 +17,7 @@ async def messenger_conversation(env: ConsoleEnv, alice: httpx.AsyncClient) -> s
     assert (await add_messenger(env, alice)).status_code == 303
     await env.sim.deliver(env.gw.webhook_url("messenger", "shop"), env.sim.messenger_text(PSID, "hi there"))
     await env.sim.wait_for_sends(1, timeout=10)
-    row = await env.gw.store.find_conversation("messenger", "shop", PSID)
+    row = await env.gw.store.conversations.find("messenger", "shop", PSID)
     return str(row["id"])
 
 
@@ -25,7 +25,7 @@ async def settled(env: ConsoleEnv, cid: str) -> list[str]:
     """The texts the user got, once nothing of the conversation waits to go out."""
 
     async def done() -> bool:
-        return not await env.gw.store.unsent_before(cid, 2**62)
+        return not await env.gw.store.outbox.unsent_before(cid, 2**62)
 
     await wait_until(done, timeout=10)
     return sent_texts(env)

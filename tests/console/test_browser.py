@@ -127,7 +127,7 @@ async def test_set_up_messenger_test_it_watch_a_transcript_and_replay_a_dead_let
     # a live transcript: a signed webhook arrives while the page is open, and shows without a reload
     hook = env.gw.webhook_url("messenger", "shop")
     await env.sim.deliver(hook, env.sim.messenger_text("PSID-live", "first words"))
-    await wait_until(lambda: env.gw.store.find_conversation("messenger", "shop", "PSID-live"), timeout=10)
+    await wait_until(lambda: env.gw.store.conversations.find("messenger", "shop", "PSID-live"), timeout=10)
     await page.get_by_role("link", name="Conversations").click()
     await page.get_by_role("link", name="PSID-live").click()
     await expect(page.get_by_text("You said: first words", exact=True)).to_be_visible()

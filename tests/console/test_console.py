@@ -136,8 +136,8 @@ async def test_every_page_has_a_strict_csp_and_no_inline_code(
     await env.sim.deliver(
         env.gw.webhook_url("messenger", "shop"), env.sim.messenger_text("PSID1", "hi there")
     )
-    await wait_until(lambda: env.gw.store.find_conversation("messenger", "shop", "PSID1"), timeout=10)
-    conversation = await env.gw.store.find_conversation("messenger", "shop", "PSID1")
+    await wait_until(lambda: env.gw.store.conversations.find("messenger", "shop", "PSID1"), timeout=10)
+    conversation = await env.gw.store.conversations.find("messenger", "shop", "PSID1")
     pages = [
         "/console",
         "/console/integrations/new?channel=messenger",
@@ -256,7 +256,7 @@ async def test_message_text_is_never_markup(env: ConsoleEnv, alice: httpx.AsyncC
     evil = '<script>alert(1)</script><img src=x onerror="alert(2)">'
     await env.sim.deliver(env.gw.webhook_url("messenger", "shop"), env.sim.messenger_text("PSID9", evil))
     await env.sim.wait_for_sends(1, timeout=10)
-    conversation = await env.gw.store.find_conversation("messenger", "shop", "PSID9")
+    conversation = await env.gw.store.conversations.find("messenger", "shop", "PSID9")
     page = await alice.get(f"/console/conversations/{conversation['id']}")
     fragment = await alice.get(f"/console/conversations/{conversation['id']}/transcript")
     for html in (page.text, fragment.text):
@@ -353,7 +353,7 @@ async def test_an_operator_sends_a_message_into_a_conversation(
     assert (await add_messenger(env, alice)).status_code == 303
     await env.sim.deliver(env.gw.webhook_url("messenger", "shop"), env.sim.messenger_text("PSID4", "help"))
     await env.sim.wait_for_sends(1, timeout=10)
-    conversation = await env.gw.store.find_conversation("messenger", "shop", "PSID4")
+    conversation = await env.gw.store.conversations.find("messenger", "shop", "PSID4")
     page = await alice.get(f"/console/conversations/{conversation['id']}")
     assert "Open: a free-form message may be sent now" in page.text
     answer = await alice.post(
@@ -516,7 +516,7 @@ async def test_a_broadcast_shows_its_progress_and_a_finished_one_cannot_be_cance
     hook = env.gw.webhook_url("messenger", "shop")
     for psid in ("PSID6", "PSID7"):
         await env.sim.deliver(hook, env.sim.messenger_text(psid, "hi"))
-    await wait_until(lambda: env.gw.store.find_conversation("messenger", "shop", "PSID7"), timeout=10)
+    await wait_until(lambda: env.gw.store.conversations.find("messenger", "shop", "PSID7"), timeout=10)
     page = await alice.get("/console/send")
     answer = await alice.post(
         "/console/broadcasts",
@@ -603,7 +603,7 @@ async def test_conversations_are_found_by_channel_integration_and_user(
     hook = env.gw.webhook_url("messenger", "shop")
     await env.sim.deliver(hook, env.sim.messenger_text("PSID-anna", "hi"))
     await env.sim.deliver(hook, env.sim.messenger_text("PSID-bert", "hi"))
-    await wait_until(lambda: env.gw.store.find_conversation("messenger", "shop", "PSID-bert"), timeout=10)
+    await wait_until(lambda: env.gw.store.conversations.find("messenger", "shop", "PSID-bert"), timeout=10)
     everyone = await alice.get("/console/conversations")
     assert "PSID-anna" in everyone.text and "PSID-bert" in everyone.text
     by_user = await alice.get("/console/conversations", params={"q": "anna"})

@@ -58,7 +58,7 @@ async def test_activity_counts_and_discarding_dead_letters(store: Store) -> None
     messages = [
         InboundMessage(dedup_key=f"m{i}", user=User(id="u1"), input=TextInput(text="hi")) for i in range(3)
     ]
-    accepted = await store.accept("relay", "main", "en-US", messages, now=now)
+    accepted = await store.inbox.accept("relay", "main", "en-US", messages, now=now)
     conversation_id = accepted.new_turns[0][1]
     activity = await operators.inbound_activity(store, now - 1)
     assert activity[("relay", "main")].count == 3
@@ -66,7 +66,7 @@ async def test_activity_counts_and_discarding_dead_letters(store: Store) -> None
     assert (await operators.inbound_activity(store, now + 10))[("relay", "main")].count == 0
 
     outbounds = [NewOutbound(Outbound(body={"text": t}, summary=t)) for t in ("a", "b")]
-    await store.enqueue(conversation_id, "relay", "main", outbounds, request_id="r1")
+    await store.outbox.enqueue(conversation_id, "relay", "main", outbounds, request_id="r1")
     rows = await operators.conversation_outbox(store, conversation_id, 0)
     assert [r["summary"] for r in rows] == ["a", "b"]
     async with store.tx() as conn:

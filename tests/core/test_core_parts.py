@@ -112,7 +112,7 @@ def test_a_lane_per_integration_until_it_is_forgotten() -> None:
 # --- credential pauses ---
 
 
-class FakeStore:
+class FakeDeliveries:
     """Records what the pauses write."""
 
     def __init__(self) -> None:
@@ -122,7 +122,7 @@ class FakeStore:
     async def mark_retry(self, *args: Any) -> None:
         self.retries.append(args)
 
-    async def resume_deliveries(self, channel: str, label: str) -> None:
+    async def resume(self, channel: str, label: str) -> None:
         self.resumed.append((channel, label))
 
 
@@ -131,11 +131,11 @@ def row(i: int) -> dict[str, Any]:
 
 
 async def test_refused_credentials_pause_until_a_probe_goes_through() -> None:
-    store, woken = FakeStore(), []
+    deliveries, woken = FakeDeliveries(), []
     channel = fake_channel()
     live: dict[tuple[str, str], Any] = {("relay", "main"): channel}
     pauses = CredentialPauses(
-        store,  # type: ignore[arg-type]
+        deliveries,  # type: ignore[arg-type]
         Metrics(),
         probe_interval=60,
         channel=lambda c, label: live.get((c, label)),
@@ -147,7 +147,7 @@ async def test_refused_credentials_pause_until_a_probe_goes_through() -> None:
     pause = pauses.of(channel)
     assert pause is not None and pause.reason == "paused: credentials refused: token expired"
     assert channel.ctx.health.status == "failing" and PAUSED_NOTE in channel.ctx.health.message
-    assert store.retries[-1][2] == 2  # no try used up
+    assert deliveries.retries[-1][2] == 2  # no try used up
 
     assert await pauses.hold(channel, row(2), 1)  # waits for the probe time
     pause.probe_at = time.time() - 1
@@ -157,16 +157,16 @@ async def test_refused_credentials_pause_until_a_probe_goes_through() -> None:
     assert pauses.of(channel) is pause and not pause.probing
 
     await pauses.went_through(channel)
-    assert pauses.of(channel) is None and store.resumed == [("relay", "main")] and woken
+    assert pauses.of(channel) is None and deliveries.resumed == [("relay", "main")] and woken
     assert channel.ctx.health.status == "ok"
 
 
 async def test_pauses_resume_when_the_platform_takes_the_credentials_or_the_channel_is_replaced() -> None:
-    store = FakeStore()
+    deliveries = FakeDeliveries()
     channel = fake_channel()
     live: dict[tuple[str, str], Any] = {("relay", "main"): channel}
     pauses = CredentialPauses(
-        store,  # type: ignore[arg-type]
+        deliveries,  # type: ignore[arg-type]
         Metrics(),
         probe_interval=60,
         channel=lambda c, label: live.get((c, label)),
@@ -174,27 +174,31 @@ async def test_pauses_resume_when_the_platform_takes_the_credentials_or_the_chan
     )
     await pauses.pause(channel, row(1), 1, InvalidCredentials("bad token"))
     await pauses.after_failure(channel, Rejected("bad recipient"))  # the platform read the message
-    assert pauses.of(channel) is None and store.resumed == [("relay", "main")]
+    assert pauses.of(channel) is None and deliveries.resumed == [("relay", "main")]
 
     await pauses.pause(channel, row(1), 1, InvalidCredentials("bad token"))
     await pauses.resume_replaced()
     assert pauses.of(channel) is not None  # still the same channel
     live[("relay", "main")] = fake_channel()
     await pauses.resume_replaced()
-    assert pauses.of(channel) is None and len(store.resumed) == 2
+    assert pauses.of(channel) is None and len(deliveries.resumed) == 2
 
 
 # --- the turn runner's count ---
 
 
+class IdleInbox:
+    async def claim_conversation(self, *args: Any) -> None:
+        return None
+
+
 class IdleStore:
     """A store with no turn to run."""
 
+    inbox = IdleInbox()
+
     async def depths(self) -> dict[str, int]:
         return {"inbox_pending": 5}
-
-    async def claim_conversation(self, *args: Any) -> None:
-        return None
 
 
 async def test_the_runner_owns_its_count_of_waiting_turns() -> None:

@@ -27,10 +27,10 @@ def message(key: str, user: str = "u1", text: str = "hi") -> InboundMessage:
 
 
 async def _queued(store: Store, key: str, bodies: list[dict[str, Any]]) -> str:
-    accepted = await store.accept("relay", "main", "en-US", [message(key)])
+    accepted = await store.inbox.accept("relay", "main", "en-US", [message(key)])
     turn, conversation = accepted.new_turns[0]
     outbounds = [NewOutbound(Outbound(body)) for body in bodies]
-    await store.complete_turn(turn, conversation, "relay", "main", outbounds)
+    await store.inbox.complete_turn(turn, conversation, "relay", "main", outbounds)
     return conversation
 
 
@@ -53,13 +53,13 @@ async def test_a_finished_row_frees_its_line_without_a_transaction_of_its_own(
 ) -> None:
     conversation = await _queued(store, "f1", [{"n": 1}, {"n": 2}, {"n": 3}])
     _no_second_connection(store, monkeypatch)
-    (head,) = await store.claim_deliveries("w", time.time(), 10, 30)
-    await store.mark_failed(head["id"], "skipped: rate budget", 0)
-    (second,) = await store.claim_deliveries("w", time.time(), 10, 30)
+    (head,) = await store.deliveries.claim("w", time.time(), 10, 30)
+    await store.deliveries.mark_failed(head["id"], "skipped: rate budget", 0)
+    (second,) = await store.deliveries.claim("w", time.time(), 10, 30)
     assert second["body"] == {"n": 2}
-    await store.mark_failed(second["id"], "refused", 3, dead=True)
+    await store.deliveries.mark_failed(second["id"], "refused", 3, dead=True)
     monkeypatch.undo()
-    rows = {r["id"]: r for r in await store.outbox_rows(conversation)}
+    rows = {r["id"]: r for r in await store.outbox.rows(conversation)}
     assert rows[head["id"]]["status"] == "failed"
     assert rows[head["id"]]["reason"] == "skipped: rate budget"
     assert rows[head["id"]]["attempts"] == 0
@@ -72,14 +72,14 @@ async def test_a_fallback_replaces_the_body_and_is_queued_at_once(
 ) -> None:
     conversation = await _queued(store, "fb", [{"text": "late"}])
     _no_second_connection(store, monkeypatch)
-    (row,) = await store.claim_deliveries("w", time.time(), 10, 30)
+    (row,) = await store.deliveries.claim("w", time.time(), 10, 30)
     template = {"template": {"name": "follow_up", "params": ["ü", 1]}}
-    await store.use_fallback(row["id"], template, "window closed, fallback sent: 24 h")
-    (again,) = await store.claim_deliveries("w", time.time(), 10, 30)
+    await store.deliveries.use_fallback(row["id"], template, "window closed, fallback sent: 24 h")
+    (again,) = await store.deliveries.claim("w", time.time(), 10, 30)
     monkeypatch.undo()
     assert again["id"] == row["id"]
     assert again["body"] == template and again["fallback"] is None
-    (stored,) = await store.outbox_rows(conversation)
+    (stored,) = await store.outbox.rows(conversation)
     assert stored["reason"] == "window closed, fallback sent: 24 h"
 
 
@@ -90,10 +90,10 @@ async def test_events_the_caller_screened_are_not_screened_again(
         raise AssertionError("screened again")
 
     monkeypatch.setattr(inbox_module, "screen_all", screened_twice)
-    accepted = await store.accept("relay", "main", "en-US", [message("s1")], screened=True)
+    accepted = await store.inbox.accept("relay", "main", "en-US", [message("s1")], screened=True)
     assert len(accepted.new_turns) == 1
     with pytest.raises(AssertionError, match="screened again"):  # any other caller is screened
-        await store.accept("relay", "main", "en-US", [message("s2")])
+        await store.inbox.accept("relay", "main", "en-US", [message("s2")])
 
 
 def test_a_labelled_child_is_kept_and_counts_as_before() -> None:
@@ -116,24 +116,26 @@ def test_a_labelled_child_is_kept_and_counts_as_before() -> None:
 
 
 async def test_the_last_turn_releases_its_conversation_and_an_earlier_one_keeps_it(store: Store) -> None:
-    accepted = await store.accept("relay", "main", "en-US", [message("t1"), message("t2")])
+    accepted = await store.inbox.accept("relay", "main", "en-US", [message("t1"), message("t2")])
     conversation = accepted.new_turns[0][1]
-    first = await store.claim_conversation(conversation, "w", 30)
+    first = await store.inbox.claim_conversation(conversation, "w", 30)
     assert first is not None
-    _, following = await store.complete_turn(first["id"], conversation, "relay", "main", [], owner="w")
+    _, following = await store.inbox.complete_turn(first["id"], conversation, "relay", "main", [], owner="w")
     assert following is not None and following["dedup_key"] == "t2"
-    assert await store.claim_conversation(conversation, "other", 30) is None  # still held by "w"
-    _, following = await store.complete_turn(following["id"], conversation, "relay", "main", [], owner="w")
+    assert await store.inbox.claim_conversation(conversation, "other", 30) is None  # still held by "w"
+    _, following = await store.inbox.complete_turn(
+        following["id"], conversation, "relay", "main", [], owner="w"
+    )
     assert following is None
-    conv = await store.conversation(conversation)
+    conv = await store.conversations.get(conversation)
     assert conv is not None and conv["lease_owner"] is None and conv["lease_until"] is None
     # another worker's completion is refused: it neither ends the turn nor releases a lease it does not hold
-    await store.accept("relay", "main", "en-US", [message("t3")])
-    third = await store.claim_conversation(conversation, "w", 30)
+    await store.inbox.accept("relay", "main", "en-US", [message("t3")])
+    third = await store.inbox.claim_conversation(conversation, "w", 30)
     assert third is not None
-    await store.accept("relay", "main", "en-US", [message("t4")])
+    await store.inbox.accept("relay", "main", "en-US", [message("t4")])
     with pytest.raises(LeaseLost):
-        await store.complete_turn(third["id"], conversation, "relay", "main", [], owner="stale")
+        await store.inbox.complete_turn(third["id"], conversation, "relay", "main", [], owner="stale")
     assert [r["status"] for r in await store.inbox.rows(conversation)][-2:] == ["pending", "pending"]
-    conv = await store.conversation(conversation)
+    conv = await store.conversations.get(conversation)
     assert conv is not None and conv["lease_owner"] == "w"

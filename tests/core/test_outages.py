@@ -92,10 +92,10 @@ async def say(gw: RunningGateway, sim: GraphSimulator, user: str, text: str) -> 
 
 
 async def replies(gw: RunningGateway, user: str) -> list[Any]:
-    conversation = await gw.store.find_conversation("whatsapp", "shop", user)
+    conversation = await gw.store.conversations.find("whatsapp", "shop", user)
     if conversation is None:
         return []
-    return [r for r in await gw.store.outbox_rows(conversation["id"]) if r["kind"] == "message"]
+    return [r for r in await gw.store.outbox.rows(conversation["id"]) if r["kind"] == "message"]
 
 
 async def test_a_platform_outage_heals_with_nothing_lost_in_order(
@@ -263,7 +263,7 @@ async def test_a_poisoned_turn_ends_with_an_apology_and_the_user_is_answered_aft
     async with run_gateway(config(sim, graph_url, store_url), bot=EchoBot()) as gw:
         await say(gw, sim, user, "first")
         await wait_until(lambda: texts(sim).get(user) == ["echo: first"], timeout=10)
-        conversation = await gw.store.find_conversation("whatsapp", "shop", user)
+        conversation = await gw.store.conversations.find("whatsapp", "shop", user)
         caplog.set_level(logging.INFO, "channelgate.pipeline")
         await poison(gw, conversation["id"])
         gw.gateway.turns.kick(conversation["id"])
@@ -271,7 +271,7 @@ async def test_a_poisoned_turn_ends_with_an_apology_and_the_user_is_answered_aft
         expected = ["echo: first", APOLOGY, "echo: after"]
         await wait_until(lambda: texts(sim).get(user) == expected, timeout=15)
         [bad] = [
-            r for r in await gw.store.inbox_rows(conversation["id"]) if r["dedup_key"] == "wamid.poisoned"
+            r for r in await gw.store.inbox.rows(conversation["id"]) if r["dedup_key"] == "wamid.poisoned"
         ]
         assert bad["status"] == "failed" and bad["attempts"] == 2  # two retries recorded, the third ended it
         assert bad["error"].startswith("turn failed 3 times: ValidationError")
@@ -289,8 +289,8 @@ async def test_a_bot_that_always_fails_ends_the_turn_and_the_user_is_answered_af
             await say(gw, sim, user, text)
         await wait_until(lambda: texts(sim).get(user) == [APOLOGY, APOLOGY, "echo: fine"], timeout=15)
         assert bot.calls == ["boom", "flaky", "flaky", "flaky", "fine"]  # bot_attempts: 3 for retryable
-        conversation = await gw.store.find_conversation("whatsapp", "shop", user)
-        turns = await gw.store.inbox_rows(conversation["id"])
+        conversation = await gw.store.conversations.find("whatsapp", "shop", user)
+        turns = await gw.store.inbox.rows(conversation["id"])
         assert [t["status"] for t in turns] == ["failed", "failed", "done"]
 
 
@@ -307,10 +307,10 @@ async def test_many_stuck_conversations_do_not_stop_another_users_retry(
         for i in range(2)
         for user in stuck
     ]
-    accepted = await store.accept("whatsapp", "shop", "en-US", messages)
+    accepted = await store.inbox.accept("whatsapp", "shop", "en-US", messages)
     heads = {conversation: turn for turn, conversation in reversed(accepted.new_turns)}
     for turn in heads.values():
-        await store.retry_turn(turn, 1, time.time() + 3600, "waiting an hour")
+        await store.inbox.retry_turn(turn, 1, time.time() + 3600, "waiting an hour")
     await store.close()
 
     bot = EchoBot()
@@ -326,30 +326,30 @@ async def test_replaying_a_dead_letter_keeps_the_conversations_order(store_url: 
     store = Store(store_url)
     await store.create_schema()
     try:
-        conversation = await store.conversation_for_user("whatsapp", "shop", "u1", "en-US")
-        ids = await store.enqueue(
+        conversation = await store.conversations.for_user("whatsapp", "shop", "u1", "en-US")
+        ids = await store.outbox.enqueue(
             conversation,
             "whatsapp",
             "shop",
             [NewOutbound(Outbound(body={"n": n}, summary=str(n))) for n in range(4)],
             "req-1",
         )
-        first = await store.claim_deliveries("w", time.time(), 10, 30)
+        first = await store.deliveries.claim("w", time.time(), 10, 30)
         assert [r["id"] for r in first] == ids[:1]
-        await store.mark_sent(ids[0], "m0", 1)
+        await store.deliveries.mark_sent(ids[0], "m0", 1)
         for dead in ids[1:3]:  # two sends died in an outage, one after the other
-            [row] = await store.claim_deliveries("w", time.time(), 10, 30)
+            [row] = await store.deliveries.claim("w", time.time(), 10, 30)
             assert row["id"] == dead
-            await store.mark_failed(dead, "gone", 5, dead=True)
+            await store.deliveries.mark_failed(dead, "gone", 5, dead=True)
         # replaying the later one brings back the one before it, ahead of it, and the newer one waits
-        assert await store.replay_dead_letter(ids[2])
+        assert await store.dead_letters.replay(ids[2]) is not None
         order = []
-        while rows := await store.claim_deliveries("w", time.time(), 10, 30):
+        while rows := await store.deliveries.claim("w", time.time(), 10, 30):
             assert len(rows) == 1  # one at a time: the head of the line
             order.append(rows[0]["id"])
-            await store.mark_sent(rows[0]["id"], None, 1)
+            await store.deliveries.mark_sent(rows[0]["id"], None, 1)
         assert order == ids[1:]
-        assert not await store.replay_dead_letter(ids[2])  # not dead any more
+        assert await store.dead_letters.replay(ids[2]) is None  # not dead any more
     finally:
         await store.close()
 
@@ -361,23 +361,25 @@ async def test_waiting_conversations_do_not_starve_another_users_send(store_url:
     await store.create_schema()
     try:
         for n in range(300):
-            conversation = await store.conversation_for_user("whatsapp", "shop", f"w{n}", "en-US")
-            await store.enqueue(
+            conversation = await store.conversations.for_user("whatsapp", "shop", f"w{n}", "en-US")
+            await store.outbox.enqueue(
                 conversation,
                 "whatsapp",
                 "shop",
                 [NewOutbound(Outbound(body={"n": i}, summary=str(i))) for i in range(2)],
                 f"req-{n}",
             )
-        heads = await store.claim_deliveries("w", time.time(), 1000, 30)
+        heads = await store.deliveries.claim("w", time.time(), 1000, 30)
         assert len(heads) == 300
         for row in heads:
-            await store.mark_retry(row["id"], row["conversation_id"], 1, time.time() + 3600, "503", None)
-        other = await store.conversation_for_user("whatsapp", "shop", "lucky", "en-US")
-        [lucky] = await store.enqueue(
+            await store.deliveries.mark_retry(
+                row["id"], row["conversation_id"], 1, time.time() + 3600, "503", None
+            )
+        other = await store.conversations.for_user("whatsapp", "shop", "lucky", "en-US")
+        [lucky] = await store.outbox.enqueue(
             other, "whatsapp", "shop", [NewOutbound(Outbound(body={}, summary="hi"))], "req-lucky"
         )
-        assert [r["id"] for r in await store.claim_deliveries("w", time.time(), 8, 30)] == [lucky]
+        assert [r["id"] for r in await store.deliveries.claim("w", time.time(), 8, 30)] == [lucky]
     finally:
         await store.close()
 
@@ -392,11 +394,11 @@ async def test_a_store_from_before_retry_since_gets_the_column(store_url: str) -
     store = Store(store_url)
     try:
         await store.create_schema()  # what `channelgate serve` does at start
-        conversation = await store.conversation_for_user("whatsapp", "shop", "u1", "en-US")
-        [sent] = await store.enqueue(
+        conversation = await store.conversations.for_user("whatsapp", "shop", "u1", "en-US")
+        [sent] = await store.outbox.enqueue(
             conversation, "whatsapp", "shop", [NewOutbound(Outbound(body={}, summary="x"))], "r"
         )
-        [row] = await store.claim_deliveries("w", time.time(), 10, 30)
+        [row] = await store.deliveries.claim("w", time.time(), 10, 30)
         assert row["id"] == sent and row["retry_since"] is None and row["before"] is None
     finally:
         await store.close()

@@ -61,7 +61,7 @@ async def test_signed_webhook_gets_one_turn_and_its_reply_is_delivered(
     assert turn.input.type == "text"
     assert turn.raw == {"id": "e1", "user": {"id": "u1"}, "text": "hello"}
     await wait_until(lambda: _status(gw, turn.conversation_id, "sent"))
-    rows = await gw.store.outbox_rows(turn.conversation_id)
+    rows = await gw.store.outbox.rows(turn.conversation_id)
     assert rows[0]["platform_message_id"] == "m-1"
 
 
@@ -201,7 +201,7 @@ async def test_send_failures_are_retried_honouring_retry_after(gw: ChannelHarnes
     assert peer.texts() == ["echo: persist"]
     conversation = gw.bot.turns[0].conversation_id  # type: ignore[attr-defined]
     await wait_until(lambda: _status(gw, conversation, "sent"))
-    rows = await gw.store.outbox_rows(conversation)
+    rows = await gw.store.outbox.rows(conversation)
     assert rows[0]["attempts"] == 3
 
 
@@ -214,7 +214,7 @@ async def test_refused_send_fails_with_its_reason_and_does_not_block_the_next(
         await deliver(client, gw.webhook_url("relay", "main"), event("x2", "u8", "two"))
     await peer.wait_for(1)
     assert peer.texts() == ["echo: two"]
-    rows = await gw.store.outbox_rows(gw.bot.turns[0].conversation_id)  # type: ignore[attr-defined]
+    rows = await gw.store.outbox.rows(gw.bot.turns[0].conversation_id)  # type: ignore[attr-defined]
     assert rows[0]["status"] == "failed" and "refused" in rows[0]["reason"]
 
 
@@ -227,12 +227,12 @@ async def test_status_updates_move_messages_forward_only(gw: ChannelHarness, pee
         await wait_until(lambda: _status(gw, conversation, "sent"))
         await deliver(client, url, event("st-r", "u9", status={"message_id": "m-1", "status": "read"}))
         await deliver(client, url, event("st-d", "u9", status={"message_id": "m-1", "status": "delivered"}))
-    rows = await gw.store.outbox_rows(conversation)
+    rows = await gw.store.outbox.rows(conversation)
     assert rows[0]["status"] == "read"
 
 
 async def _status(gw: ChannelHarness, conversation: str, status: str) -> bool:
-    rows = await gw.store.outbox_rows(conversation)
+    rows = await gw.store.outbox.rows(conversation)
     return bool(rows) and rows[0]["status"] == status
 
 

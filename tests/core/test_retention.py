@@ -109,9 +109,9 @@ async def test_old_finished_rows_go_and_everything_else_stays(store: Store) -> N
     before_dead = await add_message(store, other, "delivered", OLD)
     dead = await add_message(store, other, "dead", OLD)
     kept_messages |= {before_dead, dead}
-    await store.kv_set("token", "old", ttl=0.01)
-    await store.kv_set("media", "fresh", ttl=3600)
-    await store.kv_set("forever", "value")
+    await store.kv.set("token", "old", ttl=0.01)
+    await store.kv.set("media", "fresh", ttl=3600)
+    await store.kv.set("forever", "value")
     await asyncio.sleep(0.05)
 
     pruned = await prune(store, history_seconds=KEEP, batch_size=2, now=time.time())
@@ -120,9 +120,9 @@ async def test_old_finished_rows_go_and_everything_else_stays(store: Store) -> N
     assert await ids(store, inbox) == kept_turns
     assert await ids(store, outbox) == kept_messages
     assert await ids(store, kv) == {"media", "forever"}
-    assert await store.conversation(conv) is not None  # the user's row (locale, bot state) stays
-    assert await store.replay_dead_letter(dead)  # and the replay still finds where to start
-    assert {r["id"] for r in await store.outbox_rows(other) if r["status"] == "queued"} == {dead}
+    assert await store.conversations.get(conv) is not None  # the user's row (locale, bot state) stays
+    assert await store.dead_letters.replay(dead) is not None  # and the replay still finds where to start
+    assert {r["id"] for r in await store.outbox.rows(other) if r["status"] == "queued"} == {dead}
 
 
 async def test_keeping_forever_prunes_only_expired_values(store: Store) -> None:
@@ -242,9 +242,9 @@ async def test_forget_conversation_deletes_its_rows_and_nothing_else(store: Stor
         "outbox": 4,
         "broadcast_recipients": 0,
     }
-    assert await store.conversation(ann) is None
+    assert await store.conversations.get(ann) is None
     assert (await ids(store, inbox), await ids(store, outbox)) == bobs
-    assert await store.conversation(bob) is not None
+    assert await store.conversations.get(bob) is not None
     assert await forget_conversation(store, ann) is None  # nothing left to delete
 
 

@@ -48,28 +48,30 @@ def test_a_new_delivery_is_what_the_insert_statement_takes() -> None:
 
 
 async def test_the_rows_the_pipeline_and_delivery_read_carry_every_column(store: Store) -> None:
-    accepted = await store.accept("relay", "main", "en-US", [message("a")])
+    accepted = await store.inbox.accept("relay", "main", "en-US", [message("a")])
     turn_id, conversation_id = accepted.new_turns[0]
 
-    conversation = await store.conversation(conversation_id)
+    conversation = await store.conversations.get(conversation_id)
     assert conversation is not None and set(conversation) == keys(ConversationRow)
     assert conversation["profile_fetched"] is False and conversation["user_id"] == "u1"
-    found = await store.find_conversation("relay", "main", "u1")
+    found = await store.conversations.find("relay", "main", "u1")
     assert found is not None and set(found) == keys(ConversationRow) and found["id"] == conversation_id
 
-    turn = await store.claim_conversation(conversation_id, "w", 30)
+    turn = await store.inbox.claim_conversation(conversation_id, "w", 30)
     assert turn is not None and set(turn) == keys(TurnRow)
     assert turn["id"] == turn_id and turn["input"] == {"type": "text", "text": "hi"}
-    assert [set(r) for r in await store.inbox_rows(conversation_id)] == [keys(TurnRow)]
+    assert [set(r) for r in await store.inbox.rows(conversation_id)] == [keys(TurnRow)]
 
     reply = NewOutbound(Outbound(kind="message", body={"text": "hello"}))
-    ids, following = await store.complete_turn(turn_id, conversation_id, "relay", "main", [reply], owner="w")
+    ids, following = await store.inbox.complete_turn(
+        turn_id, conversation_id, "relay", "main", [reply], owner="w"
+    )
     assert following is None
-    claimed = await store.claim_deliveries("d", time.time() + 1, 10, 30)
+    claimed = await store.deliveries.claim("d", time.time() + 1, 10, 30)
     assert [r["id"] for r in claimed] == ids
     assert set(claimed[0]) == keys(DeliveryRow)
     assert claimed[0]["body"] == {"text": "hello"} and claimed[0]["best_effort"] is False
-    assert [set(r) for r in await store.outbox_rows(conversation_id)] == [keys(DeliveryRow)]
+    assert [set(r) for r in await store.outbox.rows(conversation_id)] == [keys(DeliveryRow)]
 
 
 async def test_the_send_api_and_a_webhook_find_the_same_conversation(store: Store) -> None:
@@ -83,15 +85,15 @@ async def test_the_send_api_and_a_webhook_find_the_same_conversation(store: Stor
         items=[NewOutbound(Outbound(kind="message", body={"text": "first"}))],
         idem=None,
     )
-    accepted = await store.accept("relay", "main", "en-US", [message("w1", user="u9")])
+    accepted = await store.inbox.accept("relay", "main", "en-US", [message("w1", user="u9")])
     assert accepted.new_turns[0][1] == sent["conversation_id"]
-    conversation = await store.conversation(sent["conversation_id"])
+    conversation = await store.conversations.get(sent["conversation_id"])
     assert conversation is not None and conversation["locale"] == "fr-FR"  # made by the API, kept
-    assert await store.conversation_for_user("relay", "main", "u9", "en-US") == sent["conversation_id"]
+    assert await store.conversations.for_user("relay", "main", "u9", "en-US") == sent["conversation_id"]
 
 
 async def test_an_api_event_is_one_turn_however_often_its_request_is_repeated(store: Store) -> None:
-    conversation_id = await store.conversation_for_user("relay", "main", "u1", "en-US")
+    conversation_id = await store.conversations.for_user("relay", "main", "u1", "en-US")
     idem = Idempotency("events:k1", "hash")
     first, added = await admin.add_event(
         store, conversation_id=conversation_id, channel="relay", label="main", input_json={"x": 1}, idem=idem
@@ -100,14 +102,16 @@ async def test_an_api_event_is_one_turn_however_often_its_request_is_repeated(st
         store, conversation_id=conversation_id, channel="relay", label="main", input_json={"x": 1}, idem=idem
     )
     assert added and not added_again and again == first
-    rows = await store.inbox_rows(conversation_id)
+    rows = await store.inbox.rows(conversation_id)
     assert [(r["kind"], r["dedup_key"], r["input"]) for r in rows] == [("event", "api:events:k1", {"x": 1})]
     # the same insert as the store's own event turns: a seen dedup key adds nothing
-    assert await store.add_event_turn(conversation_id, "relay", "main", {"x": 2}, "api:events:k1") is None
+    assert (
+        await store.inbox.add_event_turn(conversation_id, "relay", "main", {"x": 2}, "api:events:k1") is None
+    )
 
 
 async def test_the_hot_insert_statement_is_the_inbox_repositorys(store: Store) -> None:
-    conversation_id = await store.conversation_for_user("relay", "main", "u1", "en-US")
+    conversation_id = await store.conversations.for_user("relay", "main", "u1", "en-US")
     row = {
         "channel": "relay",
         "label": "main",
@@ -161,24 +165,24 @@ def test_held_and_failed_rows_are_never_folded_nor_folded_onto() -> None:
 
 
 async def test_the_actions_before_a_message_round_trip_through_its_row(store: Store) -> None:
-    accepted = await store.accept("relay", "main", "en-US", [message("b")])
+    accepted = await store.inbox.accept("relay", "main", "en-US", [message("b")])
     turn_id, conversation_id = accepted.new_turns[0]
-    assert await store.claim_conversation(conversation_id, "w", 30) is not None
+    assert await store.inbox.claim_conversation(conversation_id, "w", 30) is not None
     items = [action("mark_seen"), action("typing_on"), reply("hello"), action("late")]
-    ids, _ = await store.complete_turn(turn_id, conversation_id, "relay", "main", items, owner="w")
+    ids, _ = await store.inbox.complete_turn(turn_id, conversation_id, "relay", "main", items, owner="w")
     assert len(ids) == 2  # the reply (two actions on it) and the lone action
     riders = [
         {"kind": "action", "body": {"sender_action": name}, "summary": name}
         for name in ("mark_seen", "typing_on")
     ]
-    [head] = await store.claim_deliveries("d", time.time() + 1, 10, 30)
+    [head] = await store.deliveries.claim("d", time.time() + 1, 10, 30)
     assert (head["id"], head["before"], head["best_effort"]) == (ids[0], riders, False)
     assert [a.body for a in actions_of(head)] == [
         {"sender_action": "mark_seen"},
         {"sender_action": "typing_on"},
     ]
-    rows = await store.outbox_rows(conversation_id)  # read through SQLAlchemy, not the hot statement
+    rows = await store.outbox.rows(conversation_id)  # read through SQLAlchemy, not the hot statement
     assert [(r["kind"], r["before"]) for r in rows] == [("message", riders), ("action", None)]
-    await store.mark_sent(ids[0], "m1", 1)
-    [lone] = await store.claim_deliveries("d", time.time() + 1, 10, 30)
+    await store.deliveries.mark_sent(ids[0], "m1", 1)
+    [lone] = await store.deliveries.claim("d", time.time() + 1, 10, 30)
     assert (lone["id"], lone["before"], lone["best_effort"]) == (ids[1], None, True)

@@ -23,13 +23,13 @@ SCENARIO = textwrap.dedent(
 
     async def reader(store, user):
         while True:  # the read path that goes through aiosqlite, as the admin API and console use it
-            await store.find_conversation("relay", "main", user)
+            await store.conversations.find("relay", "main", user)
 
     async def once(folder, i):
         store = Store(f"sqlite:///{folder}/s{i}.db")
         await store.create_schema()
         message = InboundMessage(dedup_key="m", user=User(id="u1"), input=TextInput(text="hi"))
-        await store.accept("relay", "main", "en-US", [message])
+        await store.inbox.accept("relay", "main", "en-US", [message])
         tasks = [asyncio.create_task(reader(store, "u1")) for _ in range(8)]
         await asyncio.sleep(random.uniform(0.005, 0.03))
         for task in tasks:

@@ -25,23 +25,23 @@ from .test_store import message
 
 
 async def test_a_worker_that_lost_its_lease_cannot_commit_the_turn(store: Store) -> None:
-    accepted = await store.accept("relay", "main", "en-US", [message("t1")])
+    accepted = await store.inbox.accept("relay", "main", "en-US", [message("t1")])
     conversation = accepted.new_turns[0][1]
-    stale = await store.claim_conversation(conversation, "a", 0.05)
+    stale = await store.inbox.claim_conversation(conversation, "a", 0.05)
     assert stale is not None
     await asyncio.sleep(0.1)  # a's lease expires; b claims the same turn
-    fresh = await store.claim_conversation(conversation, "b", 30)
+    fresh = await store.inbox.claim_conversation(conversation, "b", 30)
     assert fresh is not None and fresh["id"] == stale["id"]
-    assert not await store.renew_lease(conversation, "a", 30)
+    assert not await store.conversations.renew_lease(conversation, "a", 30)
     reply = [NewOutbound(Outbound({"text": "late"}))]
     with pytest.raises(LeaseLost):
-        await store.complete_turn(stale["id"], conversation, "relay", "main", reply, owner="a")
+        await store.inbox.complete_turn(stale["id"], conversation, "relay", "main", reply, owner="a")
     assert [r["status"] for r in await store.inbox.rows(conversation)] == ["pending"]
-    assert await store.renew_lease(conversation, "b", 30)
-    ids, _ = await store.complete_turn(fresh["id"], conversation, "relay", "main", reply, owner="b")
+    assert await store.conversations.renew_lease(conversation, "b", 30)
+    ids, _ = await store.inbox.complete_turn(fresh["id"], conversation, "relay", "main", reply, owner="b")
     assert len(ids) == 1
     with pytest.raises(LeaseLost):  # done: nobody finishes it again, not even its owner
-        await store.complete_turn(fresh["id"], conversation, "relay", "main", reply)
+        await store.inbox.complete_turn(fresh["id"], conversation, "relay", "main", reply)
 
 
 async def test_a_turn_slower_than_the_lease_is_answered_once_by_two_replicas(

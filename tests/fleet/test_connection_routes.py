@@ -37,7 +37,7 @@ def only_a_claims(b: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     async def nothing(*args: object) -> list[object]:
         return []
 
-    monkeypatch.setattr(b.gw.gateway.store, "claim_deliveries", nothing)
+    monkeypatch.setattr(b.gw.gateway.store.deliveries, "claim", nothing)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ async def test_a_web_chat_send_picked_up_away_from_the_socket_reaches_the_user_w
     conversation_id = answer.json()["conversation_id"]
 
     async def sent_once() -> bool:
-        rows = await a.gw.store.outbox_rows(conversation_id)
+        rows = await a.gw.store.outbox.rows(conversation_id)
         return [(r["status"], r["attempts"]) for r in rows] == [("sent", 1)]
 
     await wait_until(sent_once, timeout=2.0)  # B records the send once the browser's receipt is in
@@ -109,7 +109,7 @@ async def test_a_routed_line_goes_out_in_order_and_once(
     conversation_id = answer.json()["conversation_id"]
 
     async def all_sent() -> bool:
-        rows = await a.gw.store.outbox_rows(conversation_id)
+        rows = await a.gw.store.outbox.rows(conversation_id)
         return [r["status"] for r in rows] == ["sent"] * len(texts)
 
     await wait_until(all_sent, timeout=2.0)
@@ -160,7 +160,7 @@ async def test_a_wechat_request_waiting_on_a_is_answered_with_the_reply_of_a_tur
     conversation_id = bot_b.turns[0].conversation_id
 
     async def settled() -> bool:
-        rows = await a.store.outbox_rows(conversation_id)
+        rows = await a.store.outbox.rows(conversation_id)
         return [(r["status"], r["reason"]) for r in rows] == [("sent", "passive reply"), ("sent", None)]
 
     await wait_until(settled, timeout=2.0)

@@ -122,10 +122,10 @@ async def say(gw: RunningGateway, graph: GraphSimulator, text: str) -> None:
 
 async def conversation_id(gw: RunningGateway) -> str:
     async def found() -> bool:
-        return await gw.store.find_conversation("whatsapp", "shop", WA_ID) is not None
+        return await gw.store.conversations.find("whatsapp", "shop", WA_ID) is not None
 
     await wait_until(found)
-    row = await gw.store.find_conversation("whatsapp", "shop", WA_ID)
+    row = await gw.store.conversations.find("whatsapp", "shop", WA_ID)
     return str(row["id"])
 
 

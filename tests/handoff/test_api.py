@@ -87,7 +87,7 @@ async def test_without_a_desk_agents_answer_through_the_api(running: Running, gr
         await say(gw, graph, "hello?")
 
         async def recorded() -> bool:
-            return len(await gw.store.inbox_rows(cid)) == 2
+            return len(await gw.store.inbox.rows(cid)) == 2
 
         await wait_until(recorded)
         assert bot.inputs() == []
@@ -113,12 +113,12 @@ async def test_deleting_a_conversation_forgets_its_handoff_and_desk_rows(
 
         await wait_until(held)
         desk_line = (await gw.store.handoffs.get(cid))["desk_line"]
-        assert await gw.store.outbox_rows(desk_line)
+        assert await gw.store.outbox.rows(desk_line)
         async with api(gw, key) as http:
             deleted = await http.delete(f"/conversations/{cid}")
             assert deleted.status_code == 200, deleted.text
         assert await gw.store.handoffs.get(cid) is None
-        assert await gw.store.outbox_rows(desk_line) == []
+        assert await gw.store.outbox.rows(desk_line) == []
 
 
 async def test_agent_messages_idempotency_key_replays_or_refuses_another_body(

@@ -126,7 +126,7 @@ async def test_private_notes_stay_private(
         await chatwoot.agent_reply(desk.id, "Hi, how can I help?")
         await user_gets(graph, "Hi, how can I help?")
         assert "internal: VIP customer" not in texts_to_user(graph)
-        rows = await gw.store.outbox_rows(await conversation_id(gw))
+        rows = await gw.store.outbox.rows(await conversation_id(gw))
         assert all("VIP" not in (r["summary"] or "") for r in rows)
 
 

@@ -62,7 +62,7 @@ async def deliver(gw: RunningGateway, sim: GraphSimulator, payload: dict[str, An
 
 
 async def holder(gw: RunningGateway) -> str | None:
-    row = await gw.store.find_conversation("messenger", "page", PSID)
+    row = await gw.store.conversations.find("messenger", "page", PSID)
     return None if row is None else str(await gw.store.handoffs.holder(row["id"]))
 
 
@@ -88,7 +88,7 @@ async def test_pass_to_the_page_inbox_and_back(messenger: GraphSimulator, messen
         assert messenger.thread_owner[PSID] == PAGE_INBOX_APP_ID
         assert await holder(gw) == "agent"
         # the pass stands in the conversation's own line, after the bot's message (which needs the thread)
-        row = await gw.store.find_conversation("messenger", "page", PSID)
+        row = await gw.store.conversations.find("messenger", "page", PSID)
         line = [e for rank, e in await transcript(gw.store, row["id"], limit=100) if rank == 1]
         kinds = [e["kind"] for e in line if e["kind"] in ("message", "desk")]
         assert kinds[-2:] == ["message", "desk"]
@@ -97,7 +97,7 @@ async def test_pass_to_the_page_inbox_and_back(messenger: GraphSimulator, messen
         # messaging: neither reaches the bot
         await deliver(gw, messenger, messenger.messenger_standby_text(PSID, "are you there?"))
         await deliver(gw, messenger, messenger.messenger_text(PSID, "hello?"))
-        row = await gw.store.find_conversation("messenger", "page", PSID)
+        row = await gw.store.conversations.find("messenger", "page", PSID)
 
         async def recorded() -> bool:  # "hello?" is a turn of the transcript, done without the bot
             entries = await transcript(gw.store, row["id"], limit=100)
@@ -139,7 +139,7 @@ async def test_the_inbox_takes_the_thread_and_an_operator_gives_it_back(
         assert messenger.thread_calls == []  # the inbox has it already
         assert [i for i in bot.inputs() if isinstance(i, EventInput)] == []
 
-        row = await gw.store.find_conversation("messenger", "page", PSID)
+        row = await gw.store.conversations.find("messenger", "page", PSID)
         assert await gw.gateway.handoffs.hand_back(row["id"], "released")
         await wait_until(lambda: len(messenger.thread_calls) == 1)
         assert messenger.thread_calls[0]["op"] == "take_thread_control"

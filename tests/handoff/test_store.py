@@ -12,7 +12,7 @@ from channelgate.store import outbox as outbox_rows
 
 
 async def a_conversation(store: Store, user: str = "u1") -> str:
-    return await store.conversation_for_user("relay", "main", user, "en-US")
+    return await store.conversations.for_user("relay", "main", user, "en-US")
 
 
 async def test_take_forward_reply_and_hand_back(store: Store) -> None:
@@ -27,11 +27,11 @@ async def test_take_forward_reply_and_hand_back(store: Store) -> None:
     assert await store.handoffs.held_counts() == {("relay", "main"): 1}
 
     # the desk's rows stand in their own line, not the conversation's
-    desk = await store.outbox_rows(held["desk_line"])
+    desk = await store.outbox.rows(held["desk_line"])
     assert [(r["kind"], r["body"]["op"], r["body"]["handoff_id"]) for r in desk] == [
         ("desk", "open", held["handoff_id"])
     ]
-    assert await store.outbox_rows(cid) == []
+    assert await store.outbox.rows(cid) == []
 
     async def forward(key: str) -> None:
         body = {"op": "message", "conversation_id": cid, "input": {"type": "text", "text": "hi"}}
@@ -39,7 +39,7 @@ async def test_take_forward_reply_and_hand_back(store: Store) -> None:
 
     await forward("turn:1")
     await forward("turn:1")  # a turn run again after a crash forwards once
-    assert len(await store.outbox_rows(held["desk_line"])) == 2
+    assert len(await store.outbox.rows(held["desk_line"])) == 2
 
     now = time.time()
     item = NewOutbound(Outbound(body={"text": "hello"}, summary="hello"))
@@ -57,7 +57,7 @@ async def test_take_forward_reply_and_hand_back(store: Store) -> None:
     )
     assert back is not None and await store.handoffs.holder(cid) == "bot"
     assert await store.handoffs.release(cid, reason="released") is None  # nothing to give back
-    turns = await store.inbox_rows(cid)
+    turns = await store.inbox.rows(cid)
     assert [t["input"] for t in turns] == [event["input"]]
     assert await store.handoffs.held_counts() == {}
 
@@ -89,7 +89,7 @@ async def test_a_message_racing_a_hand_back_becomes_the_bots_next_turn(store: St
         lambda conn: handoff_rows.to_bot_if_released(conn, conversation, text, "turn:9", 1.0)
     )
     assert moved is True
-    assert [t["input"] for t in await store.inbox_rows(cid)] == [event["input"], text]
+    assert [t["input"] for t in await store.inbox.rows(cid)] == [event["input"], text]
     await store.handoffs.take(cid, "relay", "main", reason="operator", note=None)
     held_now = await store.run(
         lambda conn: handoff_rows.to_bot_if_released(conn, conversation, text, "turn:10", 1.0)

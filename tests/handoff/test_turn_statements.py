@@ -53,7 +53,7 @@ async def test_a_turn_reads_the_holder_with_its_conversation(
         cid = await conversation_id(gw)
 
         async def recorded() -> bool:
-            return len(await gw.store.inbox_rows(cid)) == 5
+            return len(await gw.store.inbox.rows(cid)) == 5
 
         await wait_until(recorded)
         await wait_until(lambda: turn_reads(seen) == 5)

@@ -50,15 +50,15 @@ def api_texts(sim: WeChatSimulator) -> list[str]:
 
 
 async def holder(gw: RunningGateway) -> str:
-    row = await gw.store.find_conversation("wechat", "shop", USER)
+    row = await gw.store.conversations.find("wechat", "shop", USER)
     return str(await gw.store.handoffs.holder(row["id"]))
 
 
 async def all_sent(gw: RunningGateway) -> None:
-    row = await gw.store.find_conversation("wechat", "shop", USER)
+    row = await gw.store.conversations.find("wechat", "shop", USER)
 
     async def done() -> bool:
-        return not await gw.store.unsent_before(row["id"], 2**62)
+        return not await gw.store.outbox.unsent_before(row["id"], 2**62)
 
     await wait_until(done)
 

@@ -86,8 +86,8 @@ def config(sim: InstagramSimulator, api_url: str) -> dict[str, Any]:
 
 
 async def messages(gw: RunningGateway) -> list[Any]:
-    conversation = await gw.store.find_conversation("instagram", "shop", IGSID)
-    rows = [] if conversation is None else list(await gw.store.outbox_rows(conversation["id"]))
+    conversation = await gw.store.conversations.find("instagram", "shop", IGSID)
+    rows = [] if conversation is None else list(await gw.store.outbox.rows(conversation["id"]))
     return [row for row in rows if row["kind"] == "message"]
 
 

@@ -31,7 +31,7 @@ async def test_agent_reply_after_24_hours_is_tagged_human_agent(
             )
 
         await wait_until(confirmed)
-        conversation = await gw.store.find_conversation("instagram", "shop", IGSID)
+        conversation = await gw.store.conversations.find("instagram", "shop", IGSID)
         assert conversation is not None
         cid = conversation["id"]
         _, key = await admin.create_key(gw.store, "ops", "full")
@@ -40,11 +40,11 @@ async def test_agent_reply_after_24_hours_is_tagged_human_agent(
         ) as http:
             text = {"messages": [{"type": "text", "text": "Ann from support, sorry for the wait"}]}
             assert (await http.post(f"/conversations/{cid}/agent-messages", json=text)).status_code == 202
-            await gw.store.update_conversation(cid, last_inbound_at=time.time() - 2 * 86400)
+            await gw.store.conversations.update(cid, last_inbound_at=time.time() - 2 * 86400)
             later = {"messages": [{"type": "text", "text": "Your refund went out today"}]}
             sent = await http.post(f"/conversations/{cid}/agent-messages", json=later)
             assert sent.status_code == 202, sent.text
-            await gw.store.update_conversation(cid, last_inbound_at=time.time() - 8 * 86400)
+            await gw.store.conversations.update(cid, last_inbound_at=time.time() - 8 * 86400)
             closed = await http.post(f"/conversations/{cid}/agent-messages", json=later)
             assert closed.status_code == 422  # past the 7 days, the tag cannot open it
 

@@ -105,7 +105,7 @@ class Harness:
         return [s.text for s in self.seen()]
 
     async def conversation(self) -> Any:
-        return await self.gw.store.find_conversation(self.channel, "main", self.user)
+        return await self.gw.store.conversations.find(self.channel, "main", self.user)
 
     @property
     def integration(self) -> Any:

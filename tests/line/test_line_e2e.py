@@ -84,8 +84,8 @@ async def connected(gw: RunningGateway, sim: LineSimulator) -> LineChannel:
 
 
 async def rows(gw: RunningGateway, user: str = USER) -> list[Any]:
-    conversation = await gw.store.find_conversation("line", "main", user)
-    found = [] if conversation is None else list(await gw.store.outbox_rows(conversation["id"]))
+    conversation = await gw.store.conversations.find("line", "main", user)
+    found = [] if conversation is None else list(await gw.store.outbox.rows(conversation["id"]))
     return [row for row in found if row["kind"] == "message"]
 
 

@@ -54,8 +54,8 @@ async def best_effort_counts(gw: RunningGateway) -> dict[str, float]:
 
 
 async def outbox(gw: RunningGateway, user: str) -> list[Any]:
-    conversation = await gw.store.find_conversation("messenger", "shop", user)
-    return [] if conversation is None else list(await gw.store.outbox_rows(conversation["id"]))
+    conversation = await gw.store.conversations.find("messenger", "shop", user)
+    return [] if conversation is None else list(await gw.store.outbox.rows(conversation["id"]))
 
 
 async def finished(gw: RunningGateway, users: list[str]) -> dict[str, list[Any]]:

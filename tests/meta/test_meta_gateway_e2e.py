@@ -60,8 +60,8 @@ def config(kind: str, sim: GraphSimulator, api: str) -> dict[str, Any]:
 
 
 async def outbox(gw: RunningGateway, kind: str, user: str) -> list[Any]:
-    conversation = await gw.store.find_conversation(kind, "shop", user)
-    return [] if conversation is None else list(await gw.store.outbox_rows(conversation["id"]))
+    conversation = await gw.store.conversations.find(kind, "shop", user)
+    return [] if conversation is None else list(await gw.store.outbox.rows(conversation["id"]))
 
 
 async def messages(gw: RunningGateway, kind: str, user: str) -> list[Any]:

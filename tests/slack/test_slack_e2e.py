@@ -56,8 +56,8 @@ def config(sim: SlackSimulator, api_url: str, **extra: Any) -> dict[str, Any]:
 
 
 async def messages(gw: RunningGateway, user: str = DM) -> list[Any]:
-    conversation = await gw.store.find_conversation("slack", "main", user)
-    rows = [] if conversation is None else await gw.store.outbox_rows(conversation["id"])
+    conversation = await gw.store.conversations.find("slack", "main", user)
+    rows = [] if conversation is None else await gw.store.outbox.rows(conversation["id"])
     return [row for row in rows if row["kind"] == "message"]
 
 

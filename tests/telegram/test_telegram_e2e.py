@@ -83,8 +83,8 @@ async def connected(gw: RunningGateway) -> TelegramChannel:
 
 
 async def messages(gw: RunningGateway, chat: int = CHAT) -> list[Any]:
-    conversation = await gw.store.find_conversation("telegram", "main", str(chat))
-    rows = [] if conversation is None else list(await gw.store.outbox_rows(conversation["id"]))
+    conversation = await gw.store.conversations.find("telegram", "main", str(chat))
+    rows = [] if conversation is None else list(await gw.store.outbox.rows(conversation["id"]))
     return [row for row in rows if row["kind"] == "message"]
 
 

@@ -94,8 +94,8 @@ async def connected(gw: RunningGateway, *, passive: bool = True) -> TwilioChanne
 
 
 async def messages(gw: RunningGateway, user: str = USER) -> list[Any]:
-    conversation = await gw.store.find_conversation("twilio", "main", user)
-    rows = [] if conversation is None else list(await gw.store.outbox_rows(conversation["id"]))
+    conversation = await gw.store.conversations.find("twilio", "main", user)
+    rows = [] if conversation is None else list(await gw.store.outbox.rows(conversation["id"]))
     return [row for row in rows if row["kind"] == "message"]
 
 

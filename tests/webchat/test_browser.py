@@ -144,8 +144,8 @@ async def test_card_button_gets_the_bots_answer_and_a_reload_keeps_the_conversat
     await message.fill("still me?")
     await message.press("Enter")
     await expect(page.get_by_text("You said: still me?")).to_be_visible()
-    conversation = await demo.store.find_conversation("webchat", "site", before["user_id"])
-    inbox = await demo.store.inbox_rows(conversation["id"])
+    conversation = await demo.store.conversations.find("webchat", "site", before["user_id"])
+    inbox = await demo.store.inbox.rows(conversation["id"])
     assert [row["input"].get("text") or row["input"].get("payload") for row in inbox] == [
         "card",
         "CARD_MORE",

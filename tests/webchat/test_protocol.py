@@ -109,12 +109,12 @@ async def test_text_is_acknowledged_answered_by_the_bot_and_delivered(gw: Served
     assert (turn.channel, turn.label, turn.user.id) == ("webchat", "site", welcome["user_id"])
     assert turn.locale == "fr-FR"  # the browser's first language, negotiated against the bot's
     assert turn.raw == {"type": "text", "id": sent, "text": "bonjour"}
-    conversation = await gw.store.find_conversation("webchat", "site", welcome["user_id"])
+    conversation = await gw.store.conversations.find("webchat", "site", welcome["user_id"])
     await wait_until(lambda: _outbox_status(gw, conversation["id"], "sent"))
 
 
 async def _outbox_status(gw: Served, conversation_id: str, status: str) -> bool:
-    rows = await gw.store.outbox_rows(conversation_id)
+    rows = await gw.store.outbox.rows(conversation_id)
     return bool(rows) and all(r["status"] == status for r in rows)
 
 
@@ -158,14 +158,14 @@ async def test_message_queued_while_offline_is_delivered_on_reconnect(gw: Served
         await client.say("reply later")
         await client.expect("ack")
     bot.gate.set()  # the bot answers after the browser has gone
-    conversation = await gw.store.find_conversation("webchat", "site", welcome["user_id"])
+    conversation = await gw.store.conversations.find("webchat", "site", welcome["user_id"])
 
     async def waiting_for_the_user() -> bool:
-        rows = await gw.store.outbox_rows(conversation["id"])
+        rows = await gw.store.outbox.rows(conversation["id"])
         return bool(rows) and rows[0]["status"] == "queued" and bool(rows[0]["reason"])
 
     await wait_until(waiting_for_the_user)
-    rows = await gw.store.outbox_rows(conversation["id"])
+    rows = await gw.store.outbox.rows(conversation["id"])
     assert "not connected" in rows[0]["reason"]
     assert rows[0]["attempts"] == 0  # waiting for the user uses up no tries
     # its next try is 30 s away (max_backoff); the hello makes it due at once

@@ -83,7 +83,7 @@ async def test_bot_slower_than_the_budget_answers_once_through_the_api_despite_r
         conversation = bot.turns[0].conversation_id
 
         async def all_sent() -> bool:
-            rows = await gw.store.outbox_rows(conversation)
+            rows = await gw.store.outbox.rows(conversation)
             return len(rows) == 2 and all(r["status"] == "sent" for r in rows)
 
         await wait_until(all_sent)  # the outbox is settled: nothing else will be sent

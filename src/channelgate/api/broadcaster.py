@@ -105,7 +105,7 @@ class Broadcaster:
         store = self.gateway.store
         lock = f"broadcast:{broadcast_id}"
         owner = self.gateway.owner
-        if not await store.try_lock(lock, owner, LOCK_TTL):
+        if not await store.kv.try_lock(lock, owner, LOCK_TTL):
             return  # another replica has it
         try:
             await self._process(broadcast_id, lock)
@@ -115,7 +115,7 @@ class Broadcaster:
             log.exception("broadcast %s: stopped by an error; it resumes on the next scan", broadcast_id)
         finally:
             with contextlib.suppress(Exception):
-                await store.unlock(lock, owner)
+                await store.kv.unlock(lock, owner)
 
     async def _process(self, broadcast_id: str, lock: str) -> None:
         gw = self.gateway
@@ -137,8 +137,8 @@ class Broadcaster:
             gw.wake_delivery()
             await self._wait_for_room(broadcast_id, chunk)
             # Renew the claim; if another replica took it meanwhile, leave the broadcast to it.
-            await gw.store.unlock(lock, gw.owner)
-            if not await gw.store.try_lock(lock, gw.owner, LOCK_TTL):
+            await gw.store.kv.unlock(lock, gw.owner)
+            if not await gw.store.kv.try_lock(lock, gw.owner, LOCK_TTL):
                 return
 
     async def _one(
@@ -155,7 +155,7 @@ class Broadcaster:
             await admin.refuse_recipient(gw.store, int(recipient["id"]), reason, None)
             return
         user_id = str(recipient["user_id"])
-        conversation = await gw.store.find_conversation(channel.name, channel.ctx.label, user_id)
+        conversation = await gw.store.conversations.find(channel.name, channel.ctx.label, user_id)
         integration = gw.integrations.get((channel.name, channel.ctx.label))
         locale = (
             conversation["locale"]

@@ -2,7 +2,7 @@
 
 A dead letter is a message the platform kept failing (5xx, network, throttling) for the retry budget;
 fix the cause, then replay it: it is queued again with a fresh budget, in its conversation's order
-(``Store.replay_dead_letter``).
+(``DeadLetters.replay``).
 
 ``GET /media/{channel}/{label}/{media_id}`` lets a bot fetch what a user sent when the platform only gives a
 media id (WhatsApp, WeChat voice): the gateway downloads it with the integration's credentials and streams

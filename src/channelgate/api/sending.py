@@ -53,7 +53,7 @@ def default_locale(gateway: Gateway, channel: Channel[Any]) -> str:
 
 
 async def conversation_or_404(gateway: Gateway, conversation_id: str) -> Row:
-    row = await gateway.store.conversation(conversation_id)
+    row = await gateway.store.conversations.get(conversation_id)
     if row is None:
         raise ApiError(404, f"no conversation {conversation_id}")
     return row
@@ -79,7 +79,7 @@ async def target_for(
         return Target(live, row["user_id"], row["locale"], row)
     assert channel is not None and label is not None and user_id is not None
     live = live_channel(gateway, channel, label)
-    found = await gateway.store.find_conversation(channel, label, user_id)
+    found = await gateway.store.conversations.find(channel, label, user_id)
     locale = found["locale"] if found is not None else default_locale(gateway, live)
     return Target(live, user_id, locale, found)
 

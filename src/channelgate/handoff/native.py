@@ -45,7 +45,7 @@ class NativeHandover:
 
     async def thread_call(self, row: Row, body: dict[str, Any]) -> None:
         channel = self.service.channel(row["channel"], row["label"])
-        conversation = await self.service.store.conversation(str(body.get("conversation_id")))
+        conversation = await self.service.store.conversations.get(str(body.get("conversation_id")))
         if channel is None or conversation is None:
             raise Rejected("the integration or the conversation is gone")
         await thread_control.run(channel, str(conversation["user_id"]), body)

@@ -153,8 +153,8 @@ class HandoffService:
         *,
         pass_thread: bool = True,
     ) -> tuple[Callable[[Connection], object], list[HandoffRow]]:
-        """A job for a turn's commit (store.complete_turn's ``also``) that hands the conversation over; the
-        list gets the hand-off when it happened. On Messenger's handover protocol it also queues
+        """A job for a turn's commit (``Inbox.complete_turn``'s ``also``) that hands the conversation
+        over; the list gets the hand-off when it happened. On Messenger's handover protocol it also queues
         ``pass_thread_control`` in the conversation's own line, after the turn's messages (the app must
         still hold the thread to send them)."""
         taken: list[HandoffRow] = []
@@ -383,7 +383,7 @@ class HandoffService:
         if op == "open":
             if held["desk_ref_for"] == body.get("handoff_id") and held["desk_ref"]:
                 return None  # opened before a crash cut the row short
-            conversation = await self.store.conversation(conversation_id)
+            conversation = await self.store.conversations.get(conversation_id)
             if conversation is None:
                 raise Rejected("the conversation is gone (deleted)")
             identifier = f"channelgate:{row['channel']}:{row['label']}:{conversation['user_id']}"

@@ -166,7 +166,7 @@ async def add_event(
     """A proactive event turn, remembered under the idempotency key in the same transaction. Returns the
     answer and whether a new turn was added (False for a repeated request)."""
     if idem is None:
-        turn_id = await store.add_event_turn(
+        turn_id = await store.inbox.add_event_turn(
             conversation_id, channel, label, input_json, f"api:{uuid.uuid4().hex}"
         )
         return {"conversation_id": conversation_id, "turn_id": str(turn_id)}, True

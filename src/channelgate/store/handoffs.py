@@ -136,7 +136,7 @@ def _queue_desk(conn: Connection, rows: list[NewDelivery]) -> None:
         outbox_rows.insert(conn, [row])
 
 
-# --- inside a transaction (a turn's commit runs these with its own rows: store.complete_turn's ``also``) ---
+# --- inside a transaction (a turn's commit runs these with its own rows: Inbox.complete_turn's ``also``) ---
 
 
 def take(

@@ -7,7 +7,7 @@ both how long finished work and how long transcripts are kept.
 
 What is never pruned: a turn still pending, an outbound message held, queued, being sent or dead (a dead
 letter waits for an operator), a row a lease holds, and the last message that went out before a dead letter
-(replaying the dead letter looks for it, ``Store.replay_dead_letter``). Conversations themselves stay: one
+(replaying the dead letter looks for it, ``DeadLetters.replay``). Conversations themselves stay: one
 small row per user that holds their chosen language and the bot's state; a privacy request deletes it
 (:func:`forget_conversation`).
 
@@ -140,12 +140,12 @@ async def prune_once(
     store: Store, owner: str, *, history_seconds: float | None, batch_size: int, lock_ttl: float
 ) -> Pruned | None:
     """One run under the store lock; None when another replica is pruning now."""
-    if not await store.try_lock(LOCK, owner, lock_ttl):
+    if not await store.kv.try_lock(LOCK, owner, lock_ttl):
         return None
     try:
         return await prune(store, history_seconds=history_seconds, batch_size=batch_size)
     finally:
-        await store.unlock(LOCK, owner)
+        await store.kv.unlock(LOCK, owner)
 
 
 class ConversationBusy(Exception):

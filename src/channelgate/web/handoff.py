@@ -61,7 +61,9 @@ async def chatwoot_webhook(request: Request) -> Response:
                 and hinted["desk_ref"] in (None, event.desk_ref)
             ):
                 held = hinted
-        conversation = None if held is None else await gateway.store.conversation(held["conversation_id"])
+        conversation = (
+            None if held is None else await gateway.store.conversations.get(held["conversation_id"])
+        )
         if held is None or conversation is None:
             return JSONResponse({"ok": True, "ignored": "not a conversation of ours"})
         if held["holder"] != "agent":  # an agent wrote after the bot took it back: theirs again

@@ -64,7 +64,7 @@ class AgentPages:
         return self.console.gateway
 
     async def _claimed_by(self, handoff_id: str) -> str | None:
-        return await self.gateway.store.kv_get(claim_key(handoff_id)) or None
+        return await self.gateway.store.kv.get(claim_key(handoff_id)) or None
 
     async def queue(self, request: Request, session: Session) -> Response:
         """Conversations a person holds: waiting for a first answer (oldest first), then answered."""
@@ -72,7 +72,7 @@ class AgentPages:
         waiting: list[dict[str, Any]] = []
         answered: list[dict[str, Any]] = []
         for row in held:
-            conversation = await self.gateway.store.conversation(row["conversation_id"])
+            conversation = await self.gateway.store.conversations.get(row["conversation_id"])
             if conversation is None:
                 continue
             item = {
@@ -139,7 +139,7 @@ class AgentPages:
         held = await self.gateway.store.handoffs.get(conversation_id)
         if held is not None and held["holder"] == "agent":
             ttl = self.gateway.handoffs.settings.idle_timeout
-            await self.gateway.store.kv_set(claim_key(held["handoff_id"]), session.operator.name, ttl)
+            await self.gateway.store.kv.set(claim_key(held["handoff_id"]), session.operator.name, ttl)
         log.info("console: %s took conversation %s", session.operator.name, conversation_id)
         return RedirectResponse(f"{PREFIX}/agent/{conversation_id}", status_code=303)
 

@@ -150,7 +150,7 @@ async def send_test(gateway: Gateway, hooks: Starlette, integration: Integration
     event = build_event(integration, text)
     since = 0
     user = RBM_TEST_USER if integration.channel == "rbm" else TEST_USER
-    existing = await gateway.store.find_conversation(integration.channel, integration.label, user)
+    existing = await gateway.store.conversations.find(integration.channel, integration.label, user)
     if existing is not None:
         rows = await operators.conversation_outbox(gateway.store, existing["id"], 0)
         since = max((int(r["id"]) for r in rows), default=0)
@@ -167,7 +167,7 @@ async def send_test(gateway: Gateway, hooks: Starlette, integration: Integration
         return result
     deadline = time.monotonic() + WAIT
     while True:
-        conversation = await gateway.store.find_conversation(integration.channel, integration.label, user)
+        conversation = await gateway.store.conversations.find(integration.channel, integration.label, user)
         if conversation is not None:
             result.conversation_id = conversation["id"]
             rows = await operators.conversation_outbox(gateway.store, conversation["id"], since)
