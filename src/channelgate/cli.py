@@ -587,7 +587,8 @@ async def _doctor_runtime(cfg: GatewayConfig) -> list[dict[str, Any]]:
                 locale=cfg.integrations[0].locale if cfg.integrations else "en-US",
                 input=TextInput(text="hello"),
             )
-            reply = await asyncio.wait_for(bot.respond(turn), 15)
+            async with asyncio.timeout(15):
+                reply = await bot.respond(turn)
             checks.append(
                 {
                     "check": "bot",

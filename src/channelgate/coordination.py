@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import URL
 
-from channelgate.tasks import TaskSet
+from channelgate.tasks import TaskSet, wait_set
 
 log = logging.getLogger("channelgate.coordination")
 
@@ -155,13 +155,13 @@ class PgCoordination(Coordination):
         self._stopping = True
         if self._task is not None:
             self._pending.set()
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._task, 2.0)
+            await asyncio.wait({self._task}, timeout=2.0)
             self._task.cancel()
         self._jobs.cancel()
         if self._conn is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._conn.close(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._conn.close()
             self._conn = None
 
     # --- publishing ---
@@ -210,8 +210,7 @@ class PgCoordination(Coordination):
                 log.warning("news not sent within %.0f s; the peers' poll will find it", FLUSH_TIMEOUT)
                 return
             self._sent.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._sent.wait(), min(1.0, left))
+            await wait_set(self._sent, min(1.0, left))
 
     def _has_news(self) -> bool:
         return bool(

@@ -29,7 +29,6 @@ after it is a row of its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -55,6 +54,7 @@ from channelgate.shares import WHOLE, Shares
 from channelgate.store import Store
 from channelgate.store.handoffs import DESK_KIND
 from channelgate.store.rows import DeliveryRow
+from channelgate.tasks import wait_set
 
 #: the part of a claim kept free after a send, for recording its outcome before the claim ends
 CLAIM_MARGIN = 0.2
@@ -182,8 +182,7 @@ class Deliverer:
                 self._start(row)
             if rows and len(rows) == self.batch:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=settings.poll_interval)
+            await wait_set(self._wake, settings.poll_interval)
 
     async def take_line(self, conversation_id: str) -> int:
         """Send a conversation's queued rows now, head first, due or not: its recipient is connected here
@@ -221,9 +220,8 @@ class Deliverer:
         self._stopping = True
         self._wake.set()
         if self._loop_task is not None:
-            try:
-                await asyncio.wait_for(self._loop_task, timeout)
-            except (TimeoutError, asyncio.CancelledError):
+            done, _ = await asyncio.wait({self._loop_task}, timeout=timeout)
+            if not done:
                 self._loop_task.cancel()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)

@@ -98,7 +98,8 @@ class Fleet:
         # the leases this replica gave back are the others' now: tell them to look at once
         self.coordination.poll_now()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.coordination.flush(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self.coordination.flush()
         await self.coordination.stop()
         if self._sync is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -104,7 +104,8 @@ class PassiveReplies:
         if waiter is None:
             return None
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), budget)
+            async with asyncio.timeout(budget):
+                return await asyncio.shield(waiter.future)
         except (TimeoutError, asyncio.CancelledError):
             self.cancel(turn_id)
             waiter.expired = True  # also when the runner claimed it already: its resolve must know

@@ -39,6 +39,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
+from channelgate.tasks import wait_set
+
 if TYPE_CHECKING:  # channels/base.py imports this module: it stays free of the store's imports
     from channelgate.coordination import Coordination
     from channelgate.store.replicas import Replicas
@@ -152,8 +154,7 @@ class FleetShares(Shares):
         with contextlib.suppress(Exception):  # the heartbeat loop keeps trying
             await self._round()
         while self._in_use is None and time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), 0.2)
+            await wait_set(self._nudge, 0.2)
             self._nudge.clear()
             try:
                 await self._round()
@@ -186,8 +187,7 @@ class FleetShares(Shares):
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), self.heartbeat)
+            await wait_set(self._nudge, self.heartbeat)
             self._nudge.clear()
             try:
                 await self._round()

@@ -1,14 +1,24 @@
-"""Background jobs a part starts and does not await (a peer's news, a routed hand-over, a poll).
+"""Background jobs a part starts and does not await (a peer's news, a routed hand-over, a poll), and how a
+background loop waits.
 
 A bare ``asyncio.create_task`` may be garbage-collected while it runs (the loop keeps only a weak
 reference), and what it raised would surface as "exception never retrieved" long after. A
 :class:`TaskSet` keeps each job until it ends, logs what it raised with the owner's message, and lets its
 owner cancel or wait for the jobs when it stops.
+
+Waiting with a deadline is ``asyncio.timeout``, never ``asyncio.wait_for``: on Python 3.11, a
+cancellation that arrives in the loop turn in which the awaited thing finishes is dropped by ``wait_for``
+(it returns the result instead of raising). A loop that waits on an event that way keeps running after
+its task was cancelled, and whoever awaits that task at shutdown waits for ever. Seen: a replica's
+SIGTERM drain hung when a peer's leave notice set the shares' event just as the drain cancelled the
+heartbeat task (tests/core/test_tasks.py). ``asyncio.timeout`` keeps the cancellation;
+:func:`wait_set` is the loops' form of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 
@@ -44,4 +54,13 @@ class TaskSet:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
-__all__ = ["TaskSet"]
+async def wait_set(event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109 - a loop's pause
+    """Wait until ``event`` is set, for at most ``timeout`` seconds; whether it is set. A cancellation is
+    never lost (the module's docstring says why that needs saying)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    return event.is_set()
+
+
+__all__ = ["TaskSet", "wait_set"]

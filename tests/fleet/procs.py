@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -56,6 +58,25 @@ def serve(config: Path, env: dict[str, str], *args: str, log: Path | None = None
         stdout=subprocess.DEVNULL,
         stderr=err,
     )
+
+
+def drain(procs: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> list[int | None]:
+    """SIGTERM each process still running and wait for all to exit: their exit codes, None for one that
+    did not exit within ``timeout`` (it is SIGKILLed, so no replica outlives its test and keeps writing to a
+    dropped database)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    codes: list[int | None] = []
+    for proc in procs:
+        try:
+            codes.append(proc.wait(timeout=max(deadline - time.monotonic(), 0.1)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            codes.append(None)
+    return codes
 
 
 async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -24,7 +24,7 @@ import pytest
 from channelgate.testing.server import free_port, serve_app
 from tests.core.relay_peer import RelayPeer, deliver, event
 
-from .procs import bot_calls, environment, serve, turns_per_pid, wait_ready, write_config
+from .procs import bot_calls, drain, environment, serve, turns_per_pid, wait_ready, write_config
 from .webchat_user import WebChatUser, all_answered
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -149,11 +149,9 @@ async def test_sigkill_one_of_two_replicas_loses_nothing_doubles_nothing(pg_url:
         finally:
             for browser in web:
                 await browser.close()
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            codes = [proc.wait(timeout=30) for proc in procs.values()]
-    # uvicorn ends by the signal it caught (-15) once its graceful shutdown is done
+            codes = drain(list(procs.values()))
+    # uvicorn ends by the signal it caught (-15) once its graceful shutdown is done (None: it did not end
+    # within 30 s of SIGTERM and was killed)
     assert set(codes) <= {0, -signal.SIGTERM}, codes
     for name in ("a", "b"):
         assert (tmp_path / f"{name}.log").read_text().rstrip().endswith("gateway stopped"), name

@@ -28,7 +28,8 @@ class Arrivals:
             event = asyncio.Event()
             self._waiters.add(event)
             try:
-                await asyncio.wait_for(event.wait(), max(deadline - loop.time(), 0))
+                async with asyncio.timeout_at(deadline):
+                    await event.wait()
             except TimeoutError:
                 raise TimeoutError(f"expected {n} {what} within {timeout}s, got {count()}") from None
             finally:

@@ -15,7 +15,6 @@ conversations and messages. A test plays the agents: :meth:`agent_reply`, :meth:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channelgate.handoff.chatwoot_events import sign
+from channelgate.tasks import wait_set
 
 
 @dataclass
@@ -116,8 +116,7 @@ class ChatwootSimulator:
                 raise AssertionError(f"Chatwoot simulator: condition not met within {timeout}s")
             self._changed.clear()
             wait = min(0.1, max(deadline - time.monotonic(), 0.01))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait)
+            await wait_set(self._changed, wait)
 
     def only_conversation(self) -> ChatwootConversation:
         assert len(self.conversations) == 1, f"{len(self.conversations)} conversations"

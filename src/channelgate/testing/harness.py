@@ -103,7 +103,8 @@ class RecordingBot(Bot):
                 await self._arrived.wait()
 
         try:
-            await asyncio.wait_for(enough(), timeout)
+            async with asyncio.timeout(timeout):
+                await enough()
         except TimeoutError:
             got = len(self.turns)
             raise AssertionError(f"the bot got {got} turn(s) within {timeout}s, not {count}") from None

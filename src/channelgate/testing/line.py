@@ -580,7 +580,8 @@ class LineSimulator:
             self._sends = asyncio.Condition()
         async with self._sends:
             try:
-                await asyncio.wait_for(self._sends.wait_for(lambda: len(self.sent) >= count), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._sends.wait_for(lambda: len(self.sent) >= count)
             except TimeoutError:
                 raise AssertionError(
                     f"{len(self.sent)} of {count} sends within {timeout}s: {self.rejected}"

@@ -144,7 +144,8 @@ class FakePlatform:
                 await self._arrived.wait_for(lambda: len(self.requests) >= count)
 
         try:
-            await asyncio.wait_for(enough(), timeout)
+            async with asyncio.timeout(timeout):
+                await enough()
         except TimeoutError:
             raise AssertionError(
                 f"the fake platform received {len(self.requests)} request(s) within {timeout}s, not {count}"

@@ -43,6 +43,7 @@ from starlette.routing import Route
 
 from channelgate.channels.wechat.crypto import MessageCrypto, sha1_signature
 from channelgate.channels.wechat.xml import XmlError, XmlValue, build_xml, parse_xml
+from channelgate.tasks import wait_set
 
 Mode = Literal["plaintext", "compatible", "safe"]
 Api = Literal["token", "custom", "template", "upload", "media", "any"]
@@ -209,10 +210,7 @@ class WeChatSimulator:
                 raise AssertionError(f"expected {count} sends within {timeout}s, got {len(self.sent)}")
             event = self._event()
             event.clear()
-            try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                continue
+            await wait_set(event, remaining)
         return list(self.sent)
 
     def _event(self) -> asyncio.Event:

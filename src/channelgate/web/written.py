@@ -49,7 +49,8 @@ class WrittenResponse(Response):
             if await client_gone(scope, receive):
                 log.info("the client closed the connection before its answer was written")
             else:
-                await asyncio.wait_for(super().__call__(scope, receive, send), WRITE_TIMEOUT)
+                async with asyncio.timeout(WRITE_TIMEOUT):
+                    await super().__call__(scope, receive, send)
                 ok = True
         except Exception as exc:  # the client is gone; nothing to answer, and the caller re-routes the reply
             log.info("writing the answer failed (%s)", type(exc).__name__)

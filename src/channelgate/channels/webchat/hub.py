@@ -48,7 +48,8 @@ class Connection:
             if self.closed:
                 raise ConnectionError("the socket is closed")
             try:
-                await asyncio.wait_for(self.websocket.send_text(text), WRITE_TIMEOUT)
+                async with asyncio.timeout(WRITE_TIMEOUT):
+                    await self.websocket.send_text(text)
             except Exception as exc:
                 self.closed = True
                 raise ConnectionError(f"write failed: {type(exc).__name__}") from exc
@@ -118,7 +119,8 @@ class Hub:
             if not written:
                 raise NotConnected("the user is not connected")
             try:
-                await asyncio.wait_for(asyncio.shield(receipt.future), wait)
+                async with asyncio.timeout(wait):
+                    await asyncio.shield(receipt.future)
             except TimeoutError:
                 raise NotConnected(f"the browser did not confirm the message within {wait:g} s") from None
         finally:

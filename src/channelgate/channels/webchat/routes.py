@@ -196,7 +196,8 @@ class Session:
         while True:
             timeout = max(hello_by - time.monotonic(), 0.0) if self.user_id is None else None
             try:
-                message = await asyncio.wait_for(websocket.receive(), timeout)
+                async with asyncio.timeout(timeout):
+                    message = await websocket.receive()
             except TimeoutError:
                 await self.connection.close(CLOSE_POLICY, "no hello received")
                 return
