@@ -155,8 +155,10 @@ class PgCoordination(Coordination):
         self._stopping = True
         if self._task is not None:
             self._pending.set()
-            await asyncio.wait({self._task}, timeout=2.0)
-            self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=2.0)
+            if not done:  # cancel it, and let it unwind before its connection closes
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
         self._jobs.cancel()
         if self._conn is not None:
             with contextlib.suppress(Exception):

@@ -221,8 +221,9 @@ class Deliverer:
         self._wake.set()
         if self._loop_task is not None:
             done, _ = await asyncio.wait({self._loop_task}, timeout=timeout)
-            if not done:
+            if not done:  # cancel it, and let it unwind (a claim in flight) before the store closes
                 self._loop_task.cancel()
+                await asyncio.wait({self._loop_task}, timeout=1.0)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
