@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import URL
 
-from channelgate.tasks import TaskSet, wait_set
+from channelgate.tasks import TaskSet, stop_task, wait_set
 
 log = logging.getLogger("channelgate.coordination")
 
@@ -155,10 +155,7 @@ class PgCoordination(Coordination):
         self._stopping = True
         if self._task is not None:
             self._pending.set()
-            done, _ = await asyncio.wait({self._task}, timeout=2.0)
-            if not done:  # cancel it, and let it unwind before its connection closes
-                self._task.cancel()
-                await asyncio.wait({self._task}, timeout=1.0)
+            await stop_task(self._task, 2.0)  # before its connection closes
         self._jobs.cancel()
         if self._conn is not None:
             with contextlib.suppress(Exception):

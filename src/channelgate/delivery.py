@@ -54,7 +54,7 @@ from channelgate.shares import WHOLE, Shares
 from channelgate.store import Store
 from channelgate.store.handoffs import DESK_KIND
 from channelgate.store.rows import DeliveryRow
-from channelgate.tasks import wait_set
+from channelgate.tasks import stop_task, wait_set
 
 #: the part of a claim kept free after a send, for recording its outcome before the claim ends
 CLAIM_MARGIN = 0.2
@@ -220,10 +220,7 @@ class Deliverer:
         self._stopping = True
         self._wake.set()
         if self._loop_task is not None:
-            done, _ = await asyncio.wait({self._loop_task}, timeout=timeout)
-            if not done:  # cancel it, and let it unwind (a claim in flight) before the store closes
-                self._loop_task.cancel()
-                await asyncio.wait({self._loop_task}, timeout=1.0)
+            await stop_task(self._loop_task, timeout)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:

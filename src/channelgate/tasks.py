@@ -12,7 +12,7 @@ cancellation that arrives in the loop turn in which the awaited thing finishes i
 its task was cancelled, and whoever awaits that task at shutdown waits for ever. Seen: a replica's
 SIGTERM drain hung when a peer's leave notice set the shares' event just as the drain cancelled the
 heartbeat task (tests/core/test_tasks.py). ``asyncio.timeout`` keeps the cancellation;
-:func:`wait_set` is the loops' form of it.
+:func:`wait_set` is the loops' form of it, and :func:`stop_task` how their owners stop them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
+from typing import Any
 
 
 class TaskSet:
@@ -54,6 +55,18 @@ class TaskSet:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
+async def stop_task(task: asyncio.Future[Any], timeout: float) -> None:  # noqa: ASYNC109 - a drain
+    """Let ``task`` end by itself for up to ``timeout`` seconds, then cancel it and give it a second to
+    unwind (a claim or a connection in use). It never waits longer, so a task that will not end cannot
+    hang its stopper; what the task raised is retrieved here (its own loop logs its errors)."""
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if task.done() and not task.cancelled():
+        task.exception()
+
+
 async def wait_set(event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109 - a loop's pause
     """Wait until ``event`` is set, for at most ``timeout`` seconds; whether it is set. A cancellation is
     never lost (the module's docstring says why that needs saying)."""
@@ -63,4 +76,4 @@ async def wait_set(event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC
     return event.is_set()
 
 
-__all__ = ["TaskSet", "wait_set"]
+__all__ = ["TaskSet", "stop_task", "wait_set"]

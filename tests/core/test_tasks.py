@@ -15,7 +15,7 @@ import pytest
 
 import channelgate
 from channelgate.shares import FleetShares
-from channelgate.tasks import wait_set
+from channelgate.tasks import stop_task, wait_set
 
 #: loop turns between setting the event and cancelling: the race sits at one of them
 TURNS = range(8)
@@ -100,6 +100,33 @@ async def test_a_replica_stops_when_a_peers_notice_lands_as_its_drain_begins(tur
         await asyncio.wait({stopping})
     assert done, "the heartbeat task did not end when cancelled: stop() waited for ever"
     assert shares.fraction() == 0.0
+
+
+async def test_stopping_a_task_that_will_not_end_takes_its_deadline_and_a_second_not_for_ever() -> None:
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not released.is_set():  # swallows every cancellation until released
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(10)
+
+    task = asyncio.create_task(stubborn())
+    started = asyncio.get_running_loop().time()
+    await stop_task(task, 0.2)
+    assert 1.0 < asyncio.get_running_loop().time() - started < 2.0 and not task.done()
+    released.set()  # end it for the test's loop
+    task.cancel()
+    await task
+
+
+async def test_stopping_a_task_that_ends_by_itself_retrieves_what_it_raised() -> None:
+    async def fails() -> None:
+        raise RuntimeError("the loop's own error, logged by the loop")
+
+    task = asyncio.create_task(fails())
+    await stop_task(task, 1.0)
+    assert task.done() and not task.cancelled()
+    assert task._log_traceback is False  # type: ignore[attr-defined]  # retrieved: no "never retrieved" log
 
 
 def test_the_gateway_never_waits_with_wait_for() -> None:
