@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,10 +47,9 @@ from channelgate.channels.meta import obj, sign
 from channelgate.testing.arrivals import Arrivals
 from channelgate.testing.graph_wire import (
     INVALID_TOKEN_MESSAGE,
-    deliver_webhook,
+    MetaWebhookSender,
     graph_error,
     token_refused,
-    verify_subscription,
 )
 
 Product = Literal["messenger", "whatsapp"]
@@ -451,7 +449,7 @@ class _Failure:
 
 
 @dataclass(eq=False)
-class GraphSimulator:
+class GraphSimulator(MetaWebhookSender):
     """Holds the simulated platform's state; ``.app`` is the Starlette app serving it.
 
     One simulator serves both products: Messenger on ``/{version}/me/messages`` (or ``/{page_id}/messages``),
@@ -583,37 +581,10 @@ class GraphSimulator:
         self._failures.clear()
         self._outage_until = 0.0
 
-    # --- webhooks, as the platform sends them ---
+    # --- webhooks, as the platform sends them (deliver and verify: graph_wire.MetaWebhookSender) ---
 
     def signature(self, raw: bytes) -> str:
         return sign(raw, self.app_secret)
-
-    async def deliver(
-        self,
-        url: str,
-        payload: dict[str, Any] | bytes,
-        *,
-        signed: bool = True,
-        signature: str | None = None,
-        client: httpx.AsyncClient | None = None,
-    ) -> httpx.Response:
-        """POST a webhook to ``url`` with Meta's headers (``X-Hub-Signature-256`` and the legacy SHA-1 one).
-        ``signature`` overrides the computed one (to test wrong signatures); ``signed=False`` omits both."""
-        raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        self.last_delivery = raw
-        return await deliver_webhook(
-            url, raw, self.app_secret, signed=signed, signature=signature, client=client
-        )
-
-    async def verify(
-        self,
-        url: str,
-        verify_token: str | None = None,
-        challenge: str = "1158201444",
-        mode: str = "subscribe",
-    ) -> httpx.Response:
-        """The GET Meta sends when a webhook URL is saved in the App Dashboard."""
-        return await verify_subscription(url, verify_token or self.verify_token, challenge, mode)
 
     # --- payload builders: Messenger ---
 

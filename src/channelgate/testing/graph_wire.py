@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 import httpx
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -86,6 +87,43 @@ async def deliver_webhook(
         return await client.post(url, content=raw, headers=headers)
     async with httpx.AsyncClient(timeout=10) as own:
         return await own.post(url, content=raw, headers=headers)
+
+
+class MetaWebhookSender:
+    """What a Graph simulator sends as Meta: its webhooks and the subscription check, with the app's
+    ``app_secret`` and ``verify_token``. The last delivery's bytes are kept (``last_delivery``), so a test
+    can send them again as a redelivery."""
+
+    app_secret: str
+    verify_token: str
+    last_delivery: bytes | None
+
+    async def deliver(
+        self,
+        url: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        signed: bool = True,
+        signature: str | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> httpx.Response:
+        """POST a webhook to ``url`` with Meta's headers (``X-Hub-Signature-256`` and the legacy SHA-1 one).
+        ``signature`` overrides the computed one (to test wrong signatures); ``signed=False`` omits both."""
+        raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        self.last_delivery = raw
+        return await deliver_webhook(
+            url, raw, self.app_secret, signed=signed, signature=signature, client=client
+        )
+
+    async def verify(
+        self,
+        url: str,
+        verify_token: str | None = None,
+        challenge: str = "1158201444",
+        mode: str = "subscribe",
+    ) -> httpx.Response:
+        """The GET Meta sends when a callback URL is saved in the App Dashboard."""
+        return await verify_subscription(url, verify_token or self.verify_token, challenge, mode)
 
 
 async def verify_subscription(

@@ -35,7 +35,6 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,10 +45,9 @@ from channelgate.testing.arrivals import Arrivals
 from channelgate.testing.graph import GraphValidationError
 from channelgate.testing.graph_wire import (
     INVALID_TOKEN_MESSAGE,
-    deliver_webhook,
+    MetaWebhookSender,
     graph_error,
     token_refused,
-    verify_subscription,
 )
 
 TEXT_MAX = 1000
@@ -188,7 +186,7 @@ class _Failure:
 
 
 @dataclass(eq=False)
-class InstagramSimulator:
+class InstagramSimulator(MetaWebhookSender):
     """The simulated platform's state; ``.app`` is the Starlette app serving it."""
 
     access_token: str = "IGAA-simulated-access-token"  # noqa: S105 - a simulator's well-known value
@@ -262,30 +260,7 @@ class InstagramSimulator:
         """The accepted sends that are messages (not sender actions)."""
         return [s for s in self.sent if "message" in s.body]
 
-    # --- webhooks, as Meta sends them ---
-
-    async def deliver(
-        self,
-        url: str,
-        payload: dict[str, Any] | bytes,
-        *,
-        signed: bool = True,
-        signature: str | None = None,
-        client: httpx.AsyncClient | None = None,
-    ) -> httpx.Response:
-        """POST a webhook with Meta's signatures over the raw body (``signature`` overrides it, to test
-        wrong ones; ``signed=False`` omits it)."""
-        raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        self.last_delivery = raw
-        return await deliver_webhook(
-            url, raw, self.app_secret, signed=signed, signature=signature, client=client
-        )
-
-    async def verify(
-        self, url: str, verify_token: str | None = None, challenge: str = "1158201444"
-    ) -> httpx.Response:
-        """The GET Meta sends when the callback URL is saved in the App Dashboard."""
-        return await verify_subscription(url, verify_token or self.verify_token, challenge)
+    # --- webhooks, as Meta sends them (deliver and verify: graph_wire.MetaWebhookSender) ---
 
     def _id(self, prefix: str) -> str:
         self._counter += 1
